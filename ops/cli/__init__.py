@@ -1,0 +1,1 @@
+"""The `flashhead` command line: parses options, calls the library, renders the result."""

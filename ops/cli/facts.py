@@ -1,0 +1,60 @@
+"""`flashhead facts HOST`: read-only facts with derived verdicts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from ops.cli.common import App, host_options, open_host, pass_app
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@click.command()
+@host_options
+@pass_app
+def facts(app: App, host: str, connector: str | None, accept_new_host_key: bool,
+          var_overrides: tuple[str, ...]) -> None:
+    """Print what HOST is: OS, CPU, RAM, free disk, Pythons, GPUs, CUDA toolkits and verdicts."""
+    from ops.facts import gather_facts
+
+    with open_host(app, host, connector, accept_new_host_key, var_overrides) as conn:
+        app.output.result(gather_facts(conn), render_facts)
+
+
+def _yes_no(value: bool | None) -> str:
+    return {True: "[green]yes[/]", False: "[red]no[/]", None: "[yellow]unknown[/]"}[value]
+
+
+def render_facts(console: Console, data: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"facts: {data['host']}", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    os_ = data["os"]
+    table.add_row("os", f"{os_['pretty_name']} ({os_['arch']}), kernel {os_['kernel']}")
+    mem = data["memory"]
+    table.add_row("cpu / ram", f"{mem['cpus']} cores, {(mem['total_bytes'] or 0) / 2**30:.1f} GiB")
+    disk = data["disk"]
+    if "free_bytes" in disk:
+        table.add_row("disk", f"{disk['free_bytes'] / 2**30:.1f} GiB free at {disk['path']} ({disk['mount']})")
+    pythons = ", ".join(f"{p['version']} ({p['path']})" for p in data["python"]["interpreters"]) or "none"
+    table.add_row("python", pythons)
+    gpu = data["gpu"]
+    if gpu["gpus"]:
+        for g in gpu["gpus"]:
+            table.add_row(f"gpu {g['index']}", f"{g['name']}, {g['memory_total_mib']} MiB, "
+                          f"sm_{g['compute_capability'].replace('.', '')}, driver {g['driver_version']}")
+    else:
+        table.add_row("gpu", f"[red]none[/]: {gpu['error']}")
+    toolkits = ", ".join(f"{t['version']} ({t['path']})" for t in data["cuda"]["toolkits"]) or "none"
+    table.add_row("cuda toolkits", toolkits)
+    verdicts = data["verdicts"]
+    table.add_row("driver ≥ 570 (CUDA 12.8)", _yes_no(verdicts["driver_supports_cuda_12_8"]))
+    table.add_row("flash-attn 2 arch (≥ sm_80)", _yes_no(verdicts["flash_attn2_supported"]))
+    table.add_row("CUDA 12.8 installed", _yes_no(verdicts["cuda_12_8_installed"]))
+    table.add_row("OS supported", _yes_no(verdicts["os_supported"]))
+    console.print(table)

@@ -1,0 +1,110 @@
+"""The connector interface: run / sudo / put / get / exists, with env that never touches argv."""
+
+from __future__ import annotations
+
+import shlex
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ops.errors import RemoteCommandFailed
+from ops.inventory import Host
+
+Command = str | Sequence[str]
+DEFAULT_TIMEOUT = 600.0
+
+
+def quote(value: str | Path) -> str:
+    """Shell-quote one word for the remote shell."""
+    return shlex.quote(str(value))
+
+
+def to_shell(command: Command) -> str:
+    """A list is an argv (every word quoted); a string is already a shell script."""
+    return command if isinstance(command, str) else shlex.join(str(word) for word in command)
+
+
+def env_script(env: Mapping[str, str]) -> str:
+    """`export` lines for env values, read by the remote shell from a file or stdin, never argv."""
+    lines = []
+    for name, value in env.items():
+        if not name.isidentifier():
+            raise ValueError(f"not a valid environment variable name: {name!r}")
+        lines.append(f"export {name}={quote(value)}")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Result:
+    """What a command did on the host."""
+
+    command: str
+    exit_status: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+    @property
+    def output(self) -> str:
+        return (self.stdout + ("\n" if self.stdout and self.stderr else "") + self.stderr).strip()
+
+
+class Connector(ABC):
+    """A way to run commands and move files on one host."""
+
+    def __init__(self, host: Host):
+        self.host = host
+        self._is_root: bool | None = None
+
+    @abstractmethod
+    def _execute(self, script: str, *, env: Mapping[str, str] | None, stdin: str | bytes | None,
+                 timeout: float) -> Result:
+        """Run a shell script on the host (as the login user) and collect its output."""
+
+    @abstractmethod
+    def put(self, local_path: str | Path, remote_path: str, *, mode: int | None = None,
+            sudo: bool = False) -> None:
+        """Copy a local file to the host, atomically (temp file + rename)."""
+
+    @abstractmethod
+    def get(self, remote_path: str, local_path: str | Path) -> None:
+        """Copy a file from the host."""
+
+    def close(self) -> None:  # noqa: B027 - optional for connectors without a session
+        """Release the connection."""
+
+    def run(self, command: Command, *, env: Mapping[str, str] | None = None,
+            stdin: str | bytes | None = None, timeout: float = DEFAULT_TIMEOUT, check: bool = True,
+            sudo: bool = False) -> Result:
+        """Run a command. A list is quoted word by word; env values never appear in argv."""
+        script = to_shell(command)
+        if sudo and not self.is_root:
+            script = f"sudo -n -H -- bash -c {quote(script)}"
+        result = self._execute(script, env=env, stdin=stdin, timeout=timeout)
+        result.command = to_shell(command)
+        if check and not result.ok:
+            raise RemoteCommandFailed(result.command, result.exit_status, result.output)
+        return result
+
+    def sudo(self, command: Command, **options: object) -> Result:
+        """Run a command as root (via `sudo -n`, never prompting)."""
+        return self.run(command, sudo=True, **options)  # type: ignore[arg-type]
+
+    def exists(self, path: str, *, sudo: bool = False) -> bool:
+        return self.run(["test", "-e", path], check=False, sudo=sudo).ok
+
+    @property
+    def is_root(self) -> bool:
+        if self._is_root is None:
+            self._is_root = self.run(["id", "-u"]).stdout.strip() == "0"
+        return self._is_root
+
+    def __enter__(self) -> Connector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,113 @@
+"""Diagnose access to a host, one check at a time, each with a remedy when it fails."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ops.errors import AuthenticationFailed, ConnectionFailed, ExitCode, HostKeyError
+from ops.facts.verdicts import GIB, required_disk_bytes
+
+if TYPE_CHECKING:
+    from ops.connectors.base import Connector
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool | None  # None: not run, because an earlier check failed
+    detail: str = ""
+    remedy: str | None = None
+
+
+@dataclass
+class Diagnosis:
+    host: str
+    target: str
+    checks: list[Check] = field(default_factory=list)
+    exit_code: int = 0
+    details: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok is not False for check in self.checks)
+
+    def add(self, name: str, ok: bool | None, detail: str = "", remedy: str | None = None) -> bool:
+        self.checks.append(Check(name, ok, detail, remedy))
+        return bool(ok)
+
+
+def diagnose(connector: Connector) -> Diagnosis:
+    """Connect, authenticate, then check sudo, disk, GPU and driver. Stops at the first access failure."""
+    host = connector.host
+    report = Diagnosis(host.name, host.target)
+    if not _check_access(connector, report):
+        return report
+    if host.connector != "local" or not connector.is_root:
+        _check_sudo(connector, report)
+    _check_host(connector, report)
+    report.exit_code = int(ExitCode.OK if report.ok else ExitCode.CHECK_FAILED)
+    return report
+
+
+def _check_access(connector: Connector, report: Diagnosis) -> bool:
+    open_ = getattr(connector, "open", None)
+    if open_ is None:
+        return report.add("connect", True, "runs on this machine")
+    try:
+        open_()
+    except HostKeyError as error:
+        report.add("connect", True, "TCP and SSH handshake")
+        report.add("host key", False, error.message, error.remedy)
+        report.details.update(error.details)
+    except AuthenticationFailed as error:
+        report.add("connect", True, "TCP and SSH handshake; host key known")
+        report.add("authenticate", False, error.message, error.remedy)
+        report.details.update(error.details)
+    except ConnectionFailed as error:
+        report.add("connect", False, error.message, error.remedy)
+    else:
+        report.add("connect", True, "TCP and SSH handshake; host key known")
+        report.add("authenticate", True, f"as {getattr(connector, 'destination', report.target)}")
+        return True
+    report.exit_code = int(ExitCode.CONNECTION)
+    return False
+
+
+def _check_sudo(connector: Connector, report: Diagnosis) -> None:
+    if connector.is_root:
+        report.add("sudo", True, "logged in as root")
+        return
+    result = connector.run("sudo -n true", check=False, timeout=30)
+    user = connector.run(["id", "-un"], check=False).stdout.strip() or "the login user"
+    report.add("sudo without prompt", result.ok, result.output[:200] if not result.ok else "sudo -n works",
+               f"allow it on the host: echo '{user} ALL=(ALL) NOPASSWD:ALL' | sudo tee /etc/sudoers.d/flashhead "
+               "&& sudo chmod 440 /etc/sudoers.d/flashhead")
+
+
+def _check_host(connector: Connector, report: Diagnosis) -> None:
+    from ops.facts import gather_facts
+
+    facts = gather_facts(connector)
+    report.details["facts"] = facts
+    verdicts = facts["verdicts"]
+    disk = facts["disk"]
+    needed = required_disk_bytes(connector.host.vars)
+    free = disk.get("free_bytes")
+    report.add("disk", free is not None and free >= needed,
+               f"{(free or 0) / GIB:.1f} GiB free at {disk.get('path')}, {needed / GIB:.1f} GiB needed",
+               f"free space on {disk.get('mount')} or set model_root to a larger disk (inventory vars)")
+    gpu = facts["gpu"]
+    names = ", ".join(g["name"] for g in gpu["gpus"])
+    report.add("NVIDIA GPU", gpu["present"], names or gpu["error"],
+               "install the NVIDIA driver (570 or newer) and check `nvidia-smi` on the host")
+    if gpu["present"]:
+        report.add("driver supports CUDA 12.8", verdicts["driver_supports_cuda_12_8"],
+                   f"driver {gpu['driver']}, needs ≥ 570.26",
+                   "upgrade the NVIDIA driver to the 570 branch or newer (this tool never touches the driver)")
+        capability = ", ".join(f"sm_{g['compute_capability'].replace('.', '')}" for g in gpu["gpus"])
+        report.add("FlashAttention 2 arch", verdicts["flash_attn2_supported"], f"{capability}, needs ≥ sm_80",
+                   "FlashAttention 2 needs an Ampere, Ada or Hopper GPU (RTX 30xx/40xx, A100, H100, L40)")
+    os_ = facts["os"]
+    report.add("OS", os_["supported"], os_["pretty_name"] + f" ({os_['arch']})",
+               "supported: Ubuntu 22.04/24.04 or Debian 12 on x86_64")

@@ -1,0 +1,9 @@
+"""Read-only probes of a host. Each fact module has a probe command and a pure parser.
+
+`gather_facts` runs every probe in one round trip and returns a dict with a stable schema
+(`FACTS_SCHEMA`), including derived verdicts (see ops/facts/verdicts.py).
+"""
+
+from ops.facts.gather import FACTS_SCHEMA, gather_facts
+
+__all__ = ["FACTS_SCHEMA", "gather_facts"]

@@ -1,0 +1,176 @@
+"""Hosts and vars from an inventory YAML file, validated with errors that name file and key.
+
+    hosts:
+      gpu-1:
+        address: gpu-1.internal      # or an alias from ~/.ssh/config
+        user: ubuntu
+        port: 22
+        identity_file: ~/.ssh/id_ed25519
+        sudo: true                   # passwordless sudo is expected
+        connector: ssh               # ssh | local | kubectl
+        node: gpu-1                  # Kubernetes node name (kubectl connector, deploy)
+        vars: {model_type: pro}      # per-host overrides
+    vars:
+      model_root: /opt/models/flashhead
+      model_type: lite
+
+A HOST argument is an inventory name, `user@address[:port]` (or a bare address), or `@local`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ops.errors import InventoryError, UsageError
+
+CONNECTORS = ("ssh", "local", "kubectl")
+MODEL_TYPES = ("lite", "pro")
+DEFAULT_VARS: dict[str, Any] = {"model_root": "/opt/models/flashhead", "model_type": "lite"}
+HOST_KEYS = {"address", "user", "port", "identity_file", "sudo", "connector", "node", "vars"}
+_ADHOC = re.compile(r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<address>\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d+))?$")
+
+
+@dataclass
+class Host:
+    """One host to work on, with everything a connector needs."""
+
+    name: str
+    address: str | None = None
+    user: str | None = None
+    port: int | None = None
+    identity_file: str | None = None
+    sudo: bool = True
+    connector: str = "ssh"
+    node: str | None = None
+    vars: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_VARS))
+
+    @property
+    def model_root(self) -> str:
+        return str(self.vars["model_root"])
+
+    @property
+    def target(self) -> str:
+        """How to name this host in messages and commands (`user@address:port`)."""
+        if self.connector == "local":
+            return "@local"
+        if self.connector == "kubectl":
+            return f"node/{self.node or self.name}"
+        text = f"{self.user}@{self.address}" if self.user else str(self.address)
+        return f"{text}:{self.port}" if self.port else text
+
+
+@dataclass
+class Inventory:
+    path: Path | None
+    hosts: dict[str, Host]
+    vars: dict[str, Any]
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    """Read and validate an inventory file. A missing file is an empty inventory."""
+    file = Path(path).expanduser()
+    if not file.exists():
+        return Inventory(path=None, hosts={}, vars=dict(DEFAULT_VARS))
+    try:
+        raw = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InventoryError(f"{file}: not valid YAML: {exc}", "fix the YAML syntax at the line shown") from exc
+    except OSError as exc:
+        raise InventoryError(f"{file}: cannot read: {exc.strerror}", "check the path and permissions") from exc
+    return parse_inventory(raw, str(file))
+
+
+def parse_inventory(raw: Any, source: str) -> Inventory:
+    """Validate parsed YAML. Every error says which file, which key and what is wrong."""
+    if not isinstance(raw, dict):
+        raise InventoryError(f"{source}: the top level must be a mapping with `hosts:` and `vars:`")
+    unknown = set(raw) - {"hosts", "vars"}
+    if unknown:
+        raise InventoryError(f"{source}: unknown top-level key(s): {', '.join(sorted(unknown))}",
+                             "the inventory has only `hosts:` and `vars:`")
+    global_vars = _validate_vars(raw.get("vars") or {}, source, "vars", dict(DEFAULT_VARS))
+    hosts_raw = raw.get("hosts") or {}
+    if not isinstance(hosts_raw, dict):
+        raise InventoryError(f"{source}: `hosts` must be a mapping of host name to settings")
+    hosts = {str(name): _parse_host(str(name), spec, source, global_vars) for name, spec in hosts_raw.items()}
+    return Inventory(path=Path(source), hosts=hosts, vars=global_vars)
+
+
+def _parse_host(name: str, spec: Any, source: str, global_vars: dict[str, Any]) -> Host:
+    where = f"{source}: hosts.{name}"
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, dict):
+        raise InventoryError(f"{where}: must be a mapping (address, user, port, ...)")
+    unknown = set(spec) - HOST_KEYS
+    if unknown:
+        raise InventoryError(f"{where}: unknown key(s): {', '.join(sorted(unknown))}",
+                             f"allowed keys: {', '.join(sorted(HOST_KEYS))}")
+    connector = spec.get("connector", "ssh")
+    if connector not in CONNECTORS:
+        raise InventoryError(f"{where}.connector: {connector!r} is not one of {', '.join(CONNECTORS)}")
+    address = spec.get("address", name if connector == "ssh" else None)
+    if address is not None and (not isinstance(address, str) or not address.strip()):
+        raise InventoryError(f"{where}.address: must be a non-empty host name or IP address")
+    port = spec.get("port")
+    if port is not None and (not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536):
+        raise InventoryError(f"{where}.port: {port!r} is not a TCP port (1-65535)")
+    for key in ("user", "identity_file", "node"):
+        if spec.get(key) is not None and not isinstance(spec[key], str):
+            raise InventoryError(f"{where}.{key}: must be a string")
+    sudo = spec.get("sudo", True)
+    if not isinstance(sudo, bool):
+        raise InventoryError(f"{where}.sudo: must be true or false")
+    host_vars = _validate_vars(spec.get("vars") or {}, source, f"hosts.{name}.vars", dict(global_vars))
+    return Host(name=name, address=address, user=spec.get("user"), port=port,
+                identity_file=spec.get("identity_file"), sudo=sudo, connector=connector,
+                node=spec.get("node"), vars=host_vars)
+
+
+def _validate_vars(values: Any, source: str, key: str, base: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(values, dict):
+        raise InventoryError(f"{source}: {key}: must be a mapping of variable name to value")
+    merged = {**base, **values}
+    if merged["model_type"] not in MODEL_TYPES:
+        raise InventoryError(f"{source}: {key}.model_type: {merged['model_type']!r} is not one of lite, pro")
+    root = merged["model_root"]
+    if not isinstance(root, str) or not root.startswith("/"):
+        raise InventoryError(f"{source}: {key}.model_root: {root!r} must be an absolute path")
+    return merged
+
+
+def resolve_host(spec: str, inventory_path: str | Path, *, connector: str | None = None,
+                 overrides: dict[str, Any] | None = None) -> Host:
+    """Turn a HOST argument into a Host: an inventory name, `user@address[:port]`, or `@local`."""
+    inventory = load_inventory(inventory_path)
+    if spec == "@local":
+        host = Host(name="@local", connector="local", sudo=True, vars=dict(inventory.vars))
+    elif spec in inventory.hosts:
+        host = inventory.hosts[spec]
+    else:
+        host = _adhoc_host(spec, inventory, inventory_path)
+    if connector:
+        if connector not in CONNECTORS:
+            raise UsageError(f"--connector {connector!r} is not one of {', '.join(CONNECTORS)}")
+        host.connector = connector
+        if connector == "kubectl" and not host.node:
+            host.node = host.name
+    if overrides:
+        host.vars = _validate_vars(overrides, "command line", "--var", host.vars)
+    return host
+
+
+def _adhoc_host(spec: str, inventory: Inventory, inventory_path: str | Path) -> Host:
+    match = _ADHOC.match(spec)
+    if not match or ("@" not in spec and ":" not in spec and "." not in spec and inventory.hosts):
+        known = ", ".join(sorted(inventory.hosts)) or "none"
+        where = inventory.path or f"{inventory_path} (not found)"
+        raise UsageError(f"host {spec!r} is not in the inventory {where} and is not user@address[:port]",
+                         f"known hosts: {known}; or pass user@address[:port], or @local")
+    return Host(name=spec, address=match["address"].strip("[]"), user=match["user"],
+                port=int(match["port"]) if match["port"] else None, vars=dict(inventory.vars))

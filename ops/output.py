@@ -1,0 +1,121 @@
+"""One place that renders results: rich text for humans, JSON for agents.
+
+Actions return plain data (dicts, lists, dataclasses turned into dicts). A CLI verb hands that
+data to `Output.result()` with a function that draws it for humans; in JSON mode the same data is
+printed as one JSON document on stdout. Progress and diagnostics go to stderr in both modes, so
+stdout stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ops.errors import FlashheadError
+
+Renderer = Callable[["Console", Any], None]
+
+
+def to_jsonable(value: Any) -> Any:
+    """Turn dataclasses, paths and other simple objects into JSON-ready values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+class Output:
+    """Renders results and errors in the chosen mode (`text` or `json`)."""
+
+    def __init__(self, mode: str = "text", verbosity: int = 0):
+        self.mode = mode
+        self.verbosity = verbosity
+        self._console: Console | None = None
+        self._err_console: Console | None = None
+
+    @property
+    def json(self) -> bool:
+        return self.mode == "json"
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(highlight=False)
+        return self._console
+
+    @property
+    def err(self) -> Console:
+        if self._err_console is None:
+            from rich.console import Console
+
+            self._err_console = Console(stderr=True, highlight=False)
+        return self._err_console
+
+    @property
+    def interactive(self) -> bool:
+        return not self.json and sys.stderr.isatty()
+
+    def result(self, data: Any, render: Renderer | None = None) -> None:
+        """Print the result of a verb: JSON on stdout, or the human rendering."""
+        if self.json:
+            sys.stdout.write(json.dumps(to_jsonable(data), indent=2, sort_keys=False) + "\n")
+            sys.stdout.flush()
+        elif render is not None:
+            render(self.console, data)
+        else:
+            self.console.print(json.dumps(to_jsonable(data), indent=2))
+
+    def progress(self, message: str) -> None:
+        """A progress line for humans (stderr); silent in JSON mode unless -v."""
+        if not self.json or self.verbosity > 0:
+            self.err.print(message)
+
+    def event(self, record: dict) -> None:
+        """A streaming event: one JSON line on stderr in JSON mode, nothing in text mode."""
+        if self.json:
+            sys.stderr.write(json.dumps(to_jsonable(record)) + "\n")
+            sys.stderr.flush()
+
+    def error(self, error: FlashheadError) -> None:
+        if self.json:
+            sys.stdout.write(json.dumps({"ok": False, **to_jsonable(error.to_dict())}, indent=2) + "\n")
+            sys.stdout.flush()
+            return
+        self.err.print(f"[bold red]error:[/] {escape(error.message)}")
+        for key, value in error.details.items():
+            if key == "output_tail" and value:
+                self.err.print("[dim]last output lines:[/]")
+                self.err.print(escape(str(value)), style="dim")
+            elif key not in ("hint",):
+                self.err.print(f"  {key}: {escape(str(value))}", style="dim")
+        if error.remedy:
+            self.err.print(f"[bold]what to do:[/] {escape(error.remedy)}")
+
+
+def escape(text: str) -> str:
+    """Escape rich markup in text that came from outside (hosts, files, errors)."""
+    return text.replace("[", r"\[")
+
+
+def check_line(ok: bool | None, name: str, detail: str = "", remedy: str | None = None) -> str:
+    """One ✓/✗ line in rich markup, as doctor and provision print them."""
+    mark = {True: "[green]✓[/]", False: "[red]✗[/]", None: "[yellow]•[/]"}[ok]
+    line = f"{mark} {escape(name)}"
+    if detail:
+        line += f"  [dim]{escape(detail)}[/]"
+    if remedy and ok is False:
+        line += f"\n    [bold]→[/] {escape(remedy)}"
+    return line

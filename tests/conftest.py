@@ -1,0 +1,51 @@
+"""Shared fixtures: a real sshd on loopback, the CLI runner, test stand-in executables."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.sshd import SSHServer, start_sshd
+
+FIXTURES = Path(__file__).parent / "fixtures"
+STANDIN_BIN = FIXTURES / "bin"  # test stand-ins for nvidia-smi / nvcc, never in the product
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def sshd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
+    """A real OpenSSH server on a loopback port, with the GPU stand-ins on its PATH."""
+    path = f"{STANDIN_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    server = start_sshd(tmp_path_factory.mktemp("sshd"), setenv={"PATH": path})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ssh_env(sshd_server: SSHServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SSHServer:
+    """Point the client at a per-test copy of known_hosts and an empty ssh config; no agent."""
+    known_hosts = tmp_path / "known_hosts"
+    shutil.copy(sshd_server.known_hosts, known_hosts)
+    monkeypatch.setenv("FLASHHEAD_KNOWN_HOSTS", str(known_hosts))
+    monkeypatch.setenv("FLASHHEAD_SSH_CONFIG", str(sshd_server.ssh_config))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    server = SSHServer(**{**sshd_server.__dict__, "known_hosts": known_hosts})
+    return server
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real `flashhead` entry point in a subprocess (exit codes and streams as users see them)."""
+    return subprocess.run([sys.executable, "-m", "ops.cli.main", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd or REPO, timeout=timeout)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
