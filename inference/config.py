@@ -1,0 +1,163 @@
+"""Server settings from FLASHHEAD_* environment variables, validated once at start-up.
+
+Every field of `ServerConfig` maps to `FLASHHEAD_<FIELD NAME IN CAPITALS>`; `flashhead serve`
+flags override the environment. Invalid values stop the server with a message naming the
+variable and what it accepts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inference.errors import ConfigError
+
+PREFIX = "FLASHHEAD_"
+SECRET_FIELDS = frozenset({"api_token"})
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """All settings of the server. Defaults suit a local CPU run of the reference backend."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    backend: str = "reference"  # reference | flashhead
+    model_type: str = "lite"  # lite | pro
+    model_root: Path = Path("/opt/models/flashhead")
+    repo_dir: Path | None = None  # default {model_root}/SoulX-FlashHead
+    checkpoint_dir: Path | None = None  # default {model_root}/checkpoints
+    device: str = "cuda"
+    compile: bool = False
+    api_token: str | None = field(default=None, repr=False)
+    allow_insecure: bool = False  # serve a non-loopback address without a token
+    max_streams: int = 3
+    max_batch: int = 1
+    batch_wait_ms: float = 5.0
+    max_queued_chunks: int = 4  # per stream, audio chunks waiting for the model (backpressure)
+    max_image_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    max_audio_bytes: int = 64 * 1024 * 1024
+    max_audio_seconds: float = 600.0
+    max_message_bytes: int = 1024 * 1024  # one WebSocket message
+    avatar_cache: int = 32
+    idle_frames: bool = False  # keep sending frames of silence when no audio arrives
+    reference_chunk_ms: float = 0.0  # reference backend: emulated compute time per chunk
+    seed: int = 0
+    jpeg_quality: int = 85
+    grace_seconds: float = 10.0  # SIGTERM: how long streams may finish
+    ready_timeout_s: float = 30.0  # WebSocket: time allowed for the `start` message
+    log_level: str = "info"
+    log_format: str = "json"  # json | text
+
+    @property
+    def resolved_repo_dir(self) -> Path:
+        return self.repo_dir or self.model_root / "SoulX-FlashHead"
+
+    @property
+    def resolved_checkpoint_dir(self) -> Path:
+        return self.checkpoint_dir or self.model_root / "checkpoints"
+
+    def public(self) -> dict[str, Any]:
+        """The settings without secrets (for logs and /v1/info)."""
+        return {f.name: ("***" if f.name in SECRET_FIELDS and getattr(self, f.name) else
+                         _plain(getattr(self, f.name))) for f in dataclasses.fields(self)}
+
+    def replace(self, **changes: Any) -> ServerConfig:
+        """A copy with `changes` applied (values already typed), validated."""
+        updated = dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        validate(updated)
+        return updated
+
+
+def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerConfig:
+    """Read FLASHHEAD_* from `environ` (default os.environ), apply typed `overrides`, validate."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for item in dataclasses.fields(ServerConfig):
+        raw = environ.get(PREFIX + item.name.upper())
+        if raw is not None and raw != "":
+            values[item.name] = _parse(item.name, str(item.type), raw)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    config = ServerConfig(**values)
+    validate(config)
+    return config
+
+
+def validate(config: ServerConfig) -> None:
+    """Raise ConfigError naming the variable when a value is out of range or inconsistent."""
+    _choice(config, "backend", ("reference", "flashhead"))
+    _choice(config, "model_type", ("lite", "pro"))
+    _choice(config, "log_format", ("json", "text"))
+    _choice(config, "log_level", ("debug", "info", "warning", "error"))
+    for name in ("max_streams", "max_batch", "max_queued_chunks", "max_image_bytes", "max_image_pixels",
+                 "max_audio_bytes", "max_message_bytes", "avatar_cache"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{PREFIX}{name.upper()} must be at least 1", "set a positive number")
+    for name in ("batch_wait_ms", "reference_chunk_ms", "grace_seconds", "max_audio_seconds",
+                 "ready_timeout_s"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{PREFIX}{name.upper()} must not be negative", "set 0 or more")
+    if not 0 < config.port < 65536:
+        raise ConfigError(f"{PREFIX}PORT {config.port} is not a TCP port", "use 1-65535")
+    if not 1 <= config.jpeg_quality <= 100:
+        raise ConfigError(f"{PREFIX}JPEG_QUALITY must be 1-100", "85 is a good default")
+    if config.api_token is not None and len(config.api_token) < 16:
+        raise ConfigError(f"{PREFIX}API_TOKEN is shorter than 16 characters",
+                          "use a random token: python -c 'import secrets; print(secrets.token_urlsafe())'")
+    if not config.api_token and not config.allow_insecure and not is_loopback(config.host):
+        raise ConfigError(
+            f"refusing to serve {config.host} without an API token",
+            f"set {PREFIX}API_TOKEN (clients send `Authorization: Bearer <token>`), bind 127.0.0.1, "
+            f"or set {PREFIX}ALLOW_INSECURE=1 if something in front of the server authenticates")
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (where no token is required)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _choice(config: ServerConfig, name: str, allowed: tuple[str, ...]) -> None:
+    if getattr(config, name) not in allowed:
+        raise ConfigError(f"{PREFIX}{name.upper()}={getattr(config, name)!r} is not valid",
+                          f"use one of: {', '.join(allowed)}")
+
+
+def _parse(name: str, kind: str, raw: str) -> Any:
+    variable = PREFIX + name.upper()
+    try:
+        if "bool" in kind:
+            return _parse_bool(raw)
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+        if "Path" in kind:
+            return Path(raw).expanduser()
+    except ValueError:
+        raise ConfigError(f"{variable}={raw!r} is not a valid {kind.split(' ')[0]}",
+                          f"fix or unset {variable}") from None
+    return raw.strip()
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
