@@ -11,6 +11,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,7 +84,10 @@ def start_sshd(workdir: Path, *, address: str = "127.0.0.1", user: str | None = 
     user = user or ensure_test_user()
     host_key = keygen(workdir / "ssh_host_ed25519_key", "test-host")
     client_key = keygen(workdir / "id_ed25519_client", "flashhead-test-client")
-    authorized = workdir / "authorized_keys"
+    # The login user reads this file itself, and pytest's temp dirs are private to root.
+    public_dir = Path(tempfile.mkdtemp(prefix="flashhead-sshd-"))
+    public_dir.chmod(0o755)
+    authorized = public_dir / "authorized_keys"
     authorized.write_text((workdir / "id_ed25519_client.pub").read_text())
     authorized.chmod(0o644)
     port = 22 if netns else free_port(address)

@@ -74,6 +74,14 @@ class Connector(ABC):
     def get(self, remote_path: str, local_path: str | Path) -> None:
         """Copy a file from the host."""
 
+    def _stage_env(self, env: Mapping[str, str]) -> str | None:
+        """Put env where only the command can read it; return the shell prelude that loads it.
+
+        The prelude runs inside any `sudo` wrapper, so root commands see the values too.
+        None means this connector hands env to `_execute` instead.
+        """
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional for connectors without a session
         """Release the connection."""
 
@@ -82,6 +90,9 @@ class Connector(ABC):
             sudo: bool = False) -> Result:
         """Run a command. A list is quoted word by word; env values never appear in argv."""
         script = to_shell(command)
+        prelude = self._stage_env(env) if env else None
+        if prelude is not None:
+            script, env = prelude + script, None
         if sudo and not self.is_root:
             script = f"sudo -n -H -- bash -c {quote(script)}"
         result = self._execute(script, env=env, stdin=stdin, timeout=timeout)

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from ops.connectors.base import Connector, Result
+from ops.connectors.base import Connector, Result, env_script, quote
 from ops.errors import CommandTimeout
 
 
@@ -26,6 +26,12 @@ class LocalConnector(Connector):
             raise CommandTimeout(script, -1, output, f"the command ran past {timeout:.0f} s") from exc
         return Result(script, done.returncode, done.stdout.decode(errors="replace"),
                       done.stderr.decode(errors="replace"))
+
+    def _stage_env(self, env: Mapping[str, str]) -> str:
+        fd, path = tempfile.mkstemp(prefix=".flashhead-env-")  # created 0600
+        with os.fdopen(fd, "w") as handle:
+            handle.write(env_script(env))
+        return f". {quote(path)}; rm -f {quote(path)}; "
 
     def put(self, local_path: str | Path, remote_path: str, *, mode: int | None = None,
             sudo: bool = False) -> None:

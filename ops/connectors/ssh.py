@@ -103,9 +103,8 @@ class SSHConnector(Connector):
 
     def _execute(self, script: str, *, env: Mapping[str, str] | None, stdin: str | bytes | None,
                  timeout: float) -> Result:
+        assert not env, "env is staged in a file by Connector.run, never put on the command line"
         self.open()
-        if env:
-            script = self._with_env_file(script, env)
         transport = self.connection.client.get_transport()
         assert transport is not None
         channel = transport.open_session()
@@ -118,13 +117,13 @@ class SSHConnector(Connector):
         finally:
             channel.close()
 
-    def _with_env_file(self, script: str, env: Mapping[str, str]) -> str:
+    def _stage_env(self, env: Mapping[str, str]) -> str:
         path = f"/tmp/.flashhead-env-{secrets.token_hex(8)}"
         sftp = self.sftp
         with sftp.open(path, "w") as handle:
             sftp.chmod(path, 0o600)
             handle.write(env_script(env))
-        return f". {path}; rm -f {path}; {script}"
+        return f". {path}; rm -f {path}; "
 
     @property
     def sftp(self) -> paramiko.SFTPClient:
