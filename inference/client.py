@@ -1,0 +1,344 @@
+"""Async Python client for the FlashHead inference server (HTTP + the WS /v1/stream protocol).
+
+    async with FlashheadClient("http://127.0.0.1:8000", token=None) as client:
+        await client.ready()                           # True once the model is warm
+        avatar = await client.create_avatar(Path("face.jpg"))
+        mp4 = await client.generate(Path("speech.wav"), avatar_id=avatar)
+        result = await client.stream_audio(pcm16_bytes, sample_rate=24000, avatar_id=avatar)
+        print(result.summary["fps"], len(result.frames), result.ttff_s)
+
+For finer control, `client.stream(...)` opens a `StreamSession`: send PCM16 with `send_audio`,
+mark utterances with `segment_end`, `interrupt`, `end`; iterate `events()` for Frame / dict messages.
+Errors from the server raise `ServerError` with its code, message and (HTTP) status or close code.
+Only httpx and websockets are needed (no numpy), so the operator install can use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from inference import protocol
+
+BytesOrPath = bytes | Path
+
+
+class ServerError(Exception):
+    """The server refused or failed a request. `code` is the protocol error code."""
+
+    def __init__(self, code: str, message: str, *, status: int | None = None, close_code: int | None = None,
+                 retry_after: float | None = None, remedy: str | None = None):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+        self.close_code = close_code
+        self.retry_after = retry_after
+        self.remedy = remedy
+
+
+@dataclass
+class Frame:
+    """One video frame from a stream; `data` is JPEG bytes or raw RGB (height*width*3)."""
+
+    index: int
+    chunk: int
+    pts: float  # seconds
+    output: str
+    data: bytes
+    received_at: float  # time.monotonic()
+
+    def to_array(self, width: int = 512, height: int = 512) -> Any:
+        """Decode to an H x W x 3 uint8 numpy array (needs numpy; pillow for JPEG)."""
+        import numpy as np
+
+        if self.output == "rgb":
+            return np.frombuffer(self.data, dtype=np.uint8).reshape(height, width, 3)
+        import io
+
+        from PIL import Image
+
+        return np.asarray(Image.open(io.BytesIO(self.data)).convert("RGB"))
+
+
+@dataclass
+class StreamResult:
+    """Everything a finished stream produced (see `FlashheadClient.stream_audio`)."""
+
+    ready: dict[str, Any]
+    frames: list[Frame]
+    stats: list[dict[str, Any]]
+    playback: list[dict[str, Any]]
+    summary: dict[str, Any]
+    first_audio_at: float | None = None
+    first_frame_at: float | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ttff_s(self) -> float | None:
+        """Seconds from the first audio byte sent to the first frame received."""
+        if self.first_audio_at is None or self.first_frame_at is None:
+            return None
+        return self.first_frame_at - self.first_audio_at
+
+
+class StreamSession:
+    """An open WS /v1/stream session (after `ready`). Use through `FlashheadClient.stream`."""
+
+    def __init__(self, connection: ClientConnection, ready: dict[str, Any]):
+        self.connection = connection
+        self.ready = ready
+        self.first_audio_at: float | None = None
+        self.summary: dict[str, Any] | None = None
+
+    async def send_audio(self, pcm: bytes) -> None:
+        """Send PCM16 little-endian audio (any length, interleaved if several channels)."""
+        if self.first_audio_at is None:
+            self.first_audio_at = time.monotonic()
+        await self.connection.send(pcm)
+
+    async def segment_end(self) -> None:
+        """Mark the end of an utterance: the server flushes its partial chunk (padded with silence)."""
+        await self._send({"type": protocol.SEGMENT_END})
+
+    async def interrupt(self) -> None:
+        """Drop audio and frames not yet sent; the server answers with a `playback` interrupted ack."""
+        await self._send({"type": protocol.INTERRUPT})
+
+    async def end(self) -> None:
+        """No more audio: the server sends the remaining frames, then a `summary`, then closes."""
+        await self._send({"type": protocol.END})
+
+    async def events(self) -> AsyncIterator[Frame | dict[str, Any]]:
+        """Frames and JSON messages as they arrive, until the summary (then the iterator ends).
+
+        A server `error` message raises ServerError.
+        """
+        while True:
+            try:
+                message = await self.connection.recv()
+            except ConnectionClosed as closed:
+                if self.summary is not None:
+                    return
+                raise _closed_error(closed) from None
+            if isinstance(message, bytes):
+                header = protocol.FrameHeader.unpack(message)
+                yield Frame(header.index, header.chunk, header.pts_us / 1e6, header.output,
+                            message[protocol.FRAME_HEADER.size:], time.monotonic())
+                continue
+            event = json.loads(message)
+            if event.get("type") == protocol.ERROR:
+                close_code = protocol.ERROR_CLOSE_CODES.get(event.get("code", ""), None)
+                raise ServerError(event.get("code", "internal"), event.get("message", ""),
+                                  close_code=close_code, remedy=event.get("remedy"))
+            yield event
+            if event.get("type") == protocol.SUMMARY:
+                self.summary = event
+                return
+
+    async def close(self) -> None:
+        """Close the connection at once (the server frees the stream slot)."""
+        await self.connection.close()
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        await self.connection.send(json.dumps(message))
+
+
+class FlashheadClient:
+    """Client for one server. `base_url` like http://127.0.0.1:8000; `token` for bearer auth."""
+
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 300.0):
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    async def __aenter__(self) -> FlashheadClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def health(self) -> bool:
+        """True when the process is alive (GET /healthz answers 200)."""
+        return (await self.http.get("/healthz")).status_code == 200
+
+    async def ready(self) -> bool:
+        """True when the model is loaded and warm (GET /readyz answers 200)."""
+        return (await self.http.get("/readyz")).status_code == 200
+
+    async def wait_ready(self, timeout: float = 600.0, interval: float = 0.5) -> None:
+        """Poll /readyz until ready; TimeoutError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if await self.ready():
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.base_url} not ready after {timeout:.0f} s")
+            await asyncio.sleep(interval)
+
+    async def info(self) -> dict[str, Any]:
+        """GET /v1/info: backend, model type, versions, fps, size, chunk frames, capacity, streams."""
+        return _json(await self.http.get("/v1/info"))
+
+    async def metrics(self) -> str:
+        """GET /metrics: the Prometheus text exposition."""
+        response = await self.http.get("/metrics")
+        _raise_for(response)
+        return response.text
+
+    async def create_avatar(self, image: BytesOrPath) -> str:
+        """Upload a reference photo (PNG/JPEG/WebP/HEIC); returns the avatar id."""
+        response = await self.http.post("/v1/avatars", files={"image": ("image", _read(image))})
+        return str(_json(response)["avatar_id"])
+
+    async def get_avatar(self, avatar_id: str) -> dict[str, Any]:
+        return _json(await self.http.get(f"/v1/avatars/{avatar_id}"))
+
+    async def list_avatars(self) -> list[dict[str, Any]]:
+        return list(_json(await self.http.get("/v1/avatars"))["avatars"])
+
+    async def delete_avatar(self, avatar_id: str) -> None:
+        _raise_for(await self.http.delete(f"/v1/avatars/{avatar_id}"))
+
+    async def generate(self, audio: BytesOrPath, *, avatar_id: str | None = None,
+                       image: BytesOrPath | None = None, seed: int | None = None) -> bytes:
+        """POST /v1/generate: audio file (+ avatar id or image) -> MP4 bytes."""
+        files = {"audio": ("audio", _read(audio))}
+        if image is not None:
+            files["image"] = ("image", _read(image))
+        data = {k: str(v) for k, v in {"avatar_id": avatar_id, "seed": seed}.items() if v is not None}
+        response = await self.http.post("/v1/generate", data=data, files=files)
+        _raise_for(response)
+        return response.content
+
+    async def stream(self, *, avatar_id: str | None = None, image: BytesOrPath | None = None,
+                     sample_rate: int = 16000, channels: int = 1, output: str = "jpeg",
+                     seed: int | None = None, idle_frames: bool | None = None) -> StreamSession:
+        """Open WS /v1/stream and send `start`; returns the session once `ready` arrived."""
+        start: dict[str, Any] = {"type": protocol.START, "format": protocol.PCM_FORMAT,
+                                 "sample_rate": sample_rate, "channels": channels, "output": output}
+        if avatar_id is not None:
+            start["avatar_id"] = avatar_id
+        if image is not None:
+            start["image"] = base64.b64encode(_read(image)).decode()
+        if seed is not None:
+            start["seed"] = seed
+        if idle_frames is not None:
+            start["idle_frames"] = idle_frames
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
+        connection = await connect(self.ws_url, additional_headers=headers, max_size=None,
+                                   open_timeout=30, close_timeout=5)
+        try:
+            await connection.send(json.dumps(start))
+            message = await connection.recv()
+        except ConnectionClosed as closed:
+            raise _closed_error(closed) from None
+        ready = json.loads(message) if isinstance(message, str) else {}
+        if ready.get("type") != protocol.READY:
+            await connection.close()
+            error = ready if ready.get("type") == protocol.ERROR else {"message": str(ready)}
+            code = error.get("code", "internal")
+            raise ServerError(code, error.get("message", ""), remedy=error.get("remedy"),
+                              close_code=protocol.ERROR_CLOSE_CODES.get(code))
+        return StreamSession(connection, ready)
+
+    async def stream_audio(self, pcm: bytes, *, sample_rate: int = 16000, channels: int = 1,
+                           realtime: bool = False, packet_ms: int = 40, **start: Any) -> StreamResult:
+        """Stream a whole PCM16 clip and collect every frame, stats message and the summary.
+
+        `realtime=True` paces the audio at its own speed in `packet_ms` packets (as a live
+        microphone would); otherwise it is sent as fast as the server accepts it.
+        """
+        session = await self.stream(sample_rate=sample_rate, channels=channels, **start)
+        result = StreamResult(session.ready, [], [], [], {})
+        rate = sample_rate * channels * 2
+        sender = asyncio.create_task(_send_clip(session, pcm, rate, realtime, packet_ms))
+        try:
+            async for event in session.events():
+                _collect(result, event)
+            await sender
+        finally:
+            sender.cancel()
+            await session.close()
+        result.first_audio_at = session.first_audio_at
+        result.first_frame_at = result.frames[0].received_at if result.frames else None
+        return result
+
+    @property
+    def ws_url(self) -> str:
+        scheme = "wss" if self.base_url.startswith("https") else "ws"
+        return f"{scheme}{self.base_url[self.base_url.index(':'):]}/v1/stream"
+
+
+async def _send_clip(session: StreamSession, pcm: bytes, bytes_per_second: int, realtime: bool,
+                     packet_ms: int) -> None:
+    step = max(2, bytes_per_second * packet_ms // 1000 // 2 * 2)
+    started = time.monotonic()
+    for offset in range(0, len(pcm), step):
+        if realtime:
+            due = started + offset / bytes_per_second
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+        await session.send_audio(pcm[offset:offset + step])
+    await session.end()
+
+
+def _collect(result: StreamResult, event: Frame | dict[str, Any]) -> None:
+    if isinstance(event, Frame):
+        result.frames.append(event)
+    elif event.get("type") == protocol.STATS:
+        result.stats.append(event)
+    elif event.get("type") == protocol.PLAYBACK:
+        result.playback.append(event)
+    elif event.get("type") == protocol.SUMMARY:
+        result.summary = event
+
+
+def _closed_error(closed: ConnectionClosed) -> ServerError:
+    code = closed.rcvd.code if closed.rcvd else 1006
+    reason = closed.rcvd.reason if closed.rcvd else "connection lost"
+    name = {protocol.CloseCode.TRY_AGAIN_LATER: "at_capacity", protocol.CloseCode.GOING_AWAY: "shutting_down",
+            protocol.CloseCode.POLICY: "unauthorized"}.get(code, "closed")
+    return ServerError(name, reason or f"connection closed ({code})", close_code=code)
+
+
+def _read(value: BytesOrPath) -> bytes:
+    return Path(value).read_bytes() if isinstance(value, Path) else value
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"code": "http", "message": response.text[:500]}
+    retry = response.headers.get("retry-after")
+    raise ServerError(body.get("code", "http"), body.get("message", response.reason_phrase),
+                      status=response.status_code, retry_after=float(retry) if retry else None,
+                      remedy=body.get("remedy"))
+
+
+def _json(response: httpx.Response) -> Any:
+    _raise_for(response)
+    return response.json()
+
+
+__all__ = ["FlashheadClient", "Frame", "ServerError", "StreamResult", "StreamSession", "websockets"]
