@@ -102,7 +102,7 @@ class Output:
             elif key not in ("hint",):
                 self.err.print(f"  {key}: {escape(str(value))}", style="dim")
         if error.remedy:
-            self.err.print(f"[bold]what to do:[/] {escape(error.remedy)}")
+            self.err.print(f"[bold]what to do:[/] {escape(error.remedy)}", soft_wrap=True)
 
 
 def escape(text: str) -> str:

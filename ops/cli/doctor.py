@@ -44,6 +44,6 @@ def render_diagnosis(console: Console, data: dict) -> None:
 
     console.print(f"[bold]doctor[/] {data['host']} ({data['target']})")
     for check in data["checks"]:
-        console.print(check_line(check["ok"], check["name"], check["detail"], check["remedy"]))
+        console.print(check_line(check["ok"], check["name"], check["detail"], check["remedy"]), soft_wrap=True)
     verdict = "[green]all checks passed[/]" if data["ok"] else "[red]some checks failed[/]"
     console.print(verdict)
