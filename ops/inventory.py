@@ -32,7 +32,8 @@ CONNECTORS = ("ssh", "local", "kubectl")
 MODEL_TYPES = ("lite", "pro")
 DEFAULT_VARS: dict[str, Any] = {"model_root": "/opt/models/flashhead", "model_type": "lite"}
 HOST_KEYS = {"address", "user", "port", "identity_file", "sudo", "connector", "node", "vars"}
-_ADHOC = re.compile(r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<address>\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d+))?$")
+_ADHOC = re.compile(
+    r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<address>\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d+))?$")
 
 
 @dataclass

@@ -110,7 +110,7 @@ def auth_remedy(host: Host, destination: str, keys: list[OfferedKey]) -> str:
             ]
     lines += [
         "Other ways in while you wait:",
-        f"  flashhead provision {name} --connector kubectl   (a privileged pod on the node, if you can reach the cluster)",
+        f"  flashhead provision {name} --connector kubectl   (a privileged pod on the node; needs cluster access)",
         f"  flashhead export-script {name} > provision.sh    (one bash script for someone on the host to run)",
         "  flashhead provision @local                       (run the play on the host itself)",
     ]

@@ -113,7 +113,8 @@ LogLevel DEBUG1
     command = [SSHD, "-D", "-e", "-f", str(config)]
     if netns:
         command = ["ip", "netns", "exec", netns, *command]
-    process = subprocess.Popen(command, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     _wait_listening(address, port, process, log_path)
     known_hosts = workdir / "known_hosts"
     public = (workdir / "ssh_host_ed25519_key.pub").read_text().split()

@@ -74,7 +74,7 @@ class SSHConnector(Connector):
         except paramiko.ssh_exception.NoValidConnectionsError as exc:
             raise ConnectionFailed(f"connection refused by {where}: no SSH server listens there",
                                    "check the port, that sshd runs on the host, and firewalls") from exc
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise ConnectionFailed(
                 f"timed out after {self.connect_timeout:.0f} s connecting to {where}",
                 "the host is down or a firewall drops the packets; check the address and the network path",

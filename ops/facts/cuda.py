@@ -8,7 +8,8 @@ _RELEASE = re.compile(r"release (\d+\.\d+), V([\d.]+)")
 
 
 def command(_vars: dict) -> str:
-    return ('for d in /usr/local/cuda-*; do [ -x "$d/bin/nvcc" ] && echo "@@toolkit $d" && "$d/bin/nvcc" --version; done; '
+    return ('for d in /usr/local/cuda-*; do [ -x "$d/bin/nvcc" ] && echo "@@toolkit $d" && "$d/bin/nvcc" --version; '
+            'done; '
             'n=$(command -v nvcc) && echo "@@path $n" && nvcc --version; true')
 
 

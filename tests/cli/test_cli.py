@@ -90,9 +90,9 @@ def test_doctor_unknown_host_key_refused_then_accepted(ssh_env: SSHServer, tmp_p
     assert refused.returncode == 3
     assert "SHA256:" in refused.stdout and "--accept-new-host-key" in refused.stdout
     accepted = run_cli("-i", str(inventory), "doctor", "gpu", "--accept-new-host-key", "-o", "json")
-    assert json.loads(accepted.stdout)["checks"][1] == {"name": "authenticate", "ok": True,
-                                                         "detail": f"as {ssh_env.user}@{ssh_env.address}:{ssh_env.port}",
-                                                         "remedy": None}
+    authenticate = json.loads(accepted.stdout)["checks"][1]
+    assert authenticate == {"name": "authenticate", "ok": True, "remedy": None,
+                            "detail": f"as {ssh_env.user}@{ssh_env.address}:{ssh_env.port}"}
 
 
 def test_doctor_unreachable(tmp_path: Path) -> None:

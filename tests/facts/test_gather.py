@@ -14,7 +14,7 @@ def test_facts_over_ssh(ssh_env: SSHServer) -> None:
     from ops.connectors.ssh import SSHConnector
 
     host = Host(name="gpu", address=ssh_env.address, port=ssh_env.port, user=ssh_env.user,
-                identity_file=str(ssh_env.client_key), vars={"model_root": "/opt/models/flashhead", "model_type": "lite"})
+                identity_file=str(ssh_env.client_key))
     with SSHConnector(host) as conn:
         facts = gather_facts(conn)
     assert facts["gpu"]["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"

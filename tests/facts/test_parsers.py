@@ -71,7 +71,8 @@ def test_os_release() -> None:
 def test_memory_and_python() -> None:
     mem = memory.parse("16\nMemTotal:       131072000 kB\nMemAvailable:   120000000 kB\n")
     assert mem == {"cpus": 16, "total_bytes": 131072000 * 1024, "available_bytes": 120000000 * 1024}
-    py = python.parse("python /usr/bin/python3 3.12.3\npython /usr/bin/python3.12 3.12.3\nuv /usr/bin/uv 0.5.1\nvenv yes\n")
+    py = python.parse("python /usr/bin/python3 3.12.3\npython /usr/bin/python3.12 3.12.3\n"
+                      "uv /usr/bin/uv 0.5.1\nvenv yes\n")
     assert [i["version"] for i in py["interpreters"]] == ["3.12.3", "3.12.3"]
     assert py["uv"] == {"path": "/usr/bin/uv", "version": "0.5.1"} and py["venv_module"]
 
