@@ -156,3 +156,15 @@ def test_silent_port_times_out_with_a_clear_message(ssh_env: SSHServer) -> None:
         with pytest.raises(ConnectionFailed) as failed, SSHConnector(host, connect_timeout=1) as conn:
             conn.run(["true"])
     assert "127.0.0.1" in failed.value.message
+
+
+def test_unresolvable_name_says_dns(ssh_env: SSHServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No name server may be asked from a test, so the resolver's answer is simulated.
+    def no_such_name(*_args: object, **_kwargs: object) -> None:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
+    with pytest.raises(ConnectionFailed) as failed, SSHConnector(make_host(ssh_env, address="gpu-9.invalid")) as conn:
+        conn.run(["true"])
+    assert "cannot resolve host name 'gpu-9.invalid'" in failed.value.message
+    assert "DNS" in (failed.value.remedy or "")
