@@ -1,0 +1,195 @@
+"""`accept fps`: concurrent streams in throughput or realtime mode, measured against thresholds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ops.acceptance.audio import SAMPLE_RATE, fit_to_duration, load_pcm16
+from ops.acceptance.checks import AcceptanceReport
+from ops.acceptance.profiles import METRICS, Scenario, Threshold
+from ops.acceptance.streaming import StreamRun, stream_clip
+from ops.acceptance.target import RunStopped, Target, probe
+from ops.acceptance.timing import expected_frames, frames_in_order, stream_metrics, warmup_frame_count
+from ops.errors import ConnectionFailed, UsageError
+
+if TYPE_CHECKING:
+    from inference.client import FlashheadClient
+
+# At 1× pacing a stream that keeps up delivers exactly the audio's frame rate, measured over a
+# window whose ends move with scheduling jitter; allow 2 % below the nominal rate for that.
+REALTIME_FPS_ALLOWANCE = 0.02
+
+
+async def run_fps(target: Target, scenarios: list[Scenario], image: Path, audio: Path,
+                  profile: str | None = None) -> AcceptanceReport:
+    """Probe the server, upload the avatar once, then run each scenario and judge its thresholds."""
+    for flag, path in (("--image", image), ("--audio", audio)):
+        if not path.is_file():
+            raise UsageError(f"{flag} {path}: no such file", f"pass {flag} PATH, or leave it out for the default")
+    speech = load_pcm16(audio)
+    report = AcceptanceReport("fps", target.url, profile=profile)
+    started = time.perf_counter()
+    try:
+        async with target.client() as client:
+            info = await probe(client, target, report)
+            avatar_id = await _avatar(client, target, report, image)
+            for scenario in scenarios:
+                await _run_scenario(client, target, report, scenario, avatar_id, speech, info)
+    except RunStopped as stop:
+        report.error = stop.error.to_dict()
+        report.skip_rest(["avatar", *(name for s in scenarios for name in scenario_check_names(s))],
+                         "not run: an earlier check failed")
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def scenario_check_names(scenario: Scenario) -> list[str]:
+    """The checks a scenario reports, in order (listed as skipped when it cannot run)."""
+    return [f"{scenario.name}.streams", f"{scenario.name}.frames",
+            *(f"{scenario.name}.{t.metric}" for t in scenario.thresholds)]
+
+
+async def _avatar(client: FlashheadClient, target: Target, report: AcceptanceReport, image: Path) -> str:
+    started = time.perf_counter()
+    try:
+        avatar_id = await client.create_avatar(image)
+    except Exception as exc:  # noqa: BLE001 - every failure is reported with a remedy
+        error = target.error(exc)
+        report.add("avatar", False, error.message, remedy=error.remedy, error=isinstance(error, ConnectionFailed))
+        raise RunStopped(error) from None
+    report.add("avatar", True, f"POST /v1/avatars → {avatar_id}", seconds=round(time.perf_counter() - started, 3))
+    return avatar_id
+
+
+async def _run_scenario(client: FlashheadClient, target: Target, report: AcceptanceReport, scenario: Scenario,
+                        avatar_id: str, speech: bytes, info: dict[str, Any]) -> None:
+    names = scenario_check_names(scenario)
+    capacity = _capacity(info)
+    if capacity is not None and scenario.streams > capacity:
+        report.add(names[0], False, f"the server allows {capacity} concurrent streams; "
+                   f"{scenario.name} needs {scenario.streams}",
+                   remedy="raise FLASHHEAD_MAX_STREAMS on the server, or run fewer --streams")
+        report.skip_rest(names, "not run: too few stream slots")
+        return
+    pcm = fit_to_duration(speech, scenario.warmup_s + scenario.duration_s)
+    realtime = scenario.mode == "realtime"
+    started = time.perf_counter()
+    results = await asyncio.gather(*(stream_clip(client, pcm, realtime=realtime, avatar_id=avatar_id, seed=i)
+                                     for i in range(scenario.streams)), return_exceptions=True)
+    seconds = round(time.perf_counter() - started, 3)
+    runs = [r for r in results if isinstance(r, StreamRun)]
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        error = target.error(failures[0])
+        report.add(names[0], False, f"{len(failures)} of {scenario.streams} streams failed: {error.message}",
+                   remedy=error.remedy, seconds=seconds, error=isinstance(error, ConnectionFailed))
+        report.skip_rest(names, "not run: a stream failed")
+        if isinstance(error, ConnectionFailed):
+            raise RunStopped(error)
+        return
+    report.add(names[0], True, f"{scenario.streams} {scenario.mode} stream(s) of "
+               f"{scenario.warmup_s:g} s warm-up + {scenario.duration_s:g} s audio completed", seconds=seconds,
+               measured={"streams": scenario.streams, "mode": scenario.mode})
+    fps, chunk = runs[0].timeline.fps, runs[0].timeline.chunk_frames
+    warmup = warmup_frame_count(scenario.warmup_s, fps, chunk)
+    per_stream = [stream_metrics(run.timeline, warmup) for run in runs]
+    aggregate = _aggregate(runs, warmup)
+    report.measurements[scenario.name] = {
+        "mode": scenario.mode, "streams": scenario.streams, "duration_s": scenario.duration_s,
+        "warmup": _warmup(runs, per_stream, scenario.warmup_s, warmup), "aggregate_fps": aggregate,
+        "per_stream": per_stream, "server_summaries": [run.summary for run in runs],
+    }
+    _frames_check(report, names[1], runs)
+    for threshold in scenario.thresholds:
+        _threshold_check(report, scenario, threshold, per_stream, aggregate)
+
+
+def _frames_check(report: AcceptanceReport, name: str, runs: list[StreamRun]) -> None:
+    problems = []
+    for number, run in enumerate(runs):
+        in_order, detail = frames_in_order(run.timeline)
+        want = expected_frames(run.samples, SAMPLE_RATE, run.timeline.fps)
+        got = len(run.timeline.frames)
+        if not in_order:
+            problems.append(f"stream {number}: {detail}")
+        elif abs(got - want) > 1:
+            problems.append(f"stream {number}: {got} frames for {want:.1f} frames of audio")
+    total = sum(len(run.timeline.frames) for run in runs)
+    report.add(name, not problems, "; ".join(problems) or f"{total} frames in order, counts match the audio",
+               measured={"frames": [len(run.timeline.frames) for run in runs]},
+               threshold="indices 0…n-1 in order; count within one frame of the audio")
+
+
+def _threshold_check(report: AcceptanceReport, scenario: Scenario, threshold: Threshold,
+                     per_stream: list[dict[str, Any]], aggregate: float | None) -> None:
+    values = [stream.get(_STREAM_KEYS.get(threshold.metric, threshold.metric)) for stream in per_stream]
+    value = aggregate if threshold.metric == "aggregate_fps" else _worst(threshold, values)
+    limit, shown = threshold.value, threshold.describe()
+    if scenario.mode == "realtime" and threshold.metric == "fps_per_stream":
+        limit = threshold.value * (1 - REALTIME_FPS_ALLOWANCE)
+        shown += f" (−{REALTIME_FPS_ALLOWANCE:.0%} pacing jitter: {limit:g})"
+    ok = value is not None and (value >= limit if threshold.bound == "min" else value <= limit)
+    unit = METRICS[threshold.metric][0]
+    measured: dict[str, Any] = {"value": value, "unit": unit}
+    if threshold.metric != "aggregate_fps":
+        measured["per_stream"] = values
+    detail = f"{_show(value)} {unit}".strip() + (f" (per stream: {', '.join(_show(v) for v in values)})"
+                                                if len(values) > 1 and threshold.metric != "aggregate_fps" else "")
+    report.add(f"{scenario.name}.{threshold.metric}", ok, detail, measured=measured, threshold=shown,
+               source=threshold.source,
+               remedy=None if ok else f"{METRICS[threshold.metric][1]} is {_show(value)} {unit}; "
+                                      f"needed {shown}. Check GPU load, the model type and the server's "
+                                      "chunk metrics (flashhead_chunk_generation_seconds)")
+
+
+_STREAM_KEYS = {"fps_per_stream": "fps"}
+
+
+def _worst(threshold: Threshold, values: list[Any]) -> float | None:
+    if not values or any(v is None for v in values):
+        return None
+    return float(min(values) if threshold.bound == "min" else max(values))
+
+
+def _aggregate(runs: list[StreamRun], warmup: int) -> float | None:
+    starts, ends, frames = [], [], 0
+    for run in runs:
+        timeline = run.timeline
+        measured = timeline.frames[warmup:]
+        if not measured:
+            return None
+        starts.append(timeline.frames[warmup - 1][2] if warmup else timeline.first_audio_at)
+        ends.append(measured[-1][2])
+        frames += len(measured)
+    span = max(ends) - min(starts)
+    return round(frames / span, 3) if span > 0 else None
+
+
+def _warmup(runs: list[StreamRun], per_stream: list[dict[str, Any]], warmup_s: float, frames: int) -> dict[str, Any]:
+    seconds = []
+    for run in runs:
+        timeline = run.timeline
+        if frames and len(timeline.frames) >= frames and timeline.first_audio_at is not None:
+            seconds.append(round(timeline.frames[frames - 1][2] - timeline.first_audio_at, 3))
+    return {"audio_s": warmup_s, "frames": frames, "seconds": seconds,
+            "time_to_first_frame_s": [stream["time_to_first_frame_s"] for stream in per_stream],
+            "excluded": "warm-up frames are not counted in fps, latency, lag or stalls"}
+
+
+def _capacity(info: dict[str, Any]) -> int | None:
+    for key in ("max_streams", "capacity"):
+        value = info.get(key)
+        if isinstance(value, dict):
+            value = value.get("max_streams")
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,76 @@
+"""Run one WS /v1/stream session through `inference.client` and record its timeline.
+
+Throughput mode sends audio as fast as the server accepts it (the WebSocket's flow control is the
+backpressure); realtime mode paces packets at 1× against the monotonic clock, as a microphone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ops.acceptance.audio import BYTES_PER_SAMPLE, SAMPLE_RATE
+from ops.acceptance.timing import Timeline
+
+if TYPE_CHECKING:
+    from inference.client import FlashheadClient, StreamSession
+
+REALTIME_PACKET_S = 0.04  # one video frame of audio per packet, as voice pipelines send it
+THROUGHPUT_PACKET_S = 0.48  # half a Lite chunk: few messages, the server never starves
+
+
+@dataclass
+class StreamRun:
+    """What one stream session produced."""
+
+    timeline: Timeline
+    ready: dict[str, Any] = field(default_factory=dict)
+    stats: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    samples: int = 0
+
+
+async def stream_clip(client: FlashheadClient, pcm: bytes, *, realtime: bool, avatar_id: str | None = None,
+                      image: bytes | None = None, seed: int | None = 0) -> StreamRun:
+    """Stream 16 kHz mono PCM16 `pcm`, end the session, and return every frame's arrival time."""
+    session = await client.stream(avatar_id=avatar_id, image=image, sample_rate=SAMPLE_RATE, seed=seed)
+    ready = session.ready
+    timeline = Timeline(SAMPLE_RATE, fps=int(ready.get("fps", 25)),
+                        chunk_frames=int(ready.get("chunk_frames", 24)))
+    run = StreamRun(timeline, ready, samples=len(pcm) // BYTES_PER_SAMPLE)
+    sender = asyncio.create_task(_send(session, pcm, timeline, realtime))
+    try:
+        await _receive(session, run)
+        await sender
+    finally:
+        sender.cancel()
+        await session.close()
+    return run
+
+
+async def _send(session: StreamSession, pcm: bytes, timeline: Timeline, realtime: bool) -> None:
+    packet_s = REALTIME_PACKET_S if realtime else THROUGHPUT_PACKET_S
+    step = int(SAMPLE_RATE * packet_s) * BYTES_PER_SAMPLE
+    started = time.monotonic()
+    for offset in range(0, len(pcm), step):
+        if realtime:
+            due = started + offset / BYTES_PER_SAMPLE / SAMPLE_RATE
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+        packet = pcm[offset:offset + step]
+        await session.send_audio(packet)
+        timeline.sent.append(((offset + len(packet)) // BYTES_PER_SAMPLE, time.monotonic()))
+    await session.end()
+
+
+async def _receive(session: StreamSession, run: StreamRun) -> None:
+    from inference.client import Frame
+
+    async for event in session.events():
+        if isinstance(event, Frame):
+            run.timeline.frames.append((event.index, event.chunk, event.received_at))
+        elif event.get("type") == "stats":
+            run.stats.append(event)
+        elif event.get("type") == "summary":
+            run.summary = event

@@ -1,0 +1,139 @@
+"""Where the server is and how to talk to it; the probes every run starts with."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ops.acceptance.checks import AcceptanceReport
+from ops.acceptance.errors import ServerUnavailable, translate, unreachable
+from ops.errors import ConnectionFailed, FlashheadError, UsageError
+
+if TYPE_CHECKING:
+    from inference.client import FlashheadClient
+
+
+@dataclass(frozen=True)
+class Target:
+    """A server URL, its bearer token (read from an environment variable, never argv) and timeouts."""
+
+    url: str
+    token: str | None = None
+    token_env: str | None = None
+    timeout_s: float = 300.0
+    wait_ready_s: float = 0.0
+
+    @classmethod
+    def from_options(cls, url: str, token_env: str | None, timeout_s: float = 300.0,
+                     wait_ready_s: float = 0.0) -> Target:
+        """Validate the URL and read the token from `token_env` (missing variable = usage error)."""
+        if not url.startswith(("http://", "https://")):
+            raise UsageError(f"--url {url!r} is not an http(s) URL", "e.g. --url http://127.0.0.1:8000")
+        token = None
+        if token_env:
+            token = os.environ.get(token_env)
+            if not token:
+                raise UsageError(f"--token-env {token_env}: the variable is not set or empty",
+                                 f"export {token_env}=<the server's FLASHHEAD_API_TOKEN> first")
+        return cls(url.rstrip("/"), token, token_env, timeout_s, wait_ready_s)
+
+    def client(self) -> FlashheadClient:
+        from inference.client import FlashheadClient
+
+        return FlashheadClient(self.url, token=self.token, timeout=self.timeout_s)
+
+    def error(self, exc: BaseException) -> FlashheadError:
+        return translate(exc, self.url, self.token_env)
+
+
+class RunStopped(Exception):
+    """Nothing more can be measured (unreachable, refused, not serving); carries the user's error."""
+
+    def __init__(self, error: FlashheadError):
+        super().__init__(error.message)
+        self.error = error
+
+
+async def probe(client: FlashheadClient, target: Target, report: AcceptanceReport) -> dict[str, Any]:
+    """Checks `live`, `ready` and `info`; returns /v1/info. Raises RunStopped when the server cannot serve."""
+    started = time.perf_counter()
+    try:
+        live = await client.http.get("/healthz")
+    except Exception as exc:  # noqa: BLE001 - every failure is turned into a message
+        raise _stop(report, "live", target.error(exc), started) from None
+    if live.status_code != 200:
+        raise _stop(report, "live", _status_error(live, target), started)
+    report.add("live", True, "GET /healthz → 200", seconds=_since(started))
+
+    started = time.perf_counter()
+    status = await _wait_ready(client, target)
+    if status != 200:
+        error = _status_error_code(status, target, "GET /readyz")
+        raise _stop(report, "ready", error, started)
+    report.add("ready", True, "GET /readyz → 200 (model loaded and warm)", seconds=_since(started))
+
+    started = time.perf_counter()
+    try:
+        info = await client.info()
+    except Exception as exc:  # noqa: BLE001
+        raise _stop(report, "info", target.error(exc), started) from None
+    report.server = info
+    report.add("info", True, _describe_info(info), measured=_info_facts(info), seconds=_since(started))
+    return info
+
+
+async def _wait_ready(client: FlashheadClient, target: Target) -> int:
+    deadline = time.monotonic() + target.wait_ready_s
+    while True:
+        try:
+            status = (await client.http.get("/readyz")).status_code
+        except Exception as exc:  # noqa: BLE001
+            if time.monotonic() >= deadline:
+                raise RunStopped(target.error(exc)) from None
+            status = 0
+        if status in (200, 401, 403) or time.monotonic() >= deadline:
+            return status
+        await asyncio.sleep(0.5)
+
+
+def _stop(report: AcceptanceReport, name: str, error: FlashheadError, started: float) -> RunStopped:
+    report.add(name, False, error.message, remedy=error.remedy, seconds=_since(started),
+               error=isinstance(error, ConnectionFailed))
+    return RunStopped(error)
+
+
+def _status_error(response: Any, target: Target) -> FlashheadError:
+    return _status_error_code(response.status_code, target, f"GET {response.request.url.path}")
+
+
+def _status_error_code(status: int, target: Target, what: str) -> FlashheadError:
+    from inference.client import ServerError
+
+    if status == 0:
+        return unreachable(target.url, ConnectionError("no answer"))
+    code = {401: "unauthorized", 403: "unauthorized", 503: "not_ready"}.get(status, "http")
+    message = f"{what} answered {status}"
+    if status == 503:
+        message += " (model still loading or warming, or the server is draining)"
+    error = target.error(ServerError(code, message, status=status))
+    if isinstance(error, ServerUnavailable) and target.wait_ready_s:
+        error.message += f"; still not ready after waiting {target.wait_ready_s:g} s"
+    return error
+
+
+def _describe_info(info: dict[str, Any]) -> str:
+    facts = _info_facts(info)
+    return ", ".join(f"{key} {value}" for key, value in facts.items() if value not in (None, ""))
+
+
+def _info_facts(info: dict[str, Any]) -> dict[str, Any]:
+    keys = ("backend", "model_type", "fps", "width", "height", "chunk_frames", "max_streams", "active_streams")
+    flat = {**info, **(info.get("geometry") or {}), **(info.get("capacity") or {})}
+    return {key: flat.get(key) for key in keys if key in flat}
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 3)
