@@ -81,3 +81,10 @@ class NotReady(InferenceError):
 
     status = 503
     code = "not_ready"
+
+
+class Timeout(InferenceError):
+    """The client did not send what the protocol expects in time."""
+
+    status = 408
+    code = "timeout"

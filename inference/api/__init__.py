@@ -1,0 +1,24 @@
+"""HTTP and WebSocket endpoints, one module per group; `routes()` lists them all."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from inference.api import avatars, generate, health, info, stream
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/healthz", health.live),
+        Route("/readyz", health.ready),
+        Route("/v2/health/live", health.live),
+        Route("/v2/health/ready", health.ready),
+        Route("/metrics", health.metrics),
+        Route("/v1/info", info.info),
+        Route("/v1/avatars", avatars.create, methods=["POST"]),
+        Route("/v1/avatars", avatars.list_all, methods=["GET"]),
+        Route("/v1/avatars/{avatar_id}", avatars.get, methods=["GET"]),
+        Route("/v1/avatars/{avatar_id}", avatars.delete, methods=["DELETE"]),
+        Route("/v1/generate", generate.generate, methods=["POST"]),
+        WebSocketRoute("/v1/stream", stream.stream),
+    ]

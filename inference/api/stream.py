@@ -1,0 +1,334 @@
+"""WS /v1/stream: the real-time path (protocol in docs/protocol.md and inference/protocol.py).
+
+A connection takes a stream slot at once (refused with close 1013 when none is free), waits for
+`start`, answers `ready`, then runs three tasks: the reader turns PCM16 into model chunks
+(backpressure: it stops reading while the stream's queue is full), the writer sends frames,
+stats and acks in order, and an optional idler queues silence when the playback would run dry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from inference import protocol
+from inference.api.uploads import decode_image
+from inference.avatars import Avatar
+from inference.errors import (
+    BackendError,
+    BadInput,
+    InferenceError,
+    Timeout,
+    TooLarge,
+    Unauthorized,
+    UnsupportedMedia,
+)
+from inference.media import encode_jpeg
+from inference.protocol import FrameHeader
+from inference.runtime import Runtime
+from inference.sessions import PcmInput, Session
+
+log = logging.getLogger("inference.stream")
+
+
+class ClientGone(Exception):
+    """The client closed the connection."""
+
+
+class ShuttingDown(InferenceError):
+    status = 503
+    code = "shutting_down"
+
+
+async def stream(websocket: WebSocket) -> None:
+    """Serve one WebSocket stream from accept to close."""
+    await websocket.accept()
+    await StreamConnection(websocket, websocket.app.state.runtime).run()
+
+
+class StreamConnection:
+    """One stream's protocol state machine; see the module docstring."""
+
+    def __init__(self, websocket: WebSocket, rt: Runtime):
+        self.ws = websocket
+        self.rt = rt
+        self.id = "st_" + uuid.uuid4().hex[:12]
+        self.send_lock = asyncio.Lock()
+        self.stop = asyncio.Event()
+        self.session: Session | None = None
+        self.pcm: PcmInput | None = None
+        self.output = "jpeg"
+        self.frames_sent = 0
+        self.chunks_sent = 0
+        self.idle_chunks = 0
+        self.generation_s: list[float] = []
+        self.queue_s: list[float] = []
+        self.first_audio_at: float | None = None
+        self.first_frame_at: float | None = None
+        self.ready_at = time.monotonic()
+
+    async def run(self) -> None:
+        avatar: Avatar | None = None
+        try:
+            self.rt.acquire_slot("stream")
+        except InferenceError as error:
+            await self.fail(error)
+            return
+        self.rt.shutdown_hooks.add(self.stop.set)
+        try:
+            start = await self.read_start()
+            avatar = await self.avatar(start)
+            self.rt.avatars.acquire(avatar)
+            await self.open(start, avatar)
+            await self.serve(start)
+        except InferenceError as error:
+            await self.fail(error)
+        except (ClientGone, WebSocketDisconnect):
+            log.info("client left", extra={"stream": self.id, "frames": self.frames_sent})
+        finally:
+            if self.session:
+                self.session.close()
+            if avatar:
+                self.rt.avatars.done(avatar)
+            self.rt.release_slot()
+            self.rt.shutdown_hooks.discard(self.stop.set)
+
+    async def read_start(self) -> protocol.StartRequest:
+        try:
+            message = await asyncio.wait_for(self.receive(), timeout=self.rt.config.ready_timeout_s)
+        except TimeoutError:
+            raise Timeout("no `start` message in time", "send `start` right after connecting") from None
+        if "text" not in message or message["text"] is None:
+            raise UnsupportedMedia("the first message must be a JSON `start`", "send `start`, then binary audio")
+        data = self.parse_json(message["text"])
+        if data.get("type") != protocol.START:
+            raise BadInput(f"expected `start`, got {str(data.get('type'))[:40]!r}", "send `start` first")
+        try:
+            start = protocol.parse_start(data)
+        except ValueError as error:
+            raise BadInput(str(error), "see docs/protocol.md for the `start` fields") from None
+        self.authorize(start.token)
+        return start
+
+    def authorize(self, token_in_start: str | None) -> None:
+        expected = self.rt.config.api_token
+        if not expected or self.ws.scope.get("flashhead.authorized"):
+            return
+        if token_in_start is not None and hmac.compare_digest(token_in_start.encode(), expected.encode()):
+            return
+        raise Unauthorized("missing or wrong bearer token",
+                           "send `Authorization: Bearer <FLASHHEAD_API_TOKEN>` or `token` in `start`")
+
+    async def avatar(self, start: protocol.StartRequest) -> Avatar:
+        if start.avatar_id is not None:
+            return self.rt.avatars.get(start.avatar_id)
+        try:
+            data = base64.b64decode(start.image_b64 or "", validate=True)
+        except (binascii.Error, ValueError):
+            raise BadInput("`image` is not valid base64", "base64-encode the photo's file bytes") from None
+        return await self.rt.prepare_avatar(await decode_image(self.rt, data))
+
+    async def open(self, start: protocol.StartRequest, avatar: Avatar) -> None:
+        config = self.rt.config
+        seed = config.seed if start.seed is None else start.seed
+        lane = await self.rt.scheduler.open_lane(avatar.state, seed, config.max_queued_chunks)
+        self.session = Session(self.rt.scheduler, lane, self.rt.geometry)
+        self.pcm = PcmInput(start.sample_rate, start.channels)
+        self.output = start.output
+        geometry = self.rt.geometry
+        await self.send_json({"type": protocol.READY, "stream_id": self.id, "fps": geometry.fps,
+                              "width": geometry.width, "height": geometry.height,
+                              "chunk_frames": geometry.new_frames, "chunk_seconds": geometry.chunk_seconds,
+                              "sample_rate": start.sample_rate, "channels": start.channels,
+                              "model_sample_rate": geometry.sample_rate, "output": start.output,
+                              "avatar_id": avatar.id, "protocol": protocol.VERSION})
+        self.ready_at = time.monotonic()
+
+    async def serve(self, start: protocol.StartRequest) -> None:
+        idle = self.rt.config.idle_frames if start.idle_frames is None else start.idle_frames
+        tasks = {asyncio.create_task(self.read_loop(), name="reader"),
+                 asyncio.create_task(self.write_loop(), name="writer"),
+                 asyncio.create_task(self.stop.wait(), name="stop")}
+        if idle:
+            tasks.add(asyncio.create_task(self.idle_loop(), name="idler"))
+        try:
+            while True:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    tasks.discard(task)
+                    if task.get_name() == "stop":
+                        raise ShuttingDown("the server is shutting down", "reconnect to continue")
+                    task.result()  # raises the reader's or writer's error
+                    if task.get_name() == "writer":
+                        return
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def read_loop(self) -> None:
+        assert self.session and self.pcm
+        while True:
+            message = await self.receive()
+            if message.get("bytes") is not None:
+                await self.on_audio(message["bytes"])
+                continue
+            data = self.parse_json(message.get("text") or "")
+            kind = data.get("type")
+            if kind == protocol.SEGMENT_END:
+                await self.end_segment()
+            elif kind == protocol.INTERRUPT:
+                self.session.interrupt()
+                self.pcm.reset()
+                await self.send_json({"type": protocol.PLAYBACK, "event": "interrupted", "interrupted": True,
+                                      "position": self.frames_sent / self.rt.geometry.fps,
+                                      "frames_sent": self.frames_sent})
+            elif kind == protocol.END:
+                await self.end_segment()
+                await self.session.wait_drained()
+                self.session.lane.outbox.put_nowait(None)  # type: ignore[arg-type]
+                return
+            elif kind == protocol.START:
+                raise BadInput("the stream has already started", "open a new connection for a new stream")
+            else:
+                raise BadInput(f"unknown message type {str(kind)[:40]!r}",
+                               f"use one of: {', '.join(protocol.CLIENT_TYPES)}")
+
+    async def on_audio(self, pcm: bytes) -> None:
+        assert self.session and self.pcm
+        if len(pcm) > self.rt.config.max_message_bytes:
+            raise TooLarge(f"an audio message of {len(pcm)} bytes exceeds {self.rt.config.max_message_bytes}",
+                           "send smaller packets (20-100 ms each is typical)")
+        if self.first_audio_at is None and pcm:
+            self.first_audio_at = time.monotonic()
+        await self.session.push(self.pcm.push(pcm))
+
+    async def end_segment(self) -> None:
+        assert self.session and self.pcm
+        await self.session.push(self.pcm.end_segment())
+        if self.session.pending.size or self.session.segment_samples:
+            await self.session.flush()
+
+    async def write_loop(self) -> None:
+        assert self.session
+        while True:
+            result = await self.session.next_result()
+            if result is None:
+                await self.send_json(self.summary())
+                await self.ws.close(protocol.CloseCode.NORMAL)
+                return
+            if result.error is not None or result.frames is None:
+                raise BackendError(f"the backend failed: {result.error}", "see the server log")
+            await self.send_chunk(result)
+
+    async def send_chunk(self, result: Any) -> None:
+        assert self.session
+        epoch, fps = result.job.epoch, self.rt.geometry.fps
+        started, sent = time.perf_counter(), 0
+        for frame in result.frames:
+            if epoch != self.session.lane.epoch:
+                return  # interrupted: the rest of this chunk is dropped
+            payload = await self.encode(frame)
+            header = FrameHeader(self.frames_sent, result.index, round(self.frames_sent * 1e6 / fps), self.output)
+            await self.send_bytes(header.pack() + payload)
+            self.frames_sent += 1
+            sent += 1
+            if self.first_frame_at is None:
+                self.first_frame_at = time.monotonic()
+                if self.first_audio_at is not None:
+                    self.rt.metrics.ttff.observe(self.first_frame_at - self.first_audio_at)
+        self.rt.metrics.frames.labels("idle" if result.job.idle else "stream").inc(sent)
+        self.chunks_sent += 1
+        self.idle_chunks += int(result.job.idle)
+        self.generation_s.append(result.generation_s)
+        self.queue_s.append(result.queue_s)
+        await self.send_json({"type": protocol.STATS, "chunk": result.index, "frames": sent,
+                              "first_frame": self.frames_sent - sent, "idle": result.job.idle,
+                              "generation_ms": round(result.generation_s * 1000, 2),
+                              "queue_ms": round(result.queue_s * 1000, 2),
+                              "send_ms": round((time.perf_counter() - started) * 1000, 2),
+                              "batch_size": result.batch_size})
+        if result.job.segment_end:
+            await self.send_json({"type": protocol.PLAYBACK, "event": "segment_done", "interrupted": False,
+                                  "position": self.frames_sent / fps, "frames_sent": self.frames_sent})
+
+    async def idle_loop(self) -> None:
+        """Queue a chunk of silence whenever less than one chunk of frames is ahead of playback."""
+        assert self.session
+        geometry = self.rt.geometry
+        while True:
+            playing_since = self.first_frame_at or time.monotonic()
+            due = (time.monotonic() - playing_since) * geometry.fps
+            ahead = self.frames_sent - due
+            quiet = time.monotonic() - self.session.last_audio_at > geometry.chunk_seconds
+            if quiet and not self.session.lane.busy and self.session.pending.size == 0 and ahead < geometry.new_frames:
+                await self.session.push_idle()
+            await asyncio.sleep(geometry.chunk_seconds / 4)
+
+    async def encode(self, frame: np.ndarray) -> bytes:
+        if self.output == "rgb":
+            return frame.tobytes()
+        return await asyncio.to_thread(encode_jpeg, frame, self.rt.config.jpeg_quality)
+
+    def summary(self) -> dict[str, Any]:
+        fps = self.rt.geometry.fps
+        generation = sorted(self.generation_s)
+        elapsed = (time.monotonic() - self.first_audio_at) if self.first_audio_at else 0.0
+        ttff = (self.first_frame_at - self.first_audio_at) if self.first_frame_at and self.first_audio_at else None
+        assert self.session
+        return {"type": protocol.SUMMARY, "stream_id": self.id, "frames": self.frames_sent,
+                "chunks": self.chunks_sent, "idle_chunks": self.idle_chunks,
+                "audio_seconds": round(self.session.audio_samples / self.rt.geometry.sample_rate, 3),
+                "video_seconds": round(self.frames_sent / fps, 3), "interrupts": self.session.interrupts,
+                "ttff_ms": round(ttff * 1000, 1) if ttff is not None else None,
+                "stream_fps": round(self.frames_sent / elapsed, 2) if elapsed > 0 else None,
+                "generation_fps": round(self.frames_sent / sum(generation), 2) if sum(generation) > 0 else None,
+                "mean_generation_ms": round(1000 * sum(generation) / len(generation), 2) if generation else None,
+                "p95_generation_ms": round(1000 * generation[int(0.95 * (len(generation) - 1))], 2)
+                if generation else None,
+                "mean_queue_ms": round(1000 * sum(self.queue_s) / len(self.queue_s), 2) if self.queue_s else None}
+
+    async def receive(self) -> dict[str, Any]:
+        message = await self.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise ClientGone
+        return message
+
+    def parse_json(self, text: str) -> dict[str, Any]:
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            raise BadInput("a text message is not valid JSON", "send JSON objects with a `type`") from None
+        if not isinstance(data, dict):
+            raise BadInput("a text message must be a JSON object", "send JSON objects with a `type`")
+        return data
+
+    async def send_json(self, data: dict[str, Any]) -> None:
+        async with self.send_lock:
+            await self.ws.send_text(json.dumps(data))
+
+    async def send_bytes(self, data: bytes) -> None:
+        async with self.send_lock:
+            await self.ws.send_bytes(data)
+
+    async def fail(self, error: InferenceError) -> None:
+        """Send a typed error, then close with the matching code; quiet if the client is gone."""
+        self.rt.metrics.errors.labels(error.code).inc()
+        log.info("stream error", extra={"stream": self.id, "code": error.code, "error": error.message})
+        close_code = protocol.ERROR_CLOSE_CODES.get(error.code, protocol.CloseCode.INTERNAL)
+        if self.ws.application_state != WebSocketState.CONNECTED:
+            return
+        with contextlib.suppress(Exception):
+            await self.send_json({"type": protocol.ERROR, **error.to_dict()})
+            await self.ws.close(close_code, reason=error.message.encode()[:120].decode(errors="ignore"))

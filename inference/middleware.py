@@ -1,0 +1,80 @@
+"""ASGI middleware, one concern each: bearer-token auth and request body limits."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from inference.errors import InferenceError, TooLarge, Unauthorized
+
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
+
+
+async def send_error(send: Send, error: InferenceError, headers: dict[str, str] | None = None) -> None:
+    body = json.dumps(error.to_dict()).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": error.status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BearerAuth:
+    """Require `Authorization: Bearer <token>` on everything but the health probes.
+
+    A WebSocket without the header is let through unmarked: the stream then requires the token
+    in its `start` message (browsers cannot set headers on WebSockets).
+    """
+
+    def __init__(self, app: ASGIApp, token: str | None):
+        self.app = app
+        self.expected = f"Bearer {token}".encode() if token else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.expected is None or scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        supplied = dict(scope.get("headers") or []).get(b"authorization", b"")
+        authorized = hmac.compare_digest(supplied, self.expected)
+        if scope["type"] == "websocket":
+            scope["flashhead.authorized"] = authorized
+            await self.app(scope, receive, send)
+        elif authorized:
+            await self.app(scope, receive, send)
+        else:
+            error = Unauthorized("missing or wrong bearer token", "send `Authorization: Bearer <FLASHHEAD_API_TOKEN>`")
+            await send_error(send, error, {"WWW-Authenticate": "Bearer"})
+
+
+class BodyLimit:
+    """Refuse HTTP bodies over `limit` bytes with 413, by header and while streaming."""
+
+    def __init__(self, app: ASGIApp, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await send_error(send, self.too_large(int(declared)))
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message: dict[str, Any] = dict(await receive())
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise self.too_large(received)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def too_large(self, size: int) -> TooLarge:
+        return TooLarge(f"the request body ({size} bytes or more) exceeds {self.limit} bytes",
+                        "send a smaller file (see the limits in GET /v1/info)")

@@ -1,0 +1,167 @@
+"""The server's state: config, backend, scheduler, avatar cache, metrics, stream slots, drain.
+
+One `Runtime` per app, created by `create_app` and started/stopped by the app's lifespan.
+The model is loaded in the background after start-up so /healthz answers at once and /readyz
+turns true when the model is warm; a load failure is logged with its remedy and stops the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from inference import __version__
+from inference.avatars import Avatar, AvatarCache, avatar_id
+from inference.backends import Backend, create_backend
+from inference.config import ServerConfig
+from inference.errors import AtCapacity, InferenceError, NotReady
+from inference.metrics import Metrics
+from inference.scheduler import Scheduler
+
+log = logging.getLogger("inference.runtime")
+
+
+class Runtime:
+    """Everything the endpoints share. See the module docstring."""
+
+    def __init__(self, config: ServerConfig, backend: Backend | None = None):
+        self.config = config
+        self.backend = backend or create_backend(config)
+        self.geometry = self.backend.geometry
+        self.metrics = Metrics(self.backend.memory_stats)
+        self.scheduler = Scheduler(self.backend, self.metrics, config.max_batch, config.batch_wait_ms / 1000)
+        self.avatars = AvatarCache(config.avatar_cache, self._release_avatar)
+        self.ready = False
+        self.draining = False
+        self.load_error: InferenceError | None = None
+        self.active = 0
+        self.shutdown_hooks: set[Callable[[], None]] = set()
+        self.on_fatal: Callable[[InferenceError], None] | None = None
+        self.started_at = time.time()
+        self.loader: asyncio.Task[None] | None = None
+        self.slot_freed = asyncio.Event()
+
+    async def start(self) -> None:
+        """Start the model worker and load + warm the backend in the background."""
+        self.scheduler.start()
+        self.loader = asyncio.get_running_loop().create_task(self._load(), name="load-model")
+
+    async def stop(self) -> None:
+        if self.loader:
+            self.loader.cancel()
+            await asyncio.gather(self.loader, return_exceptions=True)
+        await self.scheduler.stop()
+        try:
+            self.backend.close()
+        except Exception:  # noqa: BLE001 - shutting down anyway
+            log.exception("backend close failed")
+
+    async def _load(self) -> None:
+        started = time.perf_counter()
+        try:
+            await self.scheduler.call(self.backend.load)
+            await self.scheduler.call(self.backend.warm_up)
+        except InferenceError as error:
+            self._fatal(error)
+            return
+        except Exception as error:  # noqa: BLE001 - any load failure must stop the server with its reason
+            log.exception("model load failed")
+            self._fatal(InferenceError(f"model load failed: {error}", "see the traceback in the log"))
+            return
+        self.ready = True
+        log.info("model ready", extra={"backend": self.backend.name, "load_s": round(time.perf_counter() - started, 2)})
+
+    def _fatal(self, error: InferenceError) -> None:
+        self.load_error = error
+        log.error("cannot serve: %s", error.message, extra={"remedy": error.remedy})
+        if self.on_fatal:
+            self.on_fatal(error)
+
+    def acquire_slot(self, kind: str) -> None:
+        """Take a stream slot or raise NotReady / AtCapacity (HTTP 503, WS close 1013)."""
+        if self.draining:
+            self.metrics.rejected.labels("draining").inc()
+            raise NotReady("the server is shutting down", "reconnect: another replica or the restarted server answers")
+        if not self.ready:
+            self.metrics.rejected.labels("not_ready").inc()
+            raise NotReady("the model is not ready yet", "wait until GET /readyz answers 200")
+        if self.active >= self.config.max_streams:
+            self.metrics.rejected.labels("capacity").inc()
+            raise AtCapacity(f"at capacity: {self.active} of {self.config.max_streams} streams busy",
+                             retry_after=max(1, round(self.geometry.chunk_seconds)))
+        self.active += 1
+        self.metrics.active.set(self.active)
+        self.metrics.requests.labels(kind).inc()
+
+    def release_slot(self) -> None:
+        self.active -= 1
+        self.metrics.active.set(self.active)
+        self.slot_freed.set()
+
+    async def prepare_avatar(self, image: np.ndarray) -> Avatar:
+        """The cached avatar for this photo, preparing it on the model thread if new."""
+        key = avatar_id(image)
+        if key in self.avatars.items:
+            return self.avatars.get(key)
+        state = await self.scheduler.call(self.backend.prepare_avatar, image)
+        return self.avatars.put(Avatar(key, image.shape[1], image.shape[0], state))
+
+    def _release_avatar(self, state: Any) -> None:
+        self.scheduler.executor.submit(self.backend.release_avatar, state)
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Stop taking streams; let running ones finish for `grace_seconds`; then end them."""
+        self.draining = True
+        deadline = time.monotonic() + grace_seconds
+        while self.active and time.monotonic() < deadline:
+            self.slot_freed.clear()
+            try:
+                await asyncio.wait_for(self.slot_freed.wait(), timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                break
+        if self.active:
+            log.warning("ending %d streams at shutdown", self.active)
+        for hook in list(self.shutdown_hooks):
+            hook()
+        end = time.monotonic() + 5
+        while self.shutdown_hooks and time.monotonic() < end:
+            await asyncio.sleep(0.02)
+
+    def info(self) -> dict[str, Any]:
+        """The body of GET /v1/info."""
+        backend = self.backend.info()
+        geometry = self.geometry
+        return {
+            "server": {"name": "flashhead-inference", "version": __version__, "protocol": 1},
+            "backend": backend.get("backend", self.backend.name),
+            "model_type": backend.get("model_type"),
+            "device": backend.get("device"),
+            "versions": backend.get("versions", {}),
+            "backend_info": backend,
+            "fps": geometry.fps,
+            "width": geometry.width,
+            "height": geometry.height,
+            "chunk_frames": geometry.new_frames,
+            "frames_per_call": geometry.frames_per_call,
+            "motion_frames": geometry.motion_frames,
+            "sample_rate": geometry.sample_rate,
+            "samples_per_chunk": geometry.samples_per_chunk,
+            "chunk_seconds": geometry.chunk_seconds,
+            "capacity": {"max_streams": self.config.max_streams, "max_batch": self.config.max_batch,
+                         "max_queued_chunks": self.config.max_queued_chunks},
+            "active_streams": self.active,
+            "ready": self.ready,
+            "draining": self.draining,
+            "avatars": len(self.avatars.items),
+            "limits": {"max_image_bytes": self.config.max_image_bytes,
+                       "max_image_pixels": self.config.max_image_pixels,
+                       "max_audio_bytes": self.config.max_audio_bytes,
+                       "max_audio_seconds": self.config.max_audio_seconds,
+                       "max_message_bytes": self.config.max_message_bytes},
+            "uptime_s": round(time.time() - self.started_at, 1),
+        }

@@ -1,0 +1,117 @@
+"""A stream session: audio in (any rate, any chunk sizes) -> whole model chunks -> results out.
+
+Used by both WS /v1/stream and POST /v1/generate. Audio accumulates until a full chunk
+(geometry.samples_per_chunk at 16 kHz) is there; `flush` pads the last partial chunk with silence
+and marks how many of its frames cover real audio, so the output has exactly ceil(audio / frame)
+frames per segment.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from inference.backends.base import ChunkGeometry
+from inference.media import PcmResampler
+from inference.scheduler import ChunkJob, ChunkResult, Lane, Scheduler
+
+
+class Session:
+    """One stream's audio bookkeeping on top of its scheduler lane."""
+
+    def __init__(self, scheduler: Scheduler, lane: Lane, geometry: ChunkGeometry):
+        self.scheduler = scheduler
+        self.lane = lane
+        self.geometry = geometry
+        self.pending = np.zeros(0, dtype=np.float32)
+        self.segment_samples = 0  # 16 kHz samples queued for the current segment
+        self.audio_samples = 0  # 16 kHz samples received in total
+        self.interrupts = 0
+        self.last_audio_at = time.monotonic()
+
+    async def push(self, samples: np.ndarray) -> None:
+        """Add 16 kHz mono samples; queue every full chunk (waits while the inbox is full)."""
+        if samples.size == 0:
+            return
+        self.last_audio_at = time.monotonic()
+        self.audio_samples += samples.size
+        self.pending = np.concatenate([self.pending, samples.astype(np.float32, copy=False)])
+        size = self.geometry.samples_per_chunk
+        while self.pending.size >= size:
+            chunk, self.pending = self.pending[:size], self.pending[size:]
+            self.segment_samples += size
+            await self.scheduler.submit(self.lane, ChunkJob(chunk, self.geometry.new_frames, self.lane.epoch))
+
+    async def flush(self) -> int:
+        """End the segment: queue the partial chunk padded with silence. Returns the segment's frames."""
+        frames = math.ceil((self.segment_samples + self.pending.size) / self.geometry.samples_per_frame)
+        keep = math.ceil(self.pending.size / self.geometry.samples_per_frame)
+        chunk = np.zeros(self.geometry.samples_per_chunk, dtype=np.float32)
+        chunk[: self.pending.size] = self.pending
+        self.pending = np.zeros(0, dtype=np.float32)
+        self.segment_samples = 0
+        await self.scheduler.submit(self.lane, ChunkJob(chunk, keep, self.lane.epoch, segment_end=True))
+        return frames
+
+    async def push_idle(self) -> None:
+        """Queue one chunk of silence (idle frames while no audio arrives)."""
+        silence = np.zeros(self.geometry.samples_per_chunk, dtype=np.float32)
+        await self.scheduler.submit(self.lane, ChunkJob(silence, self.geometry.new_frames, self.lane.epoch,
+                                                        idle=True))
+
+    def interrupt(self) -> None:
+        """Drop pending and queued audio and undelivered frames."""
+        self.interrupts += 1
+        self.pending = np.zeros(0, dtype=np.float32)
+        self.segment_samples = 0
+        self.scheduler.drop_queued(self.lane)
+
+    async def next_result(self) -> ChunkResult:
+        """The next generated chunk, in order."""
+        result = await self.lane.outbox.get()
+        self.scheduler.result_taken()
+        return result
+
+    async def wait_drained(self) -> None:
+        """Until nothing is queued or in flight (results may still sit in the outbox)."""
+        while self.lane.inbox or self.lane.in_flight:
+            self.lane.changed.clear()
+            await self.lane.changed.wait()
+
+    def close(self) -> None:
+        self.scheduler.close_lane(self.lane)
+
+
+class PcmInput:
+    """Client PCM16 at its own rate/channels -> 16 kHz mono, with exact per-segment sample counts."""
+
+    def __init__(self, rate: int, channels: int):
+        self.rate, self.channels = rate, channels
+        self.resampler = PcmResampler(rate, channels)
+        self.emitted = 0
+
+    def push(self, pcm: bytes) -> np.ndarray:
+        out = self.resampler.push(pcm)
+        self.emitted += out.size
+        return out
+
+    def end_segment(self) -> np.ndarray:
+        """The resampler's tail, trimmed or padded so the segment has exactly ceil(in * 16k / rate) samples."""
+        tail = np.zeros(0, np.float32)
+        if self.resampler.stream is not None:
+            tail = self.resampler.push(b"", last=True)
+        want = self.resampler.expected_output() - self.emitted
+        if tail.size > want:
+            tail = tail[: max(0, want)]
+        elif tail.size < want:
+            tail = np.concatenate([tail, np.zeros(want - tail.size, np.float32)])
+        self.resampler = PcmResampler(self.rate, self.channels)
+        self.emitted = 0
+        return tail
+
+    def reset(self) -> None:
+        self.resampler = PcmResampler(self.rate, self.channels)
+        self.emitted = 0
+
