@@ -1,0 +1,138 @@
+"""apply: server-side apply of the rendered objects, prune of what we created before, a revision.
+
+The order of one apply: check the namespace → plan (diff against live) → send only the objects
+that change → prune owned objects no longer rendered → record the revision → wait (optional) →
+on failure with `atomic`, roll back to the previous revision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ops.deploy import history
+from ops.deploy.cluster import Cluster
+from ops.deploy.diagnose import Progress
+from ops.deploy.diff import Change, plan
+from ops.deploy.kinds import object_key
+from ops.deploy.render import Rendered, to_yaml
+from ops.deploy.wait import wait_for_rollout
+from ops.errors import RolloutFailed, UsageError
+
+DRY_RUN_MODES = ("none", "client", "server")
+
+
+@dataclass
+class ApplyOptions:
+    """How to apply: dry run, prune, wait, atomic, conflicts."""
+
+    dry_run: str = "none"
+    prune: bool = True
+    wait: bool = True
+    timeout: float = 1800.0
+    poll: float = 2.0
+    atomic: bool = False
+    force_conflicts: bool = False
+    create_namespace: bool = False
+    on_progress: Callable[[Progress], None] | None = None
+
+
+@dataclass
+class ApplyResult:
+    """What apply did (or, in a dry run, would do)."""
+
+    namespace: str
+    overlay: str
+    dry_run: str
+    changes: list[Change] = field(default_factory=list)
+    revision: int | None = None
+    noop: bool = False
+    rollout: dict[str, Any] | None = None
+    namespace_created: bool = False
+
+    @property
+    def changed(self) -> list[str]:
+        return [c.key for c in self.changes if c.action != "unchanged"]
+
+
+def apply(cluster: Cluster, rendered: Rendered, options: ApplyOptions | None = None) -> ApplyResult:
+    """Apply a rendered overlay (a new revision unless nothing changed)."""
+    options = options or ApplyOptions()
+    revisions = history.load(cluster) if cluster.get("Namespace", cluster.namespace) else []
+    description = "install" if not revisions else "upgrade"
+    return apply_objects(cluster, rendered.objects, rendered.overlay, rendered.values, description, options)
+
+
+def apply_objects(cluster: Cluster, objects: list[dict[str, Any]], overlay: str, values: dict[str, Any],
+                  description: str, options: ApplyOptions) -> ApplyResult:
+    """The shared core of apply and rollback."""
+    if options.dry_run not in DRY_RUN_MODES:
+        raise UsageError(f"--dry-run={options.dry_run}: expected one of {', '.join(DRY_RUN_MODES)}")
+    result = ApplyResult(cluster.namespace, overlay, options.dry_run)
+    if options.dry_run == "client":
+        if cluster.get("Namespace", cluster.namespace) is None:
+            result.changes = [Change(object_key(o), "create") for o in objects]
+        else:
+            result.changes = plan(cluster, objects, prune=options.prune)
+        return result
+    result.namespace_created = cluster.require_namespace(
+        create=options.create_namespace and options.dry_run == "none")
+    result.changes = plan(cluster, objects, prune=options.prune)
+    if options.dry_run == "server":
+        for obj in objects:
+            cluster.apply(obj, dry_run=True, force=options.force_conflicts)
+        return result
+    _send(cluster, objects, result.changes, options)
+    revisions = history.load(cluster)
+    if not result.changed and revisions:
+        result.noop, result.revision = True, revisions[-1].revision
+    else:
+        result.revision = history.record(cluster, overlay, values, to_yaml(objects), description).revision
+    if options.wait:
+        result.rollout = _wait(cluster, result, revisions, options)
+    return result
+
+
+def _send(cluster: Cluster, objects: list[dict[str, Any]], changes: list[Change], options: ApplyOptions) -> None:
+    actions = {change.key: change.action for change in changes}
+    for obj in objects:
+        if actions.get(object_key(obj)) in ("create", "update"):
+            cluster.apply(obj, force=options.force_conflicts)
+    for change in changes:
+        if change.action == "prune":
+            kind, name = change.key.split("/", 1)
+            cluster.delete(kind, name)
+
+
+def _wait(cluster: Cluster, result: ApplyResult, earlier: list[history.Revision],
+          options: ApplyOptions) -> dict[str, Any]:
+    try:
+        progress = wait_for_rollout(cluster, options.timeout, options.poll, on_progress=options.on_progress)
+    except RolloutFailed as failure:
+        current = history.find(history.load(cluster), result.revision or 0)
+        if not result.noop:
+            history.set_status(cluster, current, "failed")
+        if options.atomic:
+            failure.details["atomic"] = _undo(cluster, earlier, result, options)
+        raise
+    return {"complete": True, "progress": progress.summary()}
+
+
+def _undo(cluster: Cluster, earlier: list[history.Revision], result: ApplyResult,
+          options: ApplyOptions) -> str:
+    """--atomic: back to the last good revision, or remove what this apply created."""
+    from ops.deploy.render import from_yaml
+
+    good = [r for r in earlier if r.status in ("deployed", "superseded")]
+    undo_options = ApplyOptions(prune=True, wait=False, force_conflicts=options.force_conflicts)
+    if good:
+        target = good[-1]
+        apply_objects(cluster, from_yaml(target.manifest), target.overlay, target.values,
+                      f"rollback to {target.revision} (atomic)", undo_options)
+        return f"rolled back to revision {target.revision}"
+    created = [c.key for c in result.changes if c.action == "create"]
+    for key in reversed(created):
+        kind, name = key.split("/", 1)
+        cluster.delete(kind, name)
+    return f"deleted the objects this apply created: {', '.join(created) or 'none'}"

@@ -1,0 +1,162 @@
+"""Why a rollout is not progressing, read from the Deployment, its pods and their events (pure).
+
+Each finding is a `Reason` with the cluster's own words and a remedy. `fatal` marks states that
+will not heal by waiting (a crash loop, an image that cannot be pulled, a missing Secret, an
+exceeded progress deadline); the others (a pod waiting for the GPU, probes failing during model
+load) are reported when the timeout comes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+IMAGE_PULL = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+IMAGE_PULL_FATAL = {"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+CONTAINER_FATAL = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError", "StartError"}
+LogReader = Callable[[str, str], str]  # (pod, container) -> last lines of the previous run
+
+
+@dataclass
+class Reason:
+    """One cause, in the cluster's words, with what to do about it."""
+
+    kind: str
+    message: str
+    remedy: str = ""
+    pod: str | None = None
+    fatal: bool = False
+    log_tail: str = ""
+
+
+@dataclass
+class Progress:
+    """The Deployment's counts and every reason found."""
+
+    desired: int = 0
+    updated: int = 0
+    ready: int = 0
+    available: int = 0
+    total: int = 0
+    observed: bool = True
+    complete: bool = False
+    reasons: list[Reason] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{self.updated}/{self.desired} updated, {self.ready}/{self.desired} ready, "
+                f"{self.available}/{self.desired} available")
+
+
+def assess(deployment: dict[str, Any], pods: list[dict[str, Any]], events: list[dict[str, Any]],
+           logs: LogReader) -> Progress:
+    """The rollout's progress and the reasons it is stuck (if it is)."""
+    spec, status = deployment.get("spec", {}), deployment.get("status") or {}
+    desired = int(spec.get("replicas", 1))
+    generation = deployment.get("metadata", {}).get("generation")
+    progress = Progress(desired=desired, updated=int(status.get("updatedReplicas") or 0),
+                        ready=int(status.get("readyReplicas") or 0),
+                        available=int(status.get("availableReplicas") or 0),
+                        total=int(status.get("replicas") or 0),
+                        observed=generation is None or int(status.get("observedGeneration") or 0) >= generation)
+    progress.complete = (progress.observed and bool(status or desired == 0) and progress.updated >= desired
+                         and progress.available >= desired and progress.total <= desired)
+    progress.reasons = deployment_reasons(deployment)
+    for pod in pods:
+        progress.reasons.extend(pod_reasons(pod, _events_for(events, "Pod", pod["metadata"]["name"]), logs))
+    return progress
+
+
+def deployment_reasons(deployment: dict[str, Any]) -> list[Reason]:
+    reasons = []
+    for condition in (deployment.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
+            reasons.append(Reason("ProgressDeadlineExceeded", condition.get("message", ""),
+                                  "the pods below say why; kubectl describe deployment shows the same",
+                                  fatal=True))
+        if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
+            reasons.append(Reason("ReplicaFailure", condition.get("message", ""),
+                                  "pods cannot be created: check quotas, admission policies and the "
+                                  "ServiceAccount (kubectl describe replicaset)", fatal=True))
+    return reasons
+
+
+def pod_reasons(pod: dict[str, Any], events: list[dict[str, Any]], logs: LogReader) -> list[Reason]:
+    """What keeps one pod from being ready."""
+    name = pod["metadata"]["name"]
+    status = pod.get("status") or {}
+    reasons = _scheduling(name, status, events)
+    for container in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        reasons.extend(_container(name, container, logs))
+    if not any(r.kind in ("CrashLoopBackOff", "Unschedulable") for r in reasons) and not _ready(status):
+        reasons.extend(_probes(name, events))
+    return reasons
+
+
+def _scheduling(pod: str, status: dict[str, Any], events: list[dict[str, Any]]) -> list[Reason]:
+    message = ""
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            message = condition.get("message") or condition.get("reason", "")
+    if not message and status.get("phase", "Pending") == "Pending":
+        failed = [e for e in events if e.get("reason") == "FailedScheduling"]
+        message = failed[-1].get("message", "") if failed else ""
+    if not message:
+        return []
+    if "nvidia.com/gpu" in message:
+        remedy = ("no node has a free GPU: another pod may hold it (kubectl get pods -A -o wide), or the "
+                  "NVIDIA device plugin does not advertise it (kubectl describe node | grep nvidia.com/gpu)")
+    elif "node affinity" in message or "node selector" in message or "didn't match" in message:
+        remedy = "no node matches the pod's node selector: check --set node=NAME against `kubectl get nodes`"
+    else:
+        remedy = "the scheduler's message above says which constraint no node satisfies"
+    return [Reason("Unschedulable", message, remedy, pod)]
+
+
+def _container(pod: str, container: dict[str, Any], logs: LogReader) -> list[Reason]:
+    name = container.get("name", "")
+    waiting = (container.get("state") or {}).get("waiting") or {}
+    reason, message = waiting.get("reason", ""), waiting.get("message", "")
+    if reason in IMAGE_PULL:
+        return [Reason("ImagePull", f"{reason}: {message or container.get('image', '')}".rstrip(": "),
+                       "check the image name and tag, and that the node can pull it (registry access, "
+                       "imagePullSecrets; on k3s `k3s ctr images import` for a local image)", pod,
+                       fatal=reason in IMAGE_PULL_FATAL)]
+    if reason == "CrashLoopBackOff":
+        last = (container.get("lastState") or {}).get("terminated") or {}
+        detail = f"container {name} exited with code {last.get('exitCode', '?')}"
+        if last.get("reason"):
+            detail += f" ({last['reason']})"
+        if last.get("message"):
+            detail += f": {last['message'].strip()}"
+        return [Reason("CrashLoopBackOff", f"{detail}; restarted {container.get('restartCount', 0)} times",
+                       "the server stops at start: read the last log lines; "
+                       f"kubectl logs {pod} -c {name} --previous", pod, fatal=True,
+                       log_tail=logs(pod, name))]
+    if reason in CONTAINER_FATAL:
+        remedy = ("a Secret or ConfigMap the pod refers to is missing: create the API token Secret "
+                  "(docs/deploy.md) or fix --set token_secret" if reason == "CreateContainerConfigError"
+                  else "the container cannot start: is the command present in the image/hostPath?")
+        return [Reason(reason, message, remedy, pod, fatal=True)]
+    return []
+
+
+def _probes(pod: str, events: list[dict[str, Any]]) -> list[Reason]:
+    failing = [e for e in events if e.get("reason") == "Unhealthy"]
+    if not failing:
+        return []
+    last = failing[-1]
+    count = sum(int(e.get("count") or 1) for e in failing)
+    return [Reason("ProbeFailed", f"{last.get('message', '').strip()} ({count}x)",
+                   "the server is not ready: model load or torch.compile may need more time "
+                   "(--set startup_seconds=N) or /readyz says why; see kubectl logs", pod)]
+
+
+def _ready(status: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def _events_for(events: list[dict[str, Any]], kind: str, name: str) -> list[dict[str, Any]]:
+    mine = [e for e in events if (e.get("involvedObject") or {}).get("kind") == kind
+            and (e.get("involvedObject") or {}).get("name") == name]
+    return sorted(mine, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))

@@ -1,0 +1,111 @@
+"""Revision history: one ConfigMap per namespace, one key per revision, the last 10 kept.
+
+Each revision holds the overlay, the `--set` values and the full rendered manifest, so a
+rollback re-applies exactly what was applied then.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ops.deploy.cluster import Cluster
+from ops.deploy.kinds import HISTORY_NAME, MANAGED_BY, ROLE_LABEL, TOOL
+from ops.errors import ClusterError
+
+MAX_REVISIONS = 10
+PREFIX = "revision-"
+
+
+@dataclass
+class Revision:
+    """One apply or rollback as recorded."""
+
+    revision: int
+    deployed_at: str
+    overlay: str
+    values: dict[str, Any]
+    status: str  # deployed | superseded | failed
+    description: str
+    manifest: str
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the manifest (for tables and JSON listings)."""
+        data = asdict(self)
+        data.pop("manifest")
+        return data
+
+
+def load(cluster: Cluster) -> list[Revision]:
+    """All recorded revisions, oldest first ([] when nothing was ever applied here)."""
+    record = cluster.get("ConfigMap", HISTORY_NAME)
+    if record is None:
+        return []
+    revisions = []
+    for key, text in (record.get("data") or {}).items():
+        if key.startswith(PREFIX):
+            try:
+                revisions.append(Revision(**json.loads(text)))
+            except (TypeError, ValueError):
+                raise ClusterError(f"ConfigMap {HISTORY_NAME} has an unreadable entry {key}",
+                                   f"delete that key: kubectl -n {cluster.namespace} edit configmap "
+                                   f"{HISTORY_NAME}") from None
+    return sorted(revisions, key=lambda r: r.revision)
+
+
+def find(revisions: list[Revision], number: int) -> Revision:
+    for revision in revisions:
+        if revision.revision == number:
+            return revision
+    known = ", ".join(str(r.revision) for r in revisions) or "none"
+    raise ClusterError(f"revision {number} is not in the history", f"recorded revisions: {known}")
+
+
+def record(cluster: Cluster, overlay: str, values: dict[str, Any], manifest: str, description: str,
+           status: str = "deployed") -> Revision:
+    """Append a revision; earlier `deployed` ones become `superseded`; keep the last MAX_REVISIONS."""
+    revisions = load(cluster)
+    number = revisions[-1].revision + 1 if revisions else 1
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    new = Revision(number, now, overlay, values, status, description, manifest)
+    changes: dict[str, Any] = {_key(number): _encode(new)}
+    if status == "deployed":
+        for old in revisions:
+            if old.status == "deployed":
+                old.status = "superseded"
+                changes[_key(old.revision)] = _encode(old)
+    for old in (revisions + [new])[:-MAX_REVISIONS]:
+        changes[_key(old.revision)] = None
+    _write(cluster, changes, exists=bool(revisions) or cluster.get("ConfigMap", HISTORY_NAME) is not None)
+    return new
+
+
+def set_status(cluster: Cluster, revision: Revision, status: str) -> None:
+    revision.status = status
+    _write(cluster, {_key(revision.revision): _encode(revision)}, exists=True)
+
+
+def delete(cluster: Cluster) -> bool:
+    return cluster.delete("ConfigMap", HISTORY_NAME)
+
+
+def _write(cluster: Cluster, changes: dict[str, Any], exists: bool) -> None:
+    if exists:
+        cluster.merge_patch("ConfigMap", HISTORY_NAME, {"data": changes})
+        return
+    cluster.create({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": HISTORY_NAME, "namespace": cluster.namespace,
+                     "labels": {MANAGED_BY: TOOL, ROLE_LABEL: "history"}},
+        "data": {key: value for key, value in changes.items() if value is not None},
+    })
+
+
+def _key(number: int) -> str:
+    return f"{PREFIX}{number:04d}"
+
+
+def _encode(revision: Revision) -> str:
+    return json.dumps(asdict(revision), sort_keys=True)

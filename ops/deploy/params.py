@@ -1,0 +1,244 @@
+"""The values `render --set key=value` accepts: each validated, each written to every place it lives.
+
+A value that appears in several objects (the model root is in the ConfigMap, the hostPath, the
+mount, the command and the cache variables) is set in all of them at once, so the rendered
+objects cannot disagree.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ops.errors import UsageError
+
+Objects = list[dict[str, Any]]
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+IMAGE_REF = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._/-][a-z0-9]+)*)*"
+                       r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$")
+SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/-]*$")
+TERMINATION_MARGIN_S = 15  # after the server's drain: uvicorn shutdown and CUDA teardown
+OVERLAYS = ("single-gpu-host", "image")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One settable value: how to parse and check it, and how to write it into the objects."""
+
+    name: str
+    help: str
+    parse: Callable[[str], Any]
+    apply: Callable[[Objects, Any], None]
+    overlays: tuple[str, ...] = OVERLAYS
+
+
+def find(objects: Objects, kind: str, name: str = "flashhead") -> dict[str, Any]:
+    """The object of `kind` named `name` (the manifests define each once)."""
+    for obj in objects:
+        if obj.get("kind") == kind and obj["metadata"]["name"] == name:
+            return obj
+    raise UsageError(f"the manifests define no {kind}/{name}")
+
+
+def pod_spec(objects: Objects) -> dict[str, Any]:
+    return find(objects, "Deployment")["spec"]["template"]["spec"]
+
+
+def server_container(objects: Objects) -> dict[str, Any]:
+    for container in pod_spec(objects)["containers"]:
+        if container["name"] == "server":
+            return container
+    raise UsageError("the Deployment has no container named `server`")
+
+
+def settings(objects: Objects) -> dict[str, str]:
+    """The FLASHHEAD_* settings (the ConfigMap's data)."""
+    data: dict[str, str] = find(objects, "ConfigMap").setdefault("data", {})
+    return data
+
+
+# ---- parsers ----
+
+def _text(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if not pattern.match(raw):
+            raise ValueError(f"{raw!r} is not {what}")
+        return raw
+    return parse
+
+
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise ValueError(f"{value} is outside {low}..{high}")
+        return value
+    return parse
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in choices:
+            raise ValueError(f"{raw!r} is not one of {', '.join(choices)}")
+        return raw
+    return parse
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{raw!r} is not true/false")
+
+
+def _path(raw: str) -> str:
+    path = raw.rstrip("/") or "/"
+    if not SAFE_PATH.match(path) or "/../" in path + "/" or path == "/":
+        raise ValueError(f"{raw!r} is not an absolute directory path (letters, digits, . _ - /)")
+    return path
+
+
+def _optional_label(raw: str) -> str:
+    if raw and not DNS_LABEL.match(raw):
+        raise ValueError(f"{raw!r} is not a DNS label (or empty to drop it)")
+    return raw
+
+
+# ---- writers ----
+
+def _setting(key: str, render: Callable[[Any], str] = str) -> Callable[[Objects, Any], None]:
+    def apply(objects: Objects, value: Any) -> None:
+        settings(objects)[key] = render(value)
+    return apply
+
+
+def _set_node(objects: Objects, value: str) -> None:
+    pod_spec(objects).setdefault("nodeSelector", {})["kubernetes.io/hostname"] = value
+
+
+def _set_model_root(objects: Objects, value: str) -> None:
+    old = settings(objects)["FLASHHEAD_MODEL_ROOT"]
+    settings(objects)["FLASHHEAD_MODEL_ROOT"] = value
+    spec, container = pod_spec(objects), server_container(objects)
+
+    def moved(path: str) -> str:
+        return value + path[len(old):] if path == old or path.startswith(old + "/") else path
+
+    container["command"] = [moved(part) for part in container.get("command", [])]
+    for variable in container.get("env", []):
+        if "value" in variable:
+            variable["value"] = moved(variable["value"])
+    for mount in container.get("volumeMounts", []):
+        mount["mountPath"] = moved(mount["mountPath"])
+    for volume in spec.get("volumes", []):
+        if "hostPath" in volume:
+            volume["hostPath"]["path"] = moved(volume["hostPath"]["path"])
+
+
+def _set_image(objects: Objects, value: str) -> None:
+    server_container(objects)["image"] = value
+
+
+def _set_replicas(objects: Objects, value: int) -> None:
+    find(objects, "Deployment")["spec"]["replicas"] = value
+
+
+def _set_token_secret(objects: Objects, value: str) -> None:
+    for variable in server_container(objects).get("env", []):
+        if variable["name"] == "FLASHHEAD_API_TOKEN":
+            variable["valueFrom"]["secretKeyRef"]["name"] = value
+            return
+    raise UsageError("the server container has no FLASHHEAD_API_TOKEN variable")
+
+
+def _set_grace(objects: Objects, value: int) -> None:
+    settings(objects)["FLASHHEAD_GRACE_SECONDS"] = str(value)
+    pod_spec(objects)["terminationGracePeriodSeconds"] = value + TERMINATION_MARGIN_S
+
+
+def _set_startup(objects: Objects, value: int) -> None:
+    probe = server_container(objects)["startupProbe"]
+    probe["failureThreshold"] = math.ceil(value / probe.get("periodSeconds", 10))
+
+
+def _set_runtime_class(objects: Objects, value: str) -> None:
+    if value:
+        pod_spec(objects)["runtimeClassName"] = value
+    else:
+        pod_spec(objects).pop("runtimeClassName", None)
+
+
+def _set_security(field: str) -> Callable[[Objects, Any], None]:
+    def apply(objects: Objects, value: int) -> None:
+        pod_spec(objects).setdefault("securityContext", {})[field] = value
+    return apply
+
+
+def _set_models_claim(objects: Objects, value: str) -> None:
+    for volume in pod_spec(objects).get("volumes", []):
+        if "persistentVolumeClaim" in volume:
+            volume["persistentVolumeClaim"]["claimName"] = value
+            return
+    raise UsageError("this overlay mounts no PersistentVolumeClaim")
+
+
+PARAMS: dict[str, Param] = {p.name: p for p in (
+    Param("node", "Kubernetes node name the pod is pinned to (kubectl get nodes)",
+          _text(DNS_SUBDOMAIN, "a node name"), _set_node, ("single-gpu-host",)),
+    Param("model_root", "host directory with .venv, the FlashHead repo and checkpoints", _path, _set_model_root),
+    Param("model_type", "lite or pro", _choice("lite", "pro"), _setting("FLASHHEAD_MODEL_TYPE")),
+    Param("backend", "flashhead (GPU) or reference (CPU, no model)", _choice("flashhead", "reference"),
+          _setting("FLASHHEAD_BACKEND")),
+    Param("image", "container image", _text(IMAGE_REF, "an image reference"), _set_image),
+    Param("replicas", "number of pods (one GPU each)", _integer(0, 64), _set_replicas),
+    Param("max_streams", "concurrent streams per pod", _integer(1, 64), _setting("FLASHHEAD_MAX_STREAMS")),
+    Param("compile", "torch.compile the model (true/false)", _boolean,
+          _setting("FLASHHEAD_COMPILE", lambda v: "true" if v else "false")),
+    Param("token_secret", "Secret holding the API token under key `token`",
+          _text(DNS_SUBDOMAIN, "a Secret name"), _set_token_secret),
+    Param("grace_seconds", "how long streams may finish after SIGTERM", _integer(0, 3600), _set_grace),
+    Param("startup_seconds", "time allowed for model load + compile", _integer(30, 14400), _set_startup),
+    Param("runtime_class", "RuntimeClass for the GPU (empty: the node's default runtime)",
+          _optional_label, _set_runtime_class),
+    Param("run_as_user", "uid of the server process (owner of model_root on the host)",
+          _integer(1, 2**31 - 1), _set_security("runAsUser")),
+    Param("run_as_group", "gid of the server process", _integer(1, 2**31 - 1), _set_security("runAsGroup")),
+    Param("models_claim", "PersistentVolumeClaim holding the checkpoints",
+          _text(DNS_SUBDOMAIN, "a claim name"), _set_models_claim, ("image",)),
+)}
+
+
+def parse_sets(overlay: str, pairs: dict[str, str]) -> dict[str, Any]:
+    """Parse and check `--set` values for `overlay`; errors name the key and what it accepts."""
+    values: dict[str, Any] = {}
+    for key, raw in pairs.items():
+        param = PARAMS.get(key)
+        if param is None:
+            raise UsageError(f"--set {key}: unknown parameter", f"known: {', '.join(sorted(PARAMS))}")
+        if overlay not in param.overlays:
+            raise UsageError(f"--set {key}: not used by the {overlay} overlay",
+                             f"it applies to: {', '.join(param.overlays)}")
+        try:
+            values[key] = param.parse(raw)
+        except ValueError as error:
+            raise UsageError(f"--set {key}={raw}: {error}", f"{key}: {param.help}") from None
+    if overlay == "single-gpu-host" and values.get("replicas", 0) > 1:
+        raise UsageError("--set replicas: the single-gpu-host overlay runs at most 1 replica (one GPU)",
+                         "use the image overlay to scale across GPU nodes")
+    return values
+
+
+def apply_values(objects: Objects, values: dict[str, Any]) -> None:
+    """Write parsed values into the objects, in the order of PARAMS."""
+    for name, param in PARAMS.items():
+        if name in values:
+            param.apply(objects, values[name])

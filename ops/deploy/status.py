@@ -1,0 +1,79 @@
+"""status: the objects, the pods and their readiness, the endpoint, and the server's own /v1/info."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from ops.deploy import history
+from ops.deploy.cluster import Cluster
+from ops.deploy.diagnose import pod_reasons
+from ops.deploy.diff import owned_objects
+from ops.deploy.kinds import object_key
+from ops.deploy.wait import DEPLOYMENT, current_pods, observe
+from ops.errors import ClusterError
+
+
+def status(cluster: Cluster, name: str = DEPLOYMENT) -> dict[str, Any]:
+    """Everything a human checks after a deploy, as data."""
+    cluster.require_namespace()
+    revisions = history.load(cluster)
+    result: dict[str, Any] = {
+        "namespace": cluster.namespace,
+        "revision": revisions[-1].summary() if revisions else None,
+        "objects": [object_key(obj) for obj in owned_objects(cluster)],
+    }
+    deployment = cluster.get("Deployment", name)
+    if deployment is None:
+        result.update(deployment=None, pods=[], endpoint=None, info=None,
+                      info_error="the Deployment does not exist (flashhead deploy apply)")
+        return result
+    progress = observe(cluster, name)
+    result["deployment"] = {"complete": progress.complete, "progress": progress.summary(),
+                            "reasons": [asdict(r) for r in progress.reasons if not r.pod]}
+    selector = deployment["spec"]["selector"].get("matchLabels", {})
+    result["pods"] = [_pod(cluster, pod) for pod in current_pods(cluster, deployment, selector)]
+    result["endpoint"] = _endpoint(cluster, name)
+    result["info"], result["info_error"] = _info(cluster, name, result["endpoint"])
+    return result
+
+
+def _pod(cluster: Cluster, pod: dict[str, Any]) -> dict[str, Any]:
+    status = pod.get("status") or {}
+    containers = status.get("containerStatuses") or []
+    events = [e for e in cluster.list("Event")
+              if (e.get("involvedObject") or {}).get("name") == pod["metadata"]["name"]]
+    return {
+        "name": pod["metadata"]["name"],
+        "phase": status.get("phase", "Unknown"),
+        "ready": any(c.get("type") == "Ready" and c.get("status") == "True"
+                     for c in status.get("conditions") or []),
+        "restarts": sum(int(c.get("restartCount") or 0) for c in containers),
+        "node": (pod.get("spec") or {}).get("nodeName"),
+        "reasons": [f"{r.kind}: {r.message}" for r in pod_reasons(pod, events, lambda _p, _c: "")],
+    }
+
+
+def _endpoint(cluster: Cluster, name: str) -> dict[str, Any] | None:
+    service = cluster.get("Service", name)
+    if service is None:
+        return None
+    port = next((p for p in service["spec"].get("ports", []) if p.get("name") == "http"),
+                (service["spec"].get("ports") or [{}])[0])
+    number = port.get("port", 8000)
+    return {
+        "in_cluster": f"http://{name}.{cluster.namespace}.svc:{number}",
+        "stream": f"ws://{name}.{cluster.namespace}.svc:{number}/v1/stream",
+        "cluster_ip": service["spec"].get("clusterIP"),
+        "port_forward": f"kubectl -n {cluster.namespace} port-forward svc/{name} {number}:{number}",
+    }
+
+
+def _info(cluster: Cluster, name: str, endpoint: dict[str, Any] | None) -> tuple[Any, str | None]:
+    """The server's /v1/info through the API server's service proxy, or why it is unreachable."""
+    if endpoint is None:
+        return None, "no Service"
+    try:
+        return cluster.service_proxy_get(name, "http", "/v1/info"), None
+    except ClusterError as error:
+        return None, error.message

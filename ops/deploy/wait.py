@@ -1,0 +1,94 @@
+"""wait: follow a rollout until it is complete, and say why when it is not — never a bare timeout."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from ops.deploy.cluster import Cluster, labels_match
+from ops.deploy.diagnose import Progress, Reason, assess
+from ops.errors import ClusterError, RolloutFailed
+
+DEPLOYMENT = "flashhead"
+RS_REVISION = "deployment.kubernetes.io/revision"
+
+
+def observe(cluster: Cluster, name: str = DEPLOYMENT) -> Progress:
+    """One look at the Deployment, the pods of its newest ReplicaSet and their events."""
+    deployment = cluster.get("Deployment", name)
+    if deployment is None:
+        raise ClusterError(f"Deployment {name!r} does not exist in namespace {cluster.namespace!r}",
+                           "apply it first: flashhead deploy apply")
+    selector = deployment["spec"]["selector"].get("matchLabels", {})
+    pods = current_pods(cluster, deployment, selector)
+    events = cluster.list("Event") if pods or deployment.get("status") else []
+    return assess(deployment, pods, events,
+                  lambda pod, container: cluster.pod_log(pod, container, previous=True))
+
+
+def current_pods(cluster: Cluster, deployment: dict[str, Any], selector: dict[str, str]) -> list[dict[str, Any]]:
+    """Pods of the Deployment's newest ReplicaSet (all matching pods when there is none yet)."""
+    name = deployment["metadata"]["name"]
+    sets = [rs for rs in cluster.list("ReplicaSet", selector)
+            if any(ref.get("kind") == "Deployment" and ref.get("name") == name
+                   for ref in rs["metadata"].get("ownerReferences") or [])]
+    pods = [pod for pod in cluster.list("Pod", selector) if not pod["metadata"].get("deletionTimestamp")]
+    if not sets:
+        return pods
+    newest = max(sets, key=lambda rs: int((rs["metadata"].get("annotations") or {}).get(RS_REVISION, 0)))
+    template_hash = (newest["metadata"].get("labels") or {}).get("pod-template-hash")
+    if template_hash is None:
+        return pods
+    return [pod for pod in pods if labels_match(pod, {"pod-template-hash": template_hash})]
+
+
+def wait_for_rollout(cluster: Cluster, timeout: float, poll: float = 2.0, name: str = DEPLOYMENT,
+                     on_progress: Callable[[Progress], None] | None = None,
+                     clock: Callable[[], float] = time.monotonic,
+                     sleep: Callable[[float], None] = time.sleep) -> Progress:
+    """Poll until the rollout completes; raise RolloutFailed with the reasons otherwise.
+
+    A fatal reason (crash loop, image pull, missing Secret, progress deadline) fails at once;
+    the others are reported when `timeout` seconds have passed.
+    """
+    deadline = clock() + timeout
+    while True:
+        progress = observe(cluster, name)
+        if on_progress is not None:
+            on_progress(progress)
+        if progress.complete:
+            return progress
+        fatal = [r for r in progress.reasons if r.fatal]
+        if fatal:
+            raise rollout_failed(progress, f"rollout of Deployment/{name} failed", fatal)
+        if clock() >= deadline:
+            raise rollout_failed(progress, f"rollout of Deployment/{name} did not finish in {timeout:g}s",
+                                 progress.reasons)
+        sleep(min(poll, max(deadline - clock(), 0.0)))
+
+
+def rollout_failed(progress: Progress, headline: str, reasons: list[Reason]) -> RolloutFailed:
+    """The error for a stuck rollout: the first reason in the headline, all of them in details."""
+    if reasons:
+        first = reasons[0]
+        where = f" (pod {first.pod})" if first.pod else ""
+        message = f"{headline}: {first.kind}{where}: {first.message}"
+        remedy = first.remedy
+    else:
+        message = (f"{headline}: {progress.summary()}; no pod reports a problem "
+                   "(the pods may still be starting or the Deployment controller has not acted yet)")
+        remedy = "wait longer (--timeout) or look at `flashhead deploy status` and kubectl get events"
+    details: dict[str, Any] = {"progress": progress.summary(),
+                               "reasons": [_plain(r) for r in reasons] or "none reported"}
+    tails = [r.log_tail for r in reasons if r.log_tail]
+    if tails:
+        details["output_tail"] = tails[0]
+    return RolloutFailed(message, remedy, details=details)
+
+
+def _plain(reason: Reason) -> dict[str, Any]:
+    data = asdict(reason)
+    data.pop("log_tail")
+    return data
