@@ -1,0 +1,33 @@
+"""`flashhead demo`: the whole loop on this machine, no GPU and no cluster needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ops.cli.common import App, output_option, pass_app
+
+
+@click.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("demo-output"), show_default=True,
+              help="Folder for demo.mp4, junit.xml, smoke.json, fps.json and server.log.")
+@click.option("--port", type=int, default=0, help="Loopback port for the server (default: a free one).")
+@click.option("--profile", default="reference-cpu", show_default=True, help="FPS profile to accept against.")
+@output_option
+@pass_app
+def demo(app: App, out: Path, port: int, profile: str) -> None:
+    """Start the server on 127.0.0.1 with the CPU reference backend, run `accept smoke` and
+    `accept fps`, write the demo clip and the reports, print where they are, stop the server.
+
+    Exit code 0 when every check passed, 1 when one failed.
+    """
+    from ops.acceptance.demo import run_demo
+    from ops.cli.accept import exit_code, render_reports
+
+    app.output.progress(f"starting the inference server (reference backend) on 127.0.0.1{f':{port}' if port else ''} …")
+    result = run_demo(out, port=port, profile=profile)
+    data = {"ok": result.ok, "files": result.files, "server_exit": result.server_exit,
+            "reports": {report.suite: report.to_dict() for report in result.reports}}
+    app.output.result(data, lambda console, _: render_reports(console, result.reports, result.files))
+    app.exit_code = exit_code(result.reports)
