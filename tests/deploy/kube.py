@@ -1,0 +1,190 @@
+"""A Kubernetes API stand-in for the deploy tests: kmock's emulator plus what a real API server does.
+
+kmock 0.8's `KubernetesEmulator` stores objects and merges patches as plain dicts. A real API
+server also: creates the object on a server-side-apply PATCH when it does not exist, stores
+nothing on `dryRun=All`, answers 403 for what RBAC denies, serves pod logs and proxies to
+Services. `ApiServer` adds exactly those, so the client code runs its real code paths over HTTP.
+No controllers run: tests set Deployment/ReplicaSet/Pod status and Events themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp.web
+import attrs
+import kmock
+import yaml
+from kmock._internal.dicts import merge_patch_dict
+from kmock._internal.k8s import KubernetesError
+
+RESOURCES = {
+    "v1/namespaces": ("Namespace", False),
+    "v1/configmaps": ("ConfigMap", True),
+    "v1/secrets": ("Secret", True),
+    "v1/services": ("Service", True),
+    "v1/serviceaccounts": ("ServiceAccount", True),
+    "v1/pods": ("Pod", True),
+    "v1/events": ("Event", True),
+    "v1/persistentvolumeclaims": ("PersistentVolumeClaim", True),
+    "apps/v1/deployments": ("Deployment", True),
+    "apps/v1/replicasets": ("ReplicaSet", True),
+    "policy/v1/poddisruptionbudgets": ("PodDisruptionBudget", True),
+    "networking.k8s.io/v1/networkpolicies": ("NetworkPolicy", True),
+}
+NAMESPACE_PATH = re.compile(r"/api/v1/namespaces/([^/]+)")
+PLURALS = {kind: resource for resource, (kind, _) in RESOURCES.items()}
+
+
+@attrs.define(kw_only=True)
+class ApiServer(kmock.KubernetesEmulator):
+    """kmock's emulator with server-side-apply creation, dry runs, RBAC denials, logs and proxy."""
+
+    forbidden: dict[tuple[str, str], str] = attrs.field(factory=dict)  # (verb, plural) -> message
+    logs: dict[str, str] = attrs.field(factory=dict)  # pod name -> log text
+    proxied: dict[str, Any] = attrs.field(factory=dict)  # "service:port/path" -> JSON answer
+
+    async def _handle(self, request: Any) -> aiohttp.web.StreamResponse:
+        named_namespace = NAMESPACE_PATH.fullmatch(request.url.path)
+        if named_namespace:
+            return await self._namespace(request, named_namespace.group(1))
+        resource = request.resource
+        if resource is None:
+            return await super()._handle(request)
+        verb = {"GET": "get", "PATCH": "patch", "POST": "create", "DELETE": "delete"}.get(request.method.value, "")
+        if (verb, resource.plural) in self.forbidden:
+            return await self._render_error(KubernetesError(403, "Forbidden", self.forbidden[verb, resource.plural]))
+        subresource = request.subresource or ""
+        if subresource == "log":
+            return aiohttp.web.Response(text=self.logs.get(request.name, ""))
+        if subresource.startswith("proxy"):
+            target = f"{request.name}{subresource[len('proxy'):]}"
+            if target not in self.proxied:
+                return await self._render_error(KubernetesError(
+                    503, "ServiceUnavailable", f'no endpoints available for service "{request.name}"'))
+            return aiohttp.web.json_response(self.proxied[target])
+        if request.method.value == "PATCH" and "apply-patch" in request.headers.get("Content-Type", ""):
+            key = (resource, request.namespace, request.name)
+            async with self._lock:
+                exists = key in self._objects and not self._objects[key].deleted
+                if request.params.get("dryRun") == "All":
+                    base = self._objects[key].raw if exists else {}
+                    return aiohttp.web.json_response(dict(merge_patch_dict(base, request.data)))
+                if not exists and key in self._objects:
+                    self._objects[key].create(request.data)
+                elif not exists:
+                    self._objects[key] = request.data
+        return await super()._handle(request)
+
+
+    async def _namespace(self, request: Any, name: str) -> aiohttp.web.StreamResponse:
+        """kmock reads /api/v1/namespaces/NAME as a namespace without a resource; serve it as an object."""
+        key = (kmock.resource("v1/namespaces"), None, name)
+        async with self._lock:
+            exists = key in self._objects and not self._objects[key].deleted
+            if request.method.value == "PATCH":
+                if exists:
+                    self._objects[key].patch(request.data)
+                elif key in self._objects:
+                    self._objects[key].create(request.data)
+                else:
+                    self._objects[key] = request.data
+                return aiohttp.web.json_response(dict(self._objects[key].raw))
+            if not exists:
+                return await self._render_error(KubernetesError(404, "NotFound", f'namespaces "{name}" not found'))
+            if request.method.value == "DELETE":
+                self._objects[key].delete()
+            return aiohttp.web.json_response(dict(self._objects[key].last.raw))
+
+
+class Kube:
+    """The running stand-in: its URL, a kubeconfig for it, and thread-safe access to its objects."""
+
+    def __init__(self, server: ApiServer, url: str, loop: asyncio.AbstractEventLoop, tmp: Path):
+        self.server = server
+        self.url = url.rstrip("/")
+        self.loop = loop
+        self.kubeconfig = tmp / "kubeconfig"
+        self.kubeconfig.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "kmock",
+            "clusters": [{"name": "kmock", "cluster": {"server": self.url}}],
+            "users": [{"name": "tester", "user": {"token": "test-token"}}],
+            "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "tester"}}],
+        }))
+
+    def call(self, function: Callable[[], Any]) -> Any:
+        async def run() -> Any:
+            async with self.server._lock:
+                return function()
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+
+    def put(self, obj: dict[str, Any]) -> None:
+        """Create or replace an object (as a controller or another user would)."""
+        key = (PLURALS[obj["kind"]], obj["metadata"].get("namespace"), obj["metadata"]["name"])
+
+        def store() -> None:
+            if key in self.server.objects and not self.server.objects[key].deleted:
+                del self.server.objects[key]
+            self.server.objects[key] = obj
+        self.call(store)
+
+    def patch(self, kind: str, namespace: str | None, name: str, patch: dict[str, Any]) -> None:
+        self.call(lambda: self.server.objects[PLURALS[kind], namespace, name].patch(patch))
+
+    def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        def read() -> dict[str, Any] | None:
+            key = (PLURALS[kind], namespace, name)
+            if key not in self.server.objects or self.server.objects[key].deleted:
+                return None
+            return dict(self.server.objects[key].raw)
+        result: dict[str, Any] | None = self.call(read)
+        return result
+
+    def names(self, kind: str, namespace: str | None = "flashhead") -> set[str]:
+        def read() -> set[str]:
+            return {name for (res, ns, name), obj in self.server.objects.items()
+                    if res == kmock.resource(PLURALS[kind]) and ns == namespace and not obj.deleted}
+        result: set[str] = self.call(read)
+        return result
+
+    def requests(self) -> list[tuple[str, str, str, dict[str, str]]]:
+        """(method, path, content type, query) of every request served so far."""
+        return self.call(lambda: [(r.method.value, r.url.path, r.headers.get("Content-Type", ""), dict(r.params))
+                                  for r in self.server._requests])
+
+    def clear_requests(self) -> None:
+        self.call(self.server._requests.clear)
+
+
+def start(tmp: Path) -> Iterator[Kube]:
+    """Run the stand-in on a loopback port in a background event loop."""
+    ready = threading.Event()
+    stop: dict[str, Any] = {}
+    box: dict[str, Any] = {}
+
+    async def serve() -> None:
+        server = ApiServer()
+        async with server, kmock.Server(server) as http:
+            for resource, (kind, namespaced) in RESOURCES.items():
+                server.resources[resource] = kmock.ResourceInfo(kind=kind, namespaced=namespaced)
+            stop["event"] = asyncio.Event()
+            box["kube"] = Kube(server, str(http.url), asyncio.get_running_loop(), tmp)
+            ready.set()
+            await stop["event"].wait()
+            server._errors[-1].clear()  # 404s and 403s are expected traffic here, not test errors
+
+    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
+    thread.start()
+    if not ready.wait(10):
+        raise RuntimeError("the Kubernetes stand-in did not start")
+    kube: Kube = box["kube"]
+    try:
+        yield kube
+    finally:
+        kube.loop.call_soon_threadsafe(stop["event"].set)
+        thread.join(10)

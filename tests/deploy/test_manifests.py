@@ -1,0 +1,187 @@
+"""The manifests: standard (kubectl kustomize agrees), valid (official schemas), consistent, locked down."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from inference.config import PREFIX, ServerConfig, from_env
+from ops.deploy import kustomize
+from ops.deploy.params import find, pod_spec, server_container, settings
+from ops.deploy.render import manifests_dir, render, to_yaml
+from ops.errors import UsageError
+
+MANIFESTS = manifests_dir()
+GOLDEN = Path(__file__).parent / "golden"
+KUBERNETES_VERSIONS = ("1.31.0", "1.33.0", "1.35.0")  # k3s stable channels and a recent upstream
+FIELDS = {f.name for f in ServerConfig.__dataclass_fields__.values()}
+CASES = {
+    "single-gpu-host": ("single-gpu-host", {}),
+    "single-gpu-host-rtx4090": ("single-gpu-host", {
+        "node": "rtx4090", "model_root": "/data/flashhead", "model_type": "pro", "max_streams": "2",
+        "grace_seconds": "60", "startup_seconds": "2400", "runtime_class": "", "run_as_user": "1001",
+        "token_secret": "fh-token", "compile": "false"}),
+    "image": ("image", {}),
+    "image-scaled": ("image", {"image": "registry.example.com/ml/flashhead:0.1.0", "replicas": "4",
+                               "models_claim": "fh-checkpoints", "backend": "reference"}),
+}
+
+
+def rendered(case: str) -> list[dict[str, Any]]:
+    overlay, sets = CASES[case]
+    return render(overlay, sets).objects
+
+
+@pytest.mark.parametrize("directory", ["base", "overlays/single-gpu-host", "overlays/image"])
+def test_kubectl_kustomize_builds_the_same_objects_as_the_builder(directory: str) -> None:
+    built = subprocess.run(["kubectl", "kustomize", str(MANIFESTS / directory)], capture_output=True, text=True,
+                           check=True, timeout=60)
+    by_kubectl = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(built.stdout) if o}
+    ours = {(o["kind"], o["metadata"]["name"]): o for o in kustomize.build(MANIFESTS / directory)}
+    assert ours == by_kubectl
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_rendered_object_validates_strictly(case: str, version: str) -> None:
+    for obj in rendered(case):
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_strict_validation_catches_a_misspelt_field() -> None:
+    deployment = find(rendered("image"), "Deployment")
+    server_container([deployment])["readinesProbe"] = {"httpGet": {"path": "/readyz", "port": "http"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSIONS[-1], strict=True)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_rendered_yaml_matches_the_golden_file(case: str) -> None:
+    text = to_yaml(rendered(case))
+    golden = GOLDEN / f"{case}.yaml"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert text == golden.read_text(), f"rendering changed; review and rerun with UPDATE_GOLDEN=1 ({golden})"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_configmap_keys_are_exactly_server_settings_and_the_server_accepts_them(case: str) -> None:
+    data = settings(rendered(case))
+    unknown = {key for key in data if not key.startswith(PREFIX) or key[len(PREFIX):].lower() not in FIELDS}
+    assert not unknown, f"ConfigMap keys the server does not read: {unknown}"
+    config = from_env({**data, "FLASHHEAD_API_TOKEN": "t" * 32})
+    assert config.host == "0.0.0.0"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_configmap_and_deployment_agree_on_every_setting(case: str) -> None:
+    objects = rendered(case)
+    data, spec, container = settings(objects), pod_spec(objects), server_container(objects)
+    config = from_env({**data, "FLASHHEAD_API_TOKEN": "t" * 32})
+    root = str(config.model_root)
+    # The settings reach the process: the whole ConfigMap by envFrom, the token from a Secret, nothing shadowed.
+    assert container["envFrom"] == [{"configMapRef": {"name": find(objects, "ConfigMap")["metadata"]["name"]}}]
+    explicit = {v["name"]: v for v in container["env"]}
+    assert not set(explicit) & set(data), "an env entry would override the ConfigMap"
+    assert {n for n in explicit if n.startswith(PREFIX)} == {"FLASHHEAD_API_TOKEN"}
+    assert "secretKeyRef" in explicit["FLASHHEAD_API_TOKEN"]["valueFrom"]
+    # The port: container, probes, Service and NetworkPolicy.
+    port = {p["name"]: p["containerPort"] for p in container["ports"]}["http"]
+    assert port == config.port
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["port"] in ("http", config.port)
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    service_port = find(objects, "Service")["spec"]["ports"][0]
+    assert service_port["targetPort"] in ("http", config.port)
+    assert find(objects, "NetworkPolicy")["spec"]["ingress"][0]["ports"][0]["port"] == config.port
+    # The drain: Kubernetes waits longer than the server drains.
+    assert spec["terminationGracePeriodSeconds"] > config.grace_seconds
+    # The model root: where the files are mounted is where the server looks.
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert root in mounts
+    volume = next(v for v in spec["volumes"] if v["name"] == mounts[root])
+    if "hostPath" in volume:
+        assert volume["hostPath"] == {"path": root, "type": "Directory"}
+        assert container["command"] == [f"{root}/.venv/bin/python", "-m", "inference"]
+        for cache in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"):
+            assert explicit[cache]["value"].startswith(root + "/.cache/"), "compile caches must outlive the pod"
+    else:
+        assert volume["persistentVolumeClaim"]["readOnly"] is True
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_pods_are_locked_down_and_no_secret_is_in_the_manifests(case: str) -> None:
+    objects = rendered(case)
+    spec = pod_spec(objects)
+    assert spec["automountServiceAccountToken"] is False
+    assert find(objects, "ServiceAccount")["automountServiceAccountToken"] is False
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in spec["containers"]:
+        assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                                "capabilities": {"drop": ["ALL"]}}
+        assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    assert "FLASHHEAD_API_TOKEN:" not in to_yaml(objects)
+
+
+def test_single_gpu_host_overlay_fits_one_gpu_on_one_node() -> None:
+    objects = rendered("single-gpu-host-rtx4090")
+    deployment = find(objects, "Deployment")
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["replicas"] == 1
+    spec = pod_spec(objects)
+    assert spec["nodeSelector"] == {"kubernetes.io/hostname": "rtx4090"}
+    assert "runtimeClassName" not in spec  # --set runtime_class= drops it
+    assert server_container(objects)["startupProbe"]["failureThreshold"] * 10 >= 2400
+    assert spec["securityContext"]["runAsUser"] == 1001
+    assert "nvidia" == pod_spec(rendered("single-gpu-host"))["runtimeClassName"]
+    assert not [o for o in objects if o["kind"] == "PodDisruptionBudget"]  # would block every node drain
+
+
+def test_image_overlay_scales_one_gpu_per_pod_across_nodes() -> None:
+    objects = rendered("image-scaled")
+    deployment = find(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 4
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+    assert find(objects, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
+    assert pod_spec(objects)["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+    assert server_container(objects)["image"] == "registry.example.com/ml/flashhead:0.1.0"
+
+
+def test_a_settings_change_changes_the_pod_template() -> None:
+    before = find(render("single-gpu-host").objects, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    after = find(render("single-gpu-host", {"max_streams": "2"}).objects,
+                 "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert before != after
+
+
+@pytest.mark.parametrize(("overlay", "sets", "words"), [
+    ("single-gpu-host", {"replicas": "2"}, "at most 1 replica"),
+    ("single-gpu-host", {"node": "GPU_1"}, "not a node name"),
+    ("single-gpu-host", {"model_root": "models"}, "absolute directory"),
+    ("single-gpu-host", {"model_root": "/opt/../etc"}, "absolute directory"),
+    ("single-gpu-host", {"model_type": "huge"}, "lite, pro"),
+    ("single-gpu-host", {"max_streams": "0"}, "outside 1..64"),
+    ("single-gpu-host", {"models_claim": "x"}, "not used by the single-gpu-host overlay"),
+    ("image", {"node": "gpu-1"}, "not used by the image overlay"),
+    ("image", {"image": "Flash Head"}, "not an image reference"),
+    ("image", {"colour": "blue"}, "unknown parameter"),
+    ("nope", {}, "unknown overlay"),
+])
+def test_bad_values_are_refused_with_the_key_named(overlay: str, sets: dict[str, str], words: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        render(overlay, sets)
+    assert words in caught.value.message
+
+
+def test_namespace_flag_moves_every_namespaced_object() -> None:
+    objects = render("image", namespace="team-a").objects
+    assert {o["metadata"]["namespace"] for o in objects} == {"team-a"}
