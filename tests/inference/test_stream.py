@@ -1,0 +1,164 @@
+"""The real server over WS /v1/stream: order and count, resampling, interrupt, capacity, disconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+
+import numpy as np
+import pytest
+import websockets
+
+from inference import protocol
+from inference.client import FlashheadClient, ServerError
+from tests.inference.conftest import TOKEN, RunningServer, encode_image, face_image, speech_like
+
+
+async def _avatar(client: FlashheadClient) -> str:
+    return await client.create_avatar(encode_image(face_image(), "PNG"))
+
+
+async def _wait_active(server: RunningServer, count: int) -> None:
+    for _ in range(500):
+        if server.info()["active_streams"] == count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"active_streams never became {count}: {server.info()['active_streams']}")
+
+
+@pytest.mark.asyncio
+async def test_frames_in_order_and_count_with_24khz_input(server: RunningServer) -> None:
+    seconds, rate = 2.5, 24000
+    pcm = speech_like(seconds, rate).tobytes()
+    async with FlashheadClient(server.url) as client:
+        result = await client.stream_audio(pcm, sample_rate=rate, avatar_id=await _avatar(client))
+    assert result.ready["sample_rate"] == rate and result.ready["model_sample_rate"] == 16000
+    expected = math.ceil(seconds * 25)
+    assert [frame.index for frame in result.frames] == list(range(expected))
+    assert [frame.pts for frame in result.frames] == [i / 25 for i in range(expected)]
+    assert result.summary["frames"] == expected and result.summary["audio_seconds"] == seconds
+    assert sum(stat["frames"] for stat in result.stats) == expected
+    assert [stat["chunk"] for stat in result.stats] == list(range(len(result.stats)))
+    assert all(frame.data[:2] == b"\xff\xd8" for frame in result.frames)  # JPEG
+    assert result.frames[0].to_array().shape == (512, 512, 3)
+    assert result.summary["ttff_ms"] is not None and result.ttff_s is not None
+
+
+@pytest.mark.asyncio
+async def test_mouth_follows_audio(server: RunningServer) -> None:
+    """Silence then speech: the frames of the speech differ from those of the silence (rgb output)."""
+    pcm = np.concatenate([np.zeros((16000, 1), np.int16), speech_like(1.0)]).tobytes()
+    async with FlashheadClient(server.url) as client:
+        result = await client.stream_audio(pcm, avatar_id=await _avatar(client), output="rgb")
+    frames = [frame.to_array() for frame in result.frames]
+    assert len(frames) == 50
+    assert np.array_equal(frames[5], frames[20])  # silence: the mouth rests
+    moving = [not np.array_equal(frames[20], frame) for frame in frames[30:]]
+    assert sum(moving) > 10
+
+
+@pytest.mark.asyncio
+async def test_segments_multichannel_and_odd_packet_sizes(server: RunningServer) -> None:
+    """Two utterances in odd-sized stereo packets: each segment gives ceil(seconds * 25) frames."""
+    async with FlashheadClient(server.url) as client:
+        session = await client.stream(avatar_id=await _avatar(client), sample_rate=48000, channels=2)
+        for seconds in (0.5, 1.3):
+            pcm = speech_like(seconds, 48000, channels=2).tobytes()
+            for offset in range(0, len(pcm), 3331):  # not a multiple of a sample: split samples are kept
+                await session.send_audio(pcm[offset:offset + 3331])
+            await session.segment_end()
+        await session.end()
+        events = [event async for event in session.events()]
+    frames = [event for event in events if not isinstance(event, dict)]
+    acks = [event for event in events if isinstance(event, dict) and event["type"] == "playback"]
+    assert len(frames) == math.ceil(0.5 * 25) + math.ceil(1.3 * 25)
+    assert [frame.index for frame in frames] == list(range(len(frames)))
+    assert [ack["frames_sent"] for ack in acks] == [13, 13 + 33]
+
+
+@pytest.mark.asyncio
+async def test_interrupt_drops_queued_audio(server_factory) -> None:
+    running = server_factory({"FLASHHEAD_REFERENCE_CHUNK_MS": "200", "FLASHHEAD_MAX_QUEUED_CHUNKS": "8"})
+    async with FlashheadClient(running.url) as client:
+        session = await client.stream(avatar_id=await _avatar(client))
+        await session.send_audio(speech_like(6.0).tobytes())  # 7 chunks queued; ~1.4 s of work
+        first = None
+        async for event in session.events():
+            if not isinstance(event, dict):
+                first = event
+                break
+        await session.interrupt()
+        await session.send_audio(speech_like(0.4).tobytes())
+        await session.end()
+        events = [event async for event in session.events()]
+    assert first is not None and first.index == 0
+    ack = next(e for e in events if isinstance(e, dict) and e["type"] == "playback" and e["interrupted"])
+    frames = [e for e in events if not isinstance(e, dict)]
+    summary = events[-1]
+    # Far fewer than the 150 frames of 6 s were sent: the queued chunks were dropped.
+    assert summary["type"] == "summary" and summary["interrupts"] == 1
+    assert summary["frames"] < 150 - 24
+    # After the interrupt, the 0.4 s of new audio gave exactly 10 more frames, indices still contiguous.
+    assert [f.index for f in frames] == list(range(1, summary["frames"]))
+    assert summary["frames"] - ack["frames_sent"] >= 10
+
+
+@pytest.mark.asyncio
+async def test_capacity_refusal_and_disconnect_frees_slot(server_factory) -> None:
+    running = server_factory({"FLASHHEAD_MAX_STREAMS": "2"})
+    async with FlashheadClient(running.url) as client:
+        avatar = await _avatar(client)
+        sessions = [await client.stream(avatar_id=avatar) for _ in range(2)]
+        with pytest.raises(ServerError) as refused:
+            await client.stream(avatar_id=avatar)
+        assert refused.value.code == "at_capacity"
+        assert refused.value.close_code == protocol.CloseCode.TRY_AGAIN_LATER
+        # The raw close frame carries 1013 and a reason.
+        async with websockets.connect(running.ws_url) as raw:
+            error = json.loads(await raw.recv())
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await raw.recv()
+        assert error["type"] == "error" and error["code"] == "at_capacity"
+        assert closed.value.rcvd.code == 1013 and "capacity" in closed.value.rcvd.reason
+        # One client vanishes mid-stream (no `end`): its slot is free again at once.
+        await sessions[0].send_audio(speech_like(0.5).tobytes())
+        await sessions[0].close()
+        await _wait_active(running, 1)
+        third = await client.stream(avatar_id=avatar)
+        await third.send_audio(speech_like(0.2).tobytes())
+        await third.end()
+        assert len([e async for e in third.events() if not isinstance(e, dict)]) == 5
+        await sessions[1].close()
+    await _wait_active(running, 0)
+
+
+@pytest.mark.asyncio
+async def test_idle_frames_when_no_audio(server_factory) -> None:
+    running = server_factory({"FLASHHEAD_IDLE_FRAMES": "1"})
+    async with FlashheadClient(running.url) as client:
+        session = await client.stream(avatar_id=await _avatar(client))
+        stats = []
+        async for event in session.events():
+            if isinstance(event, dict) and event["type"] == "stats":
+                stats.append(event)
+                if len(stats) == 2:
+                    break
+        await session.close()
+    assert all(stat["idle"] for stat in stats) and stats[0]["frames"] == 24
+
+
+@pytest.mark.asyncio
+async def test_token_in_header_or_start(server_factory) -> None:
+    running = server_factory(token=TOKEN)
+    async with FlashheadClient(running.url, token=TOKEN) as client:
+        avatar = await _avatar(client)
+        result = await client.stream_audio(speech_like(0.2).tobytes(), avatar_id=avatar)
+        assert len(result.frames) == 5
+    async with websockets.connect(running.ws_url) as raw:  # browser style: token in `start`
+        await raw.send(json.dumps({"type": "start", "avatar_id": avatar, "token": TOKEN}))
+        assert json.loads(await raw.recv())["type"] == "ready"
+    async with FlashheadClient(running.url) as anonymous:
+        with pytest.raises(ServerError) as refused:
+            await anonymous.stream(avatar_id=avatar)
+    assert refused.value.code == "unauthorized"
