@@ -1,0 +1,102 @@
+"""`flashhead provision HOST`: run the host playbook (check → diff → apply), print per-step status."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ops.cli.common import App, host_options, open_host, pass_app
+from ops.errors import ExitCode
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+STATUS_STYLE = {"ok": "green", "changed": "yellow", "pending": "cyan", "failed": "red", "skipped": "dim"}
+
+
+def hf_token_from_env() -> dict[str, str]:
+    """The Hugging Face token travels by environment only: FLASHHEAD_HF_TOKEN, else HF_TOKEN."""
+    token = os.environ.get("FLASHHEAD_HF_TOKEN") or os.environ.get("HF_TOKEN")
+    return {"HF_TOKEN": token} if token else {}
+
+
+@click.command()
+@host_options
+@click.option("--check", "check_only", is_flag=True, help="Run the checks only; change nothing. Exit 4 if changes are pending.")
+@click.option("--diff", "show_diff", is_flag=True, help="Show what each step changes (or would change).")
+@click.option("--step", "only", multiple=True, metavar="NAME", help="Run only this step (repeatable).")
+@click.option("--skip", multiple=True, metavar="NAME", help="Leave this step out (repeatable).")
+@click.option("--playbook", type=click.Path(dir_okay=False), default=None,
+              help="Playbook YAML (default: the bundled playbooks/flashhead.yaml).")
+@click.option("--source", metavar="DIR", default=None,
+              help="Pre-staged checkpoints on the host (DIR/SoulX-FlashHead-1_3B, DIR/wav2vec2-base-960h).")
+@click.option("--break-lock", is_flag=True, help="Remove a stale host lock left by a run that died.")
+@pass_app
+def provision(app: App, host: str, connector: str | None, accept_new_host_key: bool, var_overrides: tuple[str, ...],
+              check_only: bool, show_diff: bool, only: tuple[str, ...], skip: tuple[str, ...],
+              playbook: str | None, source: str | None, break_lock: bool) -> None:
+    """Provision HOST with the FlashHead playbook: CUDA 12.8, venv, torch, flash-attn, repo, checkpoints.
+
+    The Hugging Face token is read from FLASHHEAD_HF_TOKEN or HF_TOKEN in your environment and sent to
+    the host by environment only. Exit codes: 0 done, 1 a check failed (preflight), 4 changes pending
+    (--check), 5 a command on the host failed, 8 the host is locked by another run.
+    """
+    from ops.playbook.load import load_play
+    from ops.playbook.runner import RunOptions, run_play
+
+    with open_host(app, host, connector, accept_new_host_key, var_overrides) as conn:
+        play = load_play(playbook, conn.host.vars)
+        options = RunOptions(mode="check" if check_only else "apply", only=only, skip=skip, break_lock=break_lock,
+                             source=source, secrets=hf_token_from_env(), on_event=_live(app))
+        report = run_play(conn, play, options)
+    data = report.to_dict()
+    data["diff"] = show_diff
+    app.output.result(data, render_report)
+    if report.error:
+        from ops.errors import FlashheadError
+
+        error = FlashheadError(report.error["message"], report.error.get("remedy"),
+                               details=report.error.get("details") or {})
+        if not app.output.json:
+            app.output.error(error)
+        app.exit_code = ExitCode(report.error["exit_code"])
+    elif check_only and report.pending:
+        app.exit_code = ExitCode.CHANGES_PENDING
+
+
+def _live(app: App) -> Any:
+    """Per-step progress: a line on stderr for humans, a JSON line on stderr in JSON mode."""
+    def on_event(record: dict) -> None:
+        if app.output.json:
+            app.output.event(record)
+        elif record["event"] == "step_start":
+            app.output.progress(f"[dim]… {record['step']}[/]")
+        elif record["event"] == "step_apply":
+            app.output.progress(f"[yellow]→ {record['step']}: applying {len(record.get('changes') or [])} change(s)[/]")
+    return on_event
+
+
+def render_report(console: Console, data: dict) -> None:
+    from rich.table import Table
+
+    from ops.output import escape
+
+    title = f"provision {data['host']} ({'check only' if data['mode'] == 'check' else 'apply'})"
+    table = Table(title=title, title_justify="left")
+    for column in ("step", "status", "time", "detail"):
+        table.add_column(column, justify="right" if column == "time" else "left")
+    for step in data["steps"]:
+        style = STATUS_STYLE.get(step["status"], "")
+        detail = escape(step["summary"])
+        if data["diff"] and step["changes"]:
+            detail += "".join(f"\n  [cyan]+ {escape(c)}[/]" for c in step["changes"])
+        detail += "".join(f"\n  [yellow]! {escape(w)}[/]" for w in step["warnings"])
+        table.add_row(step["name"], f"[{style}]{step['status']}[/]", f"{step['seconds']:.2f}s", detail)
+    console.print(table)
+    if data.get("resumed_from"):
+        console.print(f"[dim]the previous run stopped at {escape(data['resumed_from'])}; this run resumed[/]")
+    summary = (f"{len(data['changed'])} changed" if data["mode"] == "apply"
+               else f"{len(data['pending'])} pending")
+    console.print(f"{summary}, {data['seconds']:.2f}s total")

@@ -1,0 +1,1 @@
+"""The playbook engine: load a play, expand its vars, run its steps (check → diff → apply)."""

@@ -1,0 +1,82 @@
+"""Load a playbook YAML, merge its vars with the host's, expand them, validate the steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ops.errors import UsageError
+from ops.playbook.expand import expand, expand_vars
+from ops.playbook.model import Play, StepSpec
+
+DEFAULT_PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "flashhead.yaml"
+STEP_KEYS = {"name", "task", "args", "when"}
+
+
+def load_play(path: str | Path | None, host_vars: dict[str, Any] | None = None) -> Play:
+    """Read a playbook; host vars (inventory, --var) override the play's vars; all are expanded."""
+    from ops.tasks import TASKS
+
+    file = Path(path) if path else DEFAULT_PLAYBOOK
+    try:
+        raw = yaml.safe_load(file.read_text())
+    except OSError as exc:
+        raise UsageError(f"{file}: cannot read the playbook: {exc.strerror}", "check --playbook PATH") from exc
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{file}: not valid YAML: {exc}", "fix the YAML syntax at the line shown") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("steps"), list):
+        raise UsageError(f"{file}: a playbook is a mapping with `vars:` and a list of `steps:`")
+    play_vars = raw.get("vars") or {}
+    if not isinstance(play_vars, dict):
+        raise UsageError(f"{file}: `vars` must be a mapping")
+    merged = {**play_vars, **coerce_overrides(host_vars or {}, play_vars)}
+    variables = expand_vars(merged)
+    steps = [_parse_step(item, index, file, TASKS) for index, item in enumerate(raw["steps"])]
+    names = [step.name for step in steps]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise UsageError(f"{file}: step names must be unique; repeated: {', '.join(duplicates)}")
+    for step in steps:
+        step.args = expand(step.args, variables)
+    return Play(name=str(raw.get("name", file.stem)), path=str(file), vars=variables, steps=steps)
+
+
+def coerce_overrides(overrides: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """`--var key=value` arrives as text: parse it as YAML where the play's default is not a string."""
+    coerced = {}
+    for key, value in overrides.items():
+        if isinstance(value, str) and key in defaults and not isinstance(defaults[key], str):
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError as exc:
+                raise UsageError(f"--var {key}: {value!r} is not a valid value: {exc}") from exc
+        coerced[key] = value
+    return coerced
+
+
+def _parse_step(item: Any, index: int, file: Path, tasks: dict[str, str]) -> StepSpec:
+    where = f"{file}: steps[{index}]"
+    if not isinstance(item, dict) or "name" not in item:
+        raise UsageError(f"{where}: a step is a mapping with at least `name:`")
+    unknown = set(item) - STEP_KEYS
+    if unknown:
+        raise UsageError(f"{where} ({item['name']}): unknown key(s) {', '.join(sorted(unknown))}",
+                         f"allowed: {', '.join(sorted(STEP_KEYS))}")
+    task = str(item.get("task", item["name"]))
+    if task not in tasks:
+        raise UsageError(f"{where} ({item['name']}): unknown task {task!r}", f"known tasks: {', '.join(tasks)}")
+    args = item.get("args") or {}
+    if not isinstance(args, dict):
+        raise UsageError(f"{where} ({item['name']}): `args` must be a mapping")
+    return StepSpec(name=str(item["name"]), task=task, args=args, when=item.get("when"))
+
+
+def select_steps(play: Play, only: tuple[str, ...] = (), skip: tuple[str, ...] = ()) -> list[StepSpec]:
+    """The steps to run: `--step` keeps only those named, `--skip` drops those named."""
+    names = [step.name for step in play.steps]
+    for name in (*only, *skip):
+        if name not in names:
+            raise UsageError(f"no step named {name!r} in {play.path}", f"steps: {', '.join(names)}")
+    return [s for s in play.steps if (not only or s.name in only) and s.name not in skip]

@@ -1,0 +1,56 @@
+"""The host lock (`{state_dir}/lock`): one run at a time, and the refusal names the holder."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import time
+from typing import TYPE_CHECKING
+
+from ops.connectors.base import quote
+from ops.errors import HostLocked
+
+if TYPE_CHECKING:
+    from ops.connectors.base import Connector
+
+LOCKED_STATUS = 75  # what the lock script exits with when another run holds the lock
+
+
+def holder_record(run_id: str, command: str = "flashhead provision") -> dict:
+    """Who takes the lock: user, machine, process, when and for what."""
+    return {"run_id": run_id, "user": getpass.getuser(), "machine": socket.gethostname(), "pid": os.getpid(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": command}
+
+
+def acquire(conn: Connector, state_dir: str, holder: dict, *, break_lock: bool = False) -> str:
+    """Create the lock file atomically (noclobber); refuse with the holder's name if it exists."""
+    path = f"{state_dir}/lock"
+    if break_lock:
+        conn.run(["rm", "-f", path])
+    script = (f"set -C; if ! {{ cat > {quote(path)}; }} 2>/dev/null; then cat {quote(path)}; "
+              f"exit {LOCKED_STATUS}; fi")
+    result = conn.run(script, stdin=json.dumps(holder) + "\n", check=False)
+    if result.exit_status == LOCKED_STATUS:
+        raise HostLocked(*_refusal(path, result.stdout), details={"lock": path, "holder": result.stdout.strip()})
+    if not result.ok:
+        conn.run(script, stdin=json.dumps(holder) + "\n")  # raises with the command and its output
+    return path
+
+
+def release(conn: Connector, path: str, run_id: str) -> None:
+    """Remove the lock only if this run still holds it."""
+    conn.run(f"grep -qF {quote(run_id)} {quote(path)} 2>/dev/null && rm -f {quote(path)}; true", check=False)
+
+
+def _refusal(path: str, text: str) -> tuple[str, str]:
+    try:
+        holder = json.loads(text)
+        who = (f"{holder.get('user')}@{holder.get('machine')} (pid {holder.get('pid')}, "
+               f"{holder.get('command')}, since {holder.get('started')}, run {holder.get('run_id')})")
+    except (json.JSONDecodeError, AttributeError):
+        who = text.strip() or "an unknown run"
+    return (f"another run holds the host lock {path}: {who}",
+            "wait for that run to finish; if it is no longer running (its machine/pid above), "
+            "re-run with --break-lock")

@@ -1,0 +1,210 @@
+"""Run a play on one host: check → (diff) → apply per step, timed, logged, locked, resumable.
+
+A step whose check says done is never applied. `--check` runs checks only and changes nothing on
+the host (no lock, no log, no state). In apply mode the run takes the host lock after preflight
+(which prepares model_root), appends its events to `{state_dir}/events.jsonl` and records its
+outcome in the state file, so the next run says where it resumes. A failure stops the play with
+the command, its exit status and last output lines; every step is safe to re-run.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ops.errors import CheckFailed, FlashheadError, RemoteCommandFailed, UsageError
+from ops.playbook import lock
+from ops.playbook.context import Context
+from ops.playbook.eventlog import EventLog
+from ops.playbook.expand import evaluate_when
+from ops.playbook.hoststate import HostState
+from ops.playbook.load import select_steps
+from ops.playbook.model import CHANGED, FAILED, OK, PENDING, SKIPPED, Play, RunReport, State, StepResult
+
+if TYPE_CHECKING:
+    from ops.connectors.base import Connector
+    from ops.tasks.base import Task
+
+CHECK_TIMEOUT = 600.0
+_FAILED_LINE = re.compile(r"^@@failed: (?P<command>.*) \(exit (?P<status>\d+)\)$", re.MULTILINE)
+APPLY_PREAMBLE = ("set -euo pipefail\n"
+                  "trap 'rc=$?; echo \"@@failed: $BASH_COMMAND (exit $rc)\" >&2' ERR\n")
+
+
+@dataclass
+class RunOptions:
+    """How to run: `check` only or `apply`; which steps; secrets to pass by environment."""
+
+    mode: str = "apply"
+    only: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+    break_lock: bool = False
+    source: str | None = None
+    secrets: dict[str, str] = field(default_factory=dict)
+    on_event: Callable[[dict[str, Any]], None] | None = None
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+class Runner:
+    """One run of a play against one connected host."""
+
+    def __init__(self, conn: Connector, play: Play, options: RunOptions):
+        from ops.tasks import load_task
+
+        self.conn, self.play, self.options = conn, play, options
+        self.state_dir = str(play.vars["state_dir"])
+        self.run_id = new_run_id()
+        self.hoststate = HostState(conn, self.state_dir)
+        self.ctx = Context(conn, play.vars, self.hoststate, dict(options.secrets), source=options.source)
+        self.log = EventLog(conn, self.state_dir, self.run_id, self.ctx.redactor)
+        self.report = RunReport(host=conn.host.target, mode=options.mode, run_id=self.run_id)
+        self.lock_path: str | None = None
+        self.tasks: dict[str, Task] = {spec.name: load_task(spec.task) for spec in play.steps}
+
+    def run(self) -> RunReport:
+        started = time.monotonic()
+        steps = select_steps(self.play, self.options.only, self.options.skip)
+        self.hoststate.load()
+        last = self.hoststate.data.get("last_run") or {}
+        if last.get("failed_step"):
+            self.report.resumed_from = last["failed_step"]
+        self._event("run_start", mode=self.options.mode, steps=[s.name for s in steps],
+                    resumed_from=self.report.resumed_from)
+        current = ""
+        try:
+            for spec in steps:
+                current = spec.name
+                if self.options.mode == "apply" and self.lock_path is None and spec.task != "preflight":
+                    self._take_lock()
+                self.report.steps.append(self._step(spec))
+            if self.options.mode == "apply" and self.lock_path is None:
+                self._take_lock()
+        except FlashheadError as error:
+            self.ctx.redact_error(error)
+            _name_failed_command(error)
+            self.report.error = error.to_dict()
+            if not self.report.steps or self.report.steps[-1].name != current:
+                self.report.steps.append(StepResult(current, FAILED, summary=error.message))
+            self._event("step", step=current, status=FAILED, error=self.report.error)
+        finally:
+            self.report.seconds = time.monotonic() - started
+            self._finish()
+        return self.report
+
+    def _step(self, spec: Any) -> StepResult:
+        ctx = self.ctx
+        ctx.args, ctx.step = spec.args, spec.name
+        if not evaluate_when(spec.when, self.play.vars):
+            return self._done(StepResult(spec.name, SKIPPED, summary=f"when: {spec.when}"), 0.0)
+        task = self.tasks[spec.name]
+        started = time.monotonic()
+        self._event("step_start", step=spec.name)
+        state = self._check(task)
+        if state.done:
+            return self._done(StepResult(spec.name, OK, summary=state.summary, warnings=state.warnings), started)
+        if self.options.mode == "check":
+            return self._done(StepResult(spec.name, PENDING, summary=state.summary, changes=state.changes,
+                                         warnings=state.warnings), started)
+        self._event("step_apply", step=spec.name, changes=state.changes)
+        self._apply(task, state)
+        after = self._check(task) if task.recheck else State(done=True, summary=state.summary)
+        if not after.done:
+            raise CheckFailed(f"{spec.name}: applied, but the check still finds: {after.summary}",
+                              "see the event log on the host; fix the cause and re-run (the step is re-runnable)",
+                              details={"step": spec.name, "pending": after.changes})
+        warnings = state.warnings + [w for w in after.warnings if w not in state.warnings]
+        return self._done(StepResult(spec.name, CHANGED, summary=after.summary or state.summary,
+                                     changes=state.changes, warnings=warnings), started)
+
+    def _check(self, task: Task) -> State:
+        result = self.ctx.run(task.check_script(self.ctx), check=False, timeout=CHECK_TIMEOUT)
+        if result.exit_status >= 2 or result.exit_status < 0:
+            message, remedy = task.blocked(self.ctx, result)
+            raise CheckFailed(message, remedy, details={"step": self.ctx.step, "exit_status": result.exit_status,
+                                                        "output_tail": _tail(result.output)})
+        return task.parse_check(self.ctx, result)
+
+    def _apply(self, task: Task, state: State) -> None:
+        ctx = self.ctx
+        for path, content in task.files(ctx).items():
+            upload(self.conn, path, content)
+        task.prepare(ctx, state)
+        result = ctx.run(APPLY_PREAMBLE + task.apply_script(ctx, state), sudo=task.sudo_apply,
+                         env=task.apply_env(ctx) or None, timeout=task.apply_timeout)
+        task.after_apply(ctx, state, result)
+        if self.lock_path:
+            self.hoststate.save()
+            self.log.flush()
+
+    def _take_lock(self) -> None:
+        if not self.conn.run(["test", "-d", self.state_dir], check=False).ok:
+            raise UsageError(f"{self.state_dir} does not exist: the host is not prepared",
+                             "run the preflight step first (do not --skip preflight on a fresh host)")
+        holder = lock.holder_record(self.run_id)
+        self.lock_path = lock.acquire(self.conn, self.state_dir, holder, break_lock=self.options.break_lock)
+        self.log.enabled = True
+        self._event("lock", holder=holder)
+
+    def _done(self, result: StepResult, started: float) -> StepResult:
+        result.seconds = round(time.monotonic() - started, 3) if started else 0.0
+        self._event("step", step=result.name, status=result.status, seconds=result.seconds,
+                    summary=result.summary, changes=result.changes, warnings=result.warnings)
+        return result
+
+    def _event(self, event: str, **fields: Any) -> None:
+        record = self.log.emit(event, **fields)
+        if self.options.on_event:
+            self.options.on_event(record)
+
+    def _finish(self) -> None:
+        if self.lock_path is None:
+            return
+        failed = next((s.name for s in self.report.steps if s.status == FAILED), None)
+        try:
+            self.hoststate.set("last_run", {"run_id": self.run_id, "ok": failed is None, "failed_step": failed,
+                                            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+            self.hoststate.save()
+            self._event("run_end", ok=failed is None, seconds=round(self.report.seconds, 3),
+                        changed=self.report.changed)
+            self.log.flush()
+        finally:
+            lock.release(self.conn, self.lock_path, self.run_id)
+
+
+def run_play(conn: Connector, play: Play, options: RunOptions) -> RunReport:
+    """Run `play` on the host behind `conn` and return what each step did."""
+    return Runner(conn, play, options).run()
+
+
+def upload(conn: Connector, remote_path: str, content: bytes, mode: int = 0o644) -> None:
+    """Put bytes on the host (atomically, via the connector), creating the parent directory."""
+    conn.run(["mkdir", "-p", str(Path(remote_path).parent)])
+    with tempfile.NamedTemporaryFile(prefix="flashhead-upload-") as handle:
+        handle.write(content)
+        handle.flush()
+        conn.put(handle.name, remote_path, mode=mode)
+
+
+def _tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _name_failed_command(error: FlashheadError) -> None:
+    """An apply script traps its failing command: show that command, not the whole script."""
+    if not isinstance(error, RemoteCommandFailed):
+        return
+    found = list(_FAILED_LINE.finditer(error.output))
+    if found:
+        command, status = found[-1]["command"], int(found[-1]["status"])
+        error.message = f"command failed with exit status {status}: {command}"
+        error.details["command"] = command
+        error.details["exit_status"] = status

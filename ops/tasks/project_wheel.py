@@ -1,0 +1,110 @@
+"""This project's `inference` package (+ its `[server]` extra) in the host venv, from a wheel built here.
+
+The wheel is built locally (`pip wheel --no-deps`) and uploaded, so the host needs no access to
+this source. Only the server extra's requirements are installed from the package source (index or
+wheelhouse), not the operator's CLI dependencies. Done when the installed distribution carries
+the fingerprint of the local sources (recorded in the host state).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ops.connectors.base import quote
+from ops.errors import FlashheadError
+from ops.playbook.model import State
+from ops.tasks.base import Task, embed_file
+from ops.tasks.pip import pip_install, pip_source, versions_check
+
+if TYPE_CHECKING:
+    from ops.connectors.base import Result
+    from ops.playbook.context import Context
+
+PROJECT = Path(__file__).resolve().parents[2]
+DISTRIBUTION = "flashhead-ops"
+
+
+class WheelBuildFailed(FlashheadError):
+    """`pip wheel` of this project failed locally."""
+
+
+def source_fingerprint(root: Path = PROJECT) -> str:
+    """sha256 over the sources that go into the wheel (inference/, ops/, pyproject.toml)."""
+    digest = hashlib.sha256()
+    files = sorted([root / "pyproject.toml", *(root / "inference").rglob("*.py"), *(root / "ops").rglob("*.py")])
+    for path in files:
+        if "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def build_wheel(root: Path = PROJECT, out: Path | None = None) -> Path:
+    """`pip wheel --no-deps` of this project into `out` (a temp dir by default)."""
+    out = out or Path(tempfile.mkdtemp(prefix="flashhead-wheel-"))
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
+               str(root)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise WheelBuildFailed(f"building the {DISTRIBUTION} wheel failed: {done.stderr.strip()[-800:]}",
+                               "check that setuptools is installed here (pip install setuptools)")
+    return next(out.glob("*.whl"))
+
+
+def extra_requirements(wheel: Path, extra: str) -> list[str]:
+    """The wheel's Requires-Dist lines for one extra (markers dropped)."""
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        metadata = archive.read(name).decode()
+    requirements = []
+    for line in metadata.splitlines():
+        if line.startswith("Requires-Dist:") and f'extra == "{extra}"' in line:
+            requirements.append(line.split(":", 1)[1].split(";", 1)[0].strip())
+    return requirements
+
+
+class ProjectWheel(Task):
+    def __init__(self) -> None:
+        self.wheel: Path | None = None
+
+    def marker(self, ctx: Context) -> str:
+        return f"{ctx.vars['state_dir']}/inference-module.sha256"
+
+    def check_script(self, ctx: Context) -> str:
+        python = f"{ctx.arg('venv')}/bin/python"
+        return ("(\n" + versions_check(python, {DISTRIBUTION: None}) + ") || exit 1\n"
+                f"[ \"$(cat {quote(self.marker(ctx))} 2>/dev/null)\" = {source_fingerprint()} ] || "
+                "{ echo '@@stale'; exit 1; }\n")
+
+    def parse_check(self, ctx: Context, result: Result) -> State:
+        if result.exit_status == 0:
+            return State(done=True, summary=f"{DISTRIBUTION} installed (sources {source_fingerprint()[:12]})")
+        why = "sources changed since the last upload" if "@@stale" in result.stdout else "not installed"
+        return State(done=False, summary=why,
+                     changes=[f"build the {DISTRIBUTION} wheel here, upload it, install it with [server] ({why})"])
+
+    def _wheel(self) -> Path:
+        if self.wheel is None:
+            self.wheel = build_wheel()
+        return self.wheel
+
+    def remote_wheel(self, ctx: Context) -> str:
+        return f"{ctx.vars['state_dir']}/wheels/{self._wheel().name}"
+
+    def files(self, ctx: Context) -> dict[str, bytes]:
+        return {self.remote_wheel(ctx): self._wheel().read_bytes()}
+
+    def apply_script(self, ctx: Context, state: State | None) -> str:
+        python = f"{ctx.arg('venv')}/bin/python"
+        wheel = self.remote_wheel(ctx)
+        extras = extra_requirements(self._wheel(), str(ctx.arg("extra", "server")))
+        script = "" if state is not None else embed_file(wheel, self._wheel().read_bytes())
+        return (script
+                + pip_install(python, extras, **pip_source(ctx)) + "\n"
+                + pip_install(python, [wheel], options=["--no-deps", "--force-reinstall"]) + "\n"
+                + f"echo {source_fingerprint()} > {quote(self.marker(ctx))}\n")
