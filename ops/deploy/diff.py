@@ -64,7 +64,7 @@ def project(live: Any, desired: Any) -> Any:
     if isinstance(desired, dict) and isinstance(live, dict):
         return {key: project(live[key], value) for key, value in desired.items() if key in live}
     if isinstance(desired, list) and isinstance(live, list) and len(desired) == len(live):
-        return [project(a, b) for a, b in zip(live, desired)]
+        return [project(a, b) for a, b in zip(live, desired, strict=True)]
     return live
 
 
@@ -73,7 +73,7 @@ def same(desired: Any, live: Any) -> bool:
     if isinstance(desired, dict) and isinstance(live, dict):
         return desired.keys() == live.keys() and all(same(v, live[k]) for k, v in desired.items())
     if isinstance(desired, list) and isinstance(live, list):
-        return len(desired) == len(live) and all(same(a, b) for a, b in zip(desired, live))
+        return len(desired) == len(live) and all(same(a, b) for a, b in zip(desired, live, strict=True))
     if isinstance(desired, bool) or isinstance(live, bool):
         return desired == live
     if isinstance(desired, (int, float, str)) and isinstance(live, (int, float, str)):

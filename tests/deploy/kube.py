@@ -125,7 +125,7 @@ class Kube:
 
     def put(self, obj: dict[str, Any]) -> None:
         """Create or replace an object (as a controller or another user would)."""
-        key = (PLURALS[obj["kind"]], obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        key = (kmock.resource(PLURALS[obj["kind"]]), obj["metadata"].get("namespace"), obj["metadata"]["name"])
 
         def store() -> None:
             if key in self.server.objects and not self.server.objects[key].deleted:
@@ -134,11 +134,11 @@ class Kube:
         self.call(store)
 
     def patch(self, kind: str, namespace: str | None, name: str, patch: dict[str, Any]) -> None:
-        self.call(lambda: self.server.objects[PLURALS[kind], namespace, name].patch(patch))
+        self.call(lambda: self.server.objects[kmock.resource(PLURALS[kind]), namespace, name].patch(patch))
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         def read() -> dict[str, Any] | None:
-            key = (PLURALS[kind], namespace, name)
+            key = (kmock.resource(PLURALS[kind]), namespace, name)
             if key not in self.server.objects or self.server.objects[key].deleted:
                 return None
             return dict(self.server.objects[key].raw)

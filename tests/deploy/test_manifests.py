@@ -142,7 +142,7 @@ def test_single_gpu_host_overlay_fits_one_gpu_on_one_node() -> None:
     assert "runtimeClassName" not in spec  # --set runtime_class= drops it
     assert server_container(objects)["startupProbe"]["failureThreshold"] * 10 >= 2400
     assert spec["securityContext"]["runAsUser"] == 1001
-    assert "nvidia" == pod_spec(rendered("single-gpu-host"))["runtimeClassName"]
+    assert pod_spec(rendered("single-gpu-host"))["runtimeClassName"] == "nvidia"
     assert not [o for o in objects if o["kind"] == "PodDisruptionBudget"]  # would block every node drain
 
 

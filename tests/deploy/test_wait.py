@@ -1,0 +1,119 @@
+"""wait: every reason a GPU rollout gets stuck, served by the API stand-in, surfaces with a remedy."""
+
+from __future__ import annotations
+
+import pytest
+
+from ops.deploy.apply import ApplyOptions, apply
+from ops.deploy.cluster import Cluster
+from ops.deploy.render import render
+from ops.deploy.wait import wait_for_rollout
+from ops.errors import ExitCode, RolloutFailed
+from tests.deploy import controller as ctl
+from tests.deploy.kube import Kube
+
+GPU_MESSAGE = "0/1 nodes are available: 1 Insufficient nvidia.com/gpu. preemption: 0/1 nodes are available."
+
+
+@pytest.fixture
+def deployed(kube: Kube, cluster: Cluster) -> Kube:
+    apply(cluster, render("single-gpu-host", {"node": "rtx4090"}), ApplyOptions(wait=False))
+    ctl.replicaset(kube, "aaa111", 1)
+    ctl.rollout_started(kube)
+    return kube
+
+
+def fail(cluster: Cluster, timeout: float = 0.3) -> RolloutFailed:
+    with pytest.raises(RolloutFailed) as caught:
+        wait_for_rollout(cluster, timeout=timeout, poll=0.05)
+    assert caught.value.exit_code == ExitCode.ROLLOUT
+    return caught.value
+
+
+def test_a_finished_rollout_returns_its_progress(deployed: Kube, cluster: Cluster) -> None:
+    ctl.pod(deployed, "flashhead-aaa111-x1", "aaa111", ctl.ready())
+    ctl.rollout_done(deployed)
+    progress = wait_for_rollout(cluster, timeout=5, poll=0.05)
+    assert progress.complete and progress.summary() == "1/1 updated, 1/1 ready, 1/1 available"
+
+
+def test_no_free_gpu_reports_the_schedulers_message(deployed: Kube, cluster: Cluster) -> None:
+    ctl.pod(deployed, "flashhead-aaa111-x1", "aaa111", ctl.unschedulable(GPU_MESSAGE))
+    error = fail(cluster)
+    assert "did not finish in 0.3s: Unschedulable (pod flashhead-aaa111-x1)" in error.message
+    assert "Insufficient nvidia.com/gpu" in error.message
+    assert "device plugin" in (error.remedy or "")
+
+
+def test_unschedulable_from_events_when_the_condition_is_missing(deployed: Kube, cluster: Cluster) -> None:
+    ctl.pod(deployed, "flashhead-aaa111-x1", "aaa111", {"phase": "Pending"})
+    ctl.event(deployed, "flashhead-aaa111-x1", "FailedScheduling",
+              "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.")
+    error = fail(cluster)
+    assert "didn't match Pod's node affinity/selector" in error.message
+    assert "--set node=" in (error.remedy or "")
+
+
+def test_image_pull_backoff_fails_at_once(deployed: Kube, cluster: Cluster) -> None:
+    ctl.pod(deployed, "flashhead-aaa111-x1", "aaa111", ctl.waiting(
+        "ImagePullBackOff", 'Back-off pulling image "registry.example.com/flashhead:9.9"'))
+    error = fail(cluster, timeout=120)
+    assert error.message.startswith("rollout of Deployment/flashhead failed: ImagePull")
+    assert "registry.example.com/flashhead:9.9" in error.message
+    assert "imagePullSecrets" in (error.remedy or "")
+
+
+def test_crash_loop_shows_exit_code_and_the_last_log_lines(deployed: Kube, cluster: Cluster) -> None:
+    deployed.server.logs["flashhead-aaa111-x1"] = (
+        "loading checkpoints from /opt/models/flashhead/checkpoints\n"
+        "inference.errors.ConfigError: checkpoint directory is missing Model_Lite\n")
+    ctl.pod(deployed, "flashhead-aaa111-x1", "aaa111", ctl.waiting(
+        "CrashLoopBackOff", "back-off 40s restarting failed container", restartCount=3,
+        lastState={"terminated": {"exitCode": 2, "reason": "Error"}}))
+    error = fail(cluster, timeout=120)
+    assert "CrashLoopBackOff" in error.message and "exited with code 2 (Error)" in error.message
+    assert "restarted 3 times" in error.message
+    assert "checkpoint directory is missing Model_Lite" in error.details["output_tail"]
+
+
+def test_failing_probes_are_reported_with_the_probe_message(deployed: Kube, cluster: Cluster) -> None:
+    ctl.pod(deployed, "flashhead-aaa111-x1", "aaa111", ctl.running_not_ready())
+    ctl.event(deployed, "flashhead-aaa111-x1", "Unhealthy",
+              "Readiness probe failed: HTTP probe failed with statuscode: 503", count=7, seq=1)
+    error = fail(cluster)
+    assert "ProbeFailed" in error.message
+    assert "Readiness probe failed: HTTP probe failed with statuscode: 503 (7x)" in error.message
+    assert "startup_seconds" in (error.remedy or "")
+
+
+def test_progress_deadline_exceeded_fails_at_once(deployed: Kube, cluster: Cluster) -> None:
+    ctl.pod(deployed, "flashhead-aaa111-x1", "aaa111", ctl.running_not_ready())
+    deployed.patch("Deployment", ctl.NS, "flashhead", {"status": {"conditions": [
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+         "message": 'ReplicaSet "flashhead-aaa111" has timed out progressing.'}]}})
+    error = fail(cluster, timeout=120)
+    assert "ProgressDeadlineExceeded" in error.message and "has timed out progressing" in error.message
+
+
+def test_missing_token_secret_fails_at_once(deployed: Kube, cluster: Cluster) -> None:
+    ctl.pod(deployed, "flashhead-aaa111-x1", "aaa111", ctl.waiting(
+        "CreateContainerConfigError", 'secret "flashhead-api-token" not found'))
+    error = fail(cluster, timeout=120)
+    assert 'secret "flashhead-api-token" not found' in error.message
+    assert "token" in (error.remedy or "")
+
+
+def test_a_timeout_without_any_reported_problem_still_says_where_it_stands(deployed: Kube,
+                                                                           cluster: Cluster) -> None:
+    error = fail(cluster)
+    assert "1/1 updated, 0/1 ready, 0/1 available" in error.message
+    assert "no pod reports a problem" in error.message
+
+
+def test_pods_of_the_old_replicaset_do_not_count(deployed: Kube, cluster: Cluster) -> None:
+    ctl.replicaset(deployed, "bbb222", 2)
+    ctl.pod(deployed, "flashhead-aaa111-old", "aaa111", ctl.waiting("CrashLoopBackOff", restartCount=9))
+    ctl.pod(deployed, "flashhead-bbb222-new", "bbb222", ctl.unschedulable(GPU_MESSAGE))
+    error = fail(cluster)
+    assert "flashhead-bbb222-new" in error.message
+    assert all(r["pod"] != "flashhead-aaa111-old" for r in error.details["reasons"])
