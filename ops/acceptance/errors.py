@@ -35,7 +35,11 @@ def translate(error: BaseException, url: str, token_env: str | None) -> Flashhea
     if isinstance(error, httpx.TimeoutException):
         return ConnectionFailed(f"{url} did not answer in time ({type(error).__name__})",
                                 "check the server's logs and load; raise --timeout for slow first requests")
-    if isinstance(error, (httpx.TransportError, InvalidHandshake, OSError, TimeoutError)):
+    if isinstance(error, InvalidHandshake):
+        return CheckFailed(f"the WebSocket handshake with {url}/v1/stream failed: {error}",
+                           "is this a FlashHead server? a proxy or ingress in front must pass WebSocket upgrades "
+                           "(Connection: Upgrade) to /v1/stream")
+    if isinstance(error, (httpx.TransportError, OSError, TimeoutError)):
         return unreachable(url, error)
     return FlashheadError(f"unexpected answer from {url}: {type(error).__name__}: {error}",
                           "run again with -v and check the server's logs")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,7 +75,7 @@ async def _run_scenario(client: FlashheadClient, target: Target, report: Accepta
                    remedy="raise FLASHHEAD_MAX_STREAMS on the server, or run fewer --streams")
         report.skip_rest(names, "not run: too few stream slots")
         return
-    pcm = fit_to_duration(speech, scenario.warmup_s + scenario.duration_s)
+    pcm = fit_to_duration(speech, _whole_chunks(scenario.warmup_s + scenario.duration_s, info))
     realtime = scenario.mode == "realtime"
     started = time.perf_counter()
     results = await asyncio.gather(*(stream_clip(client, pcm, realtime=realtime, avatar_id=avatar_id, seed=i)
@@ -177,6 +178,12 @@ def _warmup(runs: list[StreamRun], per_stream: list[dict[str, Any]], warmup_s: f
     return {"audio_s": warmup_s, "frames": frames, "seconds": seconds,
             "time_to_first_frame_s": [stream["time_to_first_frame_s"] for stream in per_stream],
             "excluded": "warm-up frames are not counted in fps, latency, lag or stalls"}
+
+
+def _whole_chunks(seconds: float, info: dict[str, Any]) -> float:
+    """`seconds` rounded up to whole chunks, so no padded final chunk skews the rate."""
+    fps, chunk = int(info.get("fps") or 25), int(info.get("chunk_frames") or 24)
+    return math.ceil(round(seconds * fps / chunk, 6)) * chunk / fps
 
 
 def _capacity(info: dict[str, Any]) -> int | None:

@@ -132,7 +132,8 @@ def check_mp4(facts: MediaFacts, expected: Expected, prefix: str = "mp4") -> lis
 
 def _duration_check(facts: MediaFacts, expected: Expected, prefix: str) -> CheckResult:
     frame = 1 / expected.fps
-    video_s = facts.frames / expected.fps if facts.frames else _float(facts.video.get("duration"))
+    rate = _rate(facts.video.get("avg_frame_rate")) or expected.fps
+    video_s = facts.frames / rate if facts.frames else _float(facts.video.get("duration"))
     measured = {"video_duration_s": _round(video_s), "frames": facts.frames,
                 "audio_duration_s": _round(expected.duration_s)}
     if expected.duration_s is None or video_s is None:
