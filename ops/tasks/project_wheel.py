@@ -9,9 +9,9 @@ the fingerprint of the local sources (recorded in the host state).
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,14 +45,19 @@ def source_fingerprint(root: Path = PROJECT) -> str:
 
 
 def build_wheel(root: Path = PROJECT, out: Path | None = None) -> Path:
-    """`pip wheel --no-deps` of this project into `out` (a temp dir by default)."""
-    out = out or Path(tempfile.mkdtemp(prefix="flashhead-wheel-"))
-    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-               str(root)]
+    """`pip wheel --no-deps` of this project into `out`; cached by source fingerprint by default."""
+    if out is None:
+        out = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "flashhead" / "wheels" / \
+            source_fingerprint(root)[:16]
+        cached = sorted(out.glob("*.whl"))
+        if cached:
+            return cached[0]
+    out.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(root)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise WheelBuildFailed(f"building the {DISTRIBUTION} wheel failed: {done.stderr.strip()[-800:]}",
-                               "check that setuptools is installed here (pip install setuptools)")
+                               "pip needs its build backend (setuptools, from your index); see the error above")
     return next(out.glob("*.whl"))
 
 
