@@ -1,0 +1,101 @@
+"""`flashhead deploy` as users run it: flags, JSON output, exit codes, messages (real entry point)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import run_cli
+from tests.deploy import controller as ctl
+from tests.deploy.kube import Kube
+
+
+def deploy(kube: Kube | None, *args: str, kubeconfig: Path | None = None):  # type: ignore[no-untyped-def]
+    config = kubeconfig or (kube.kubeconfig if kube else None)
+    flags = ["--kubeconfig", str(config)] if config else []
+    return run_cli("deploy", *args, *flags, env={"KUBECONFIG": ""})
+
+
+def flat(text: str) -> str:
+    """Terminal output with rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
+def test_render_prints_yaml_and_json() -> None:
+    text = run_cli("deploy", "render", "--set", "node=rtx4090", "--set", "model_type=pro")
+    assert text.returncode == 0, text.stderr
+    objects = [o for o in yaml.safe_load_all(text.stdout) if o]
+    assert [o["kind"] for o in objects] == ["ServiceAccount", "ConfigMap", "Service", "NetworkPolicy", "Deployment"]
+    as_json = run_cli("deploy", "render", "--overlay", "image", "-n", "team-a", "--output", "json")
+    data = json.loads(as_json.stdout)
+    assert data["namespace"] == "team-a" and data["overlay"] == "image"
+    assert "PodDisruptionBudget" in [o["kind"] for o in data["objects"]]
+
+
+def test_render_refuses_bad_values_with_exit_2() -> None:
+    result = run_cli("deploy", "render", "--set", "replicas=3", "--output", "json")
+    assert result.returncode == 2
+    assert "at most 1 replica" in json.loads(result.stdout)["message"]
+
+
+def test_apply_diff_history_status_rollback_delete(kube: Kube) -> None:
+    applied = deploy(kube, "apply", "--set", "node=rtx4090", "--no-wait", "-o", "json")
+    assert applied.returncode == 0, applied.stderr
+    assert json.loads(applied.stdout)["revision"] == 1
+    assert deploy(kube, "diff", "--set", "node=rtx4090").returncode == 0
+    pending = deploy(kube, "diff", "--set", "node=rtx4090", "--set", "max_streams=1", "-o", "json")
+    assert pending.returncode == 4
+    actions = {c["key"]: c["action"] for c in json.loads(pending.stdout)["changes"]}
+    assert actions["ConfigMap/flashhead"] == "update" and actions["Service/flashhead"] == "unchanged"
+    assert deploy(kube, "apply", "--set", "node=rtx4090", "--set", "max_streams=1", "--no-wait").returncode == 0
+    listed = json.loads(deploy(kube, "history", "-o", "json").stdout)["revisions"]
+    assert [(r["revision"], r["status"]) for r in listed] == [(1, "superseded"), (2, "deployed")]
+    rolled = deploy(kube, "rollback", "--no-wait", "-o", "json")
+    assert rolled.returncode == 0 and json.loads(rolled.stdout)["revision"] == 3
+    shown = deploy(kube, "status")
+    assert shown.returncode == 0 and "endpoint: http://flashhead.flashhead.svc:8000" in shown.stdout
+    deleted = json.loads(deploy(kube, "delete", "-o", "json").stdout)
+    assert "Deployment/flashhead" in deleted["deleted"]
+
+
+def test_wait_failure_exits_7_with_the_reason(kube: Kube) -> None:
+    assert deploy(kube, "apply", "--set", "node=rtx4090", "--no-wait").returncode == 0
+    ctl.replicaset(kube, "aaa111", 1)
+    ctl.rollout_started(kube)
+    ctl.pod(kube, "flashhead-aaa111-x1", "aaa111", ctl.waiting("CrashLoopBackOff", restartCount=4,
+                                                               lastState={"terminated": {"exitCode": 1}}))
+    kube.server.logs["flashhead-aaa111-x1"] = "RuntimeError: CUDA error: no kernel image is available\n"
+    human = deploy(kube, "wait", "--timeout", "2m")
+    assert human.returncode == 7
+    assert "CrashLoopBackOff" in human.stderr and "no kernel image is available" in flat(human.stderr)
+    machine = json.loads(deploy(kube, "wait", "--timeout", "2m", "-o", "json").stdout)
+    assert machine["error"] == "RolloutFailed" and machine["exit_code"] == 7
+    assert "no kernel image" in machine["details"]["output_tail"]
+
+
+def test_cluster_errors_exit_6_with_a_remedy(kube: Kube, tmp_path: Path) -> None:
+    missing = deploy(None, "status", "-o", "json", kubeconfig=tmp_path / "none.yaml")
+    assert missing.returncode == 6 and "no kubeconfig" in json.loads(missing.stdout)["message"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    refused = tmp_path / "refused.yaml"
+    refused.write_text(kube.kubeconfig.read_text().replace(kube.url, f"http://127.0.0.1:{port}"))
+    unreachable = deploy(None, "history", kubeconfig=refused)
+    assert unreachable.returncode == 6
+    assert f"cannot reach the Kubernetes API at http://127.0.0.1:{port}: connection refused" in flat(
+        unreachable.stderr)
+    kube.server.forbidden["get", "configmaps"] = 'configmaps is forbidden: User "dev" cannot get resource'
+    denied = json.loads(deploy(kube, "history", "-o", "json").stdout)
+    assert denied["exit_code"] == 6 and denied["message"].startswith("forbidden: configmaps is forbidden")
+    gone = deploy(kube, "status", "-n", "nowhere")
+    assert gone.returncode == 6 and "namespace 'nowhere' does not exist" in flat(gone.stderr)
+
+
+def test_no_secret_reaches_argv_or_manifests(kube: Kube) -> None:
+    text = run_cli("deploy", "render", "--overlay", "image").stdout
+    assert "valueFrom" in text and "secretKeyRef" in text
+    assert "--token" not in run_cli("deploy", "apply", "--help").stdout
