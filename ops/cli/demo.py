@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ops.cli.common import App, output_option, pass_app
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ops.acceptance.demo import DemoResult
 
 
 @click.command()
@@ -23,11 +29,20 @@ def demo(app: App, out: Path, port: int, profile: str) -> None:
     Exit code 0 when every check passed, 1 when one failed.
     """
     from ops.acceptance.demo import run_demo
-    from ops.cli.accept import exit_code, render_reports
+    from ops.cli.accept import exit_code
 
     app.output.progress(f"starting the inference server (reference backend) on 127.0.0.1{f':{port}' if port else ''} …")
     result = run_demo(out, port=port, profile=profile)
     data = {"ok": result.ok, "files": result.files, "server_exit": result.server_exit,
             "reports": {report.suite: report.to_dict() for report in result.reports}}
-    app.output.result(data, lambda console, _: render_reports(console, result.reports, result.files))
+    app.output.result(data, lambda console, _: render_demo(console, result))
     app.exit_code = exit_code(result.reports)
+
+
+def render_demo(console: Console, result: DemoResult) -> None:
+    from ops.cli.accept import render_reports
+
+    render_reports(console, result.reports, result.files)
+    console.print(f"[dim]server:[/] stopped (exit status {result.server_exit})")
+    if result.ok:
+        console.print(f"[bold]the demo clip:[/] {result.files.get('clip')}")

@@ -1,0 +1,43 @@
+"""`flashhead demo` end to end: a real server comes and goes, the clip and reports are left behind."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import xmlschema
+
+from ops.acceptance.media import Expected, check_mp4, media_duration, probe_mp4
+from tests.conftest import run_cli
+
+
+def test_demo_serves_accepts_and_leaves_a_clip_and_reports(tmp_path: Path,
+                                                           junit_schema: xmlschema.XMLSchema) -> None:
+    from ops.acceptance.assets import SPEECH_WAV
+
+    out = tmp_path / "demo"
+    result = run_cli("demo", "--out", str(out), timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = " ".join(result.stdout.split())
+    for name in ("demo.mp4", "junit.xml", "smoke.json", "fps.json", "server.log"):
+        assert str(out / name) in text  # says where everything is
+    assert "PASS 17/17" in text and "server: stopped (exit status 0)" in text
+    checks = check_mp4(probe_mp4(out / "demo.mp4"), Expected(duration_s=media_duration(SPEECH_WAV)))
+    assert all(check.ok for check in checks), [c for c in checks if not c.ok]
+    junit_schema.validate(str(out / "junit.xml"))
+    suites = junit_schema.to_dict(str(out / "junit.xml"))["testsuite"]
+    assert [suite["@name"] for suite in suites] == ["flashhead.accept.smoke", "flashhead.accept.fps"]
+    fps = json.loads((out / "fps.json").read_text())
+    assert fps["ok"] is True and fps["profile"] == "reference-cpu"
+    assert json.loads((out / "smoke.json").read_text())["ok"] is True
+
+
+def test_demo_on_a_busy_port_is_a_usage_error(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("demo", "--out", str(tmp_path / "demo"), "--port", str(port), "--output", "json")
+    assert result.returncode == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in json.loads(result.stdout)["message"]
