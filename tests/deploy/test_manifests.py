@@ -144,6 +144,10 @@ def test_single_gpu_host_overlay_fits_one_gpu_on_one_node() -> None:
     assert spec["securityContext"]["runAsUser"] == 1001
     assert pod_spec(rendered("single-gpu-host"))["runtimeClassName"] == "nvidia"
     assert not [o for o in objects if o["kind"] == "PodDisruptionBudget"]  # would block every node drain
+    # The host venv's interpreter links into the host's /usr: mounted read-only, like the model root's files.
+    mounts = {m["mountPath"]: m for m in server_container(objects)["volumeMounts"]}
+    assert mounts["/usr"]["readOnly"] is True
+    assert {"name": "host-usr", "hostPath": {"path": "/usr", "type": "Directory"}} in spec["volumes"]
 
 
 def test_image_overlay_scales_one_gpu_per_pod_across_nodes() -> None:
