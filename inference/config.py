@@ -34,6 +34,9 @@ class ServerConfig:
     checkpoint_dir: Path | None = None  # default {model_root}/checkpoints
     device: str = "cuda"
     compile: bool = False
+    compile_cache_dir: Path | None = None  # flashhead: default {model_root}/.cache/torch-compile
+    weights: str = "checkpoints"  # flashhead: checkpoints | random (capacity probe: frames are noise)
+    engine: str = "auto"  # flashhead: auto | fast (batched, GPU) | pipeline (FlashHead's own per-chunk API)
     api_token: str | None = field(default=None, repr=False)
     allow_insecure: bool = False  # serve a non-loopback address without a token
     max_streams: int = 3
@@ -93,6 +96,8 @@ def validate(config: ServerConfig) -> None:
     """Raise ConfigError naming the variable when a value is out of range or inconsistent."""
     _choice(config, "backend", ("reference", "flashhead"))
     _choice(config, "model_type", ("lite", "pro"))
+    _choice(config, "weights", ("checkpoints", "random"))
+    _choice(config, "engine", ("auto", "fast", "pipeline"))
     _choice(config, "log_format", ("json", "text"))
     _choice(config, "log_level", ("debug", "info", "warning", "error"))
     for name in ("max_streams", "max_batch", "max_queued_chunks", "max_image_bytes", "max_image_pixels",
