@@ -45,6 +45,8 @@ def render_options(func: F) -> F:
                      help="manifests/overlays/NAME: single-gpu-host or image."),
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                      help="A parameter (node, model_root, model_type, image, replicas, max_streams, ...)."),
+        click.option("--host", "host", default=None, metavar="NAME",
+                     help="Take node, model_root and model_type from this inventory host (--set wins)."),
     ]):
         func = option(func)
     return func
@@ -56,6 +58,22 @@ def parse_duration(raw: str) -> float:
     if not match:
         raise UsageError(f"--timeout {raw!r}: expected seconds or a duration like 90s, 10m, 1h")
     return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
+
+
+def render_from_flags(app: App, overlay: str, sets: tuple[str, ...], host: str | None,
+                      namespace: str | None) -> Any:
+    """Render with inventory values (--host) overlaid by --set values."""
+    from ops.deploy.render import render
+
+    values: dict[str, str] = {}
+    if host:
+        from ops.deploy.hostvalues import values_from_host
+
+        values.update(values_from_host(app.inventory_path, host))
+        if overlay != "single-gpu-host":
+            values.pop("node", None)
+    values.update(parse_key_values(sets, "--set"))
+    return render(overlay, values, namespace)
 
 
 def connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> Cluster:
@@ -74,11 +92,9 @@ def deploy() -> None:
 @click.option("-n", "--namespace", default=None, help="Namespace (default: the overlay's, flashhead).")
 @output_option
 @pass_app
-def render(app: App, overlay: str, sets: tuple[str, ...], namespace: str | None) -> None:
+def render(app: App, overlay: str, sets: tuple[str, ...], host: str | None, namespace: str | None) -> None:
     """Print the final YAML (or the objects as JSON) for an overlay and parameters."""
-    from ops.deploy.render import render as render_overlay
-
-    rendered = render_overlay(overlay, parse_key_values(sets, "--set"), namespace)
+    rendered = render_from_flags(app, overlay, sets, host, namespace)
     if app.output.json:
         app.output.result({"overlay": rendered.overlay, "namespace": rendered.namespace,
                            "values": rendered.values, "objects": rendered.objects})
@@ -90,13 +106,12 @@ def render(app: App, overlay: str, sets: tuple[str, ...], namespace: str | None)
 @render_options
 @cluster_options
 @pass_app
-def diff(app: App, overlay: str, sets: tuple[str, ...], kubeconfig: str | None, context: str | None,
-         namespace: str | None) -> None:
+def diff(app: App, overlay: str, sets: tuple[str, ...], host: str | None, kubeconfig: str | None,
+         context: str | None, namespace: str | None) -> None:
     """Show what apply would change against the live objects (exit 4 when something would)."""
     from ops.deploy.diff import plan
-    from ops.deploy.render import render as render_overlay
 
-    rendered = render_overlay(overlay, parse_key_values(sets, "--set"), namespace)
+    rendered = render_from_flags(app, overlay, sets, host, namespace)
     cluster = connect(kubeconfig, context, rendered.namespace)
     cluster.require_namespace()
     changes = plan(cluster, rendered.objects)
@@ -118,14 +133,13 @@ def diff(app: App, overlay: str, sets: tuple[str, ...], kubeconfig: str | None, 
 @click.option("--force-conflicts", is_flag=True, help="Take over fields another field manager owns.")
 @click.option("--create-namespace", is_flag=True, help="Create the namespace if it does not exist.")
 @pass_app
-def apply(app: App, overlay: str, sets: tuple[str, ...], kubeconfig: str | None, context: str | None,
-          namespace: str | None, dry_run: str, wait: bool, timeout: str, atomic: bool, prune: bool,
-          force_conflicts: bool, create_namespace: bool) -> None:
+def apply(app: App, overlay: str, sets: tuple[str, ...], host: str | None, kubeconfig: str | None,
+          context: str | None, namespace: str | None, dry_run: str, wait: bool, timeout: str, atomic: bool,
+          prune: bool, force_conflicts: bool, create_namespace: bool) -> None:
     """Server-side apply (field manager `flashhead`), prune, record a revision, wait for the rollout."""
     from ops.deploy.apply import apply as apply_rendered
-    from ops.deploy.render import render as render_overlay
 
-    rendered = render_overlay(overlay, parse_key_values(sets, "--set"), namespace)
+    rendered = render_from_flags(app, overlay, sets, host, namespace)
     cluster = connect(kubeconfig, context, rendered.namespace)
     options = _apply_options(app, wait, timeout, dry_run=dry_run, atomic=atomic, prune=prune,
                              force_conflicts=force_conflicts, create_namespace=create_namespace)

@@ -99,3 +99,16 @@ def test_no_secret_reaches_argv_or_manifests(kube: Kube) -> None:
     text = run_cli("deploy", "render", "--overlay", "image").stdout
     assert "valueFrom" in text and "secretKeyRef" in text
     assert "--token" not in run_cli("deploy", "apply", "--help").stdout
+
+
+def test_host_flag_takes_node_and_model_root_from_the_inventory(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text("hosts:\n  gpu-1:\n    address: gpu-1.internal\n    node: rtx4090\n"
+                         "    vars: {model_type: pro}\nvars:\n  model_root: /data/flashhead\n")
+    result = run_cli("--inventory", str(inventory), "deploy", "render", "--host", "gpu-1",
+                     "--set", "model_type=lite", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["values"] == {"node": "rtx4090", "model_root": "/data/flashhead", "model_type": "lite"}
+    unknown = run_cli("--inventory", str(inventory), "deploy", "render", "--host", "gpu-9")
+    assert unknown.returncode == 2 and "inventory hosts: gpu-1" in flat(unknown.stderr)
