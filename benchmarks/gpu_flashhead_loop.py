@@ -54,12 +54,12 @@ def main() -> None:
 
     repo = args.repo.resolve()
     shims = gpu_common.setup_flashhead(repo)
+    import flash_head.src.pipeline.flash_head_pipeline as fh_pipeline
     import numpy as np
     import torch
+    from flash_head import inference as fh
     from PIL import Image
 
-    import flash_head.src.pipeline.flash_head_pipeline as fh_pipeline
-    from flash_head import inference as fh
     from inference.backends.flashhead_arch import parameter_count, random_weights
 
     compiled = args.mode == "compiled"

@@ -50,10 +50,9 @@ def random_weights(model_type: str, device: str) -> Iterator[None]:
     (its defaults equal wav2vec2-base-960h's preprocessor config).
     """
     import torch
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor
-
     from flash_head.audio_analysis.wav2vec2 import Wav2Vec2Model
     from flash_head.src.modules.flash_head_model import WanModelAudioProject
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor
 
     arch = ARCHITECTURES[model_type]
 
@@ -105,7 +104,6 @@ def random_weights(model_type: str, device: str) -> Iterator[None]:
 def random_ltx_vae(device: str) -> Any:
     """FlashHead's LTX VAE from its own config with random parameters and the two statistic buffers."""
     import torch
-
     from flash_head.ltx_video.models.autoencoders.causal_video_autoencoder import CausalVideoAutoencoder
     from flash_head.ltx_video.utils.diffusers_config_mapping import OURS_VAE_CONFIG
 
