@@ -168,6 +168,22 @@ class Cluster:
         except Exception:  # noqa: BLE001 - logs are a best-effort addition to a diagnosis
             return ""
 
+    def pod_proxy_get(self, pod: str, port: int, path: str) -> tuple[int, Any]:
+        """GET `path` on a pod's port through the API server's proxy: (HTTP status, JSON body or None).
+
+        Unlike `request`, an HTTP error from the pod is an answer here, not a failure.
+        """
+        proxy = KINDS["Pod"].object_path(self.namespace, f"{pod}:{port}") + "/proxy" + path
+        try:
+            serialized = self.api.param_serialize(method="GET", resource_path=proxy,
+                                                  header_params={"Accept": "application/json"},
+                                                  auth_settings=["BearerToken"])
+            response = self.api.call_api(*serialized, _request_timeout=REQUEST_TIMEOUT)
+            response.read()
+            return int(response.status), _status_body(response.data)
+        except Exception:  # noqa: BLE001 - the pod's own answer is a best-effort addition to a diagnosis
+            return 0, None
+
     def service_proxy_get(self, service: str, port: str, path: str) -> Any:
         """GET `path` on a Service through the API server's proxy (works from outside the cluster)."""
         proxy = KINDS["Service"].object_path(self.namespace, f"{service}:{port}") + "/proxy" + path

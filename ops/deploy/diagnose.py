@@ -16,6 +16,7 @@ IMAGE_PULL = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageN
 IMAGE_PULL_FATAL = {"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 CONTAINER_FATAL = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError", "StartError"}
 LogReader = Callable[[str, str], str]  # (pod, container) -> last lines of the previous run
+ReadinessReader = Callable[[str], "dict[str, Any] | None"]  # pod -> the server's own /readyz answer
 
 
 @dataclass
@@ -49,7 +50,7 @@ class Progress:
 
 
 def assess(deployment: dict[str, Any], pods: list[dict[str, Any]], events: list[dict[str, Any]],
-           logs: LogReader) -> Progress:
+           logs: LogReader, readiness: ReadinessReader = lambda _pod: None) -> Progress:
     """The rollout's progress and the reasons it is stuck (if it is)."""
     spec, status = deployment.get("spec", {}), deployment.get("status") or {}
     desired = int(spec.get("replicas", 1))
@@ -63,7 +64,8 @@ def assess(deployment: dict[str, Any], pods: list[dict[str, Any]], events: list[
                          and progress.available >= desired and progress.total <= desired)
     progress.reasons = deployment_reasons(deployment)
     for pod in pods:
-        progress.reasons.extend(pod_reasons(pod, _events_for(events, "Pod", pod["metadata"]["name"]), logs))
+        progress.reasons.extend(pod_reasons(pod, _events_for(events, "Pod", pod["metadata"]["name"]), logs,
+                                            readiness))
     return progress
 
 
@@ -81,16 +83,29 @@ def deployment_reasons(deployment: dict[str, Any]) -> list[Reason]:
     return reasons
 
 
-def pod_reasons(pod: dict[str, Any], events: list[dict[str, Any]], logs: LogReader) -> list[Reason]:
-    """What keeps one pod from being ready."""
+def pod_reasons(pod: dict[str, Any], events: list[dict[str, Any]], logs: LogReader,
+                readiness: ReadinessReader = lambda _pod: None) -> list[Reason]:
+    """What keeps one pod from being ready (asking the server itself when it is up but not ready)."""
     name = pod["metadata"]["name"]
     status = pod.get("status") or {}
     reasons = _scheduling(name, status, events)
     for container in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
         reasons.extend(_container(name, container, logs))
     if not any(r.kind in ("CrashLoopBackOff", "Unschedulable") for r in reasons) and not _ready(status):
+        if status.get("phase") == "Running":
+            reasons.extend(_server_says(name, readiness(name)))
         reasons.extend(_probes(name, events))
     return reasons
+
+
+def _server_says(pod: str, answer: dict[str, Any] | None) -> list[Reason]:
+    """The server's /readyz body: `failed` (the model did not load) will not heal by waiting."""
+    if not answer or answer.get("status") != "failed":
+        return []
+    message = answer.get("message") or "the model failed to load"
+    return [Reason("ModelLoadFailed", f"the server says: {message}",
+                   answer.get("remedy") or "see kubectl logs; fix the model files under model_root",
+                   pod, fatal=True)]
 
 
 def _scheduling(pod: str, status: dict[str, Any], events: list[dict[str, Any]]) -> list[Reason]:

@@ -21,6 +21,7 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 IMAGE_REF = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._/-][a-z0-9]+)*)*"
                        r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$")
 SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/-]*$")
+PROGRESS_MARGIN_S = 600  # beyond the startup budget: image pull and scheduling
 TERMINATION_MARGIN_S = 15  # after the server's drain: uvicorn shutdown and CUDA teardown
 OVERLAYS = ("single-gpu-host", "image")
 
@@ -168,6 +169,9 @@ def _set_grace(objects: Objects, value: int) -> None:
 def _set_startup(objects: Objects, value: int) -> None:
     probe = server_container(objects)["startupProbe"]
     probe["failureThreshold"] = math.ceil(value / probe.get("periodSeconds", 10))
+    # The server answers /healthz while the model loads; /readyz turns 200 when it is warm. The
+    # Deployment's progress deadline is what bounds that load, plus time to pull and schedule.
+    find(objects, "Deployment")["spec"]["progressDeadlineSeconds"] = value + PROGRESS_MARGIN_S
 
 
 def _set_runtime_class(objects: Objects, value: str) -> None:

@@ -24,8 +24,19 @@ def observe(cluster: Cluster, name: str = DEPLOYMENT) -> Progress:
     selector = deployment["spec"]["selector"].get("matchLabels", {})
     pods = current_pods(cluster, deployment, selector)
     events = cluster.list("Event") if pods or deployment.get("status") else []
+    port = server_port(deployment)
     return assess(deployment, pods, events,
-                  lambda pod, container: cluster.pod_log(pod, container, previous=True))
+                  lambda pod, container: cluster.pod_log(pod, container, previous=True),
+                  lambda pod: cluster.pod_proxy_get(pod, port, "/readyz")[1])
+
+
+def server_port(deployment: dict[str, Any]) -> int:
+    """The server container's `http` port (8000 unless the manifests say otherwise)."""
+    for container in deployment["spec"]["template"]["spec"].get("containers", []):
+        for port in container.get("ports", []):
+            if port.get("name") == "http":
+                return int(port["containerPort"])
+    return 8000
 
 
 def current_pods(cluster: Cluster, deployment: dict[str, Any], selector: dict[str, str]) -> list[dict[str, Any]]:

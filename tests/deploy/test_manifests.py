@@ -101,6 +101,10 @@ def test_configmap_and_deployment_agree_on_every_setting(case: str) -> None:
     service_port = find(objects, "Service")["spec"]["ports"][0]
     assert service_port["targetPort"] in ("http", config.port)
     assert find(objects, "NetworkPolicy")["spec"]["ingress"][0]["ports"][0]["port"] == config.port
+    # The load: the progress deadline outlasts the startup budget (the server loads behind /readyz).
+    deployment = find(objects, "Deployment")
+    startup = container["startupProbe"]
+    assert deployment["spec"]["progressDeadlineSeconds"] > startup["periodSeconds"] * startup["failureThreshold"]
     # The drain: Kubernetes waits longer than the server drains.
     assert spec["terminationGracePeriodSeconds"] > config.grace_seconds
     # The model root: where the files are mounted is where the server looks.

@@ -117,3 +117,25 @@ def test_pods_of_the_old_replicaset_do_not_count(deployed: Kube, cluster: Cluste
     error = fail(cluster)
     assert "flashhead-bbb222-new" in error.message
     assert all(r["pod"] != "flashhead-aaa111-old" for r in error.details["reasons"])
+
+
+def test_a_model_that_failed_to_load_fails_at_once_with_the_servers_words(deployed: Kube,
+                                                                         cluster: Cluster) -> None:
+    ctl.pod(deployed, "flashhead-aaa111-x1", "aaa111", ctl.running_not_ready())
+    ctl.event(deployed, "flashhead-aaa111-x1", "Unhealthy",
+              "Readiness probe failed: HTTP probe failed with statuscode: 503", count=3)
+    deployed.server.proxied["flashhead-aaa111-x1:8000/readyz"] = {
+        "status": "failed", "code": "backend",
+        "message": "checkpoint file /opt/models/flashhead/checkpoints/Model_Lite/model.safetensors is missing",
+        "remedy": "run `flashhead provision` again"}
+    error = fail(cluster, timeout=120)
+    assert error.message.startswith("rollout of Deployment/flashhead failed: ModelLoadFailed")
+    assert "Model_Lite/model.safetensors is missing" in error.message
+    assert error.remedy == "run `flashhead provision` again"
+
+
+def test_a_model_still_loading_is_waited_for(deployed: Kube, cluster: Cluster) -> None:
+    ctl.pod(deployed, "flashhead-aaa111-x1", "aaa111", ctl.running_not_ready())
+    deployed.server.proxied["flashhead-aaa111-x1:8000/readyz"] = {"status": "loading"}
+    error = fail(cluster)
+    assert "did not finish in 0.3s" in error.message and "ModelLoadFailed" not in error.message
