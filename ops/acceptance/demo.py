@@ -36,6 +36,7 @@ class DemoResult:
 def run_demo(out: Path, port: int = 0, profile: str = PROFILE) -> DemoResult:
     """Start the server (a fresh random token), run smoke + fps, stop it; write files under `out`."""
     scenarios = list(get_profile(profile).scenarios)
+    out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(24)
     server = start_local_server(out / "server.log", port=port, token=token)

@@ -156,13 +156,16 @@ def _worst(threshold: Threshold, values: list[Any]) -> float | None:
 
 
 def _aggregate(runs: list[StreamRun], warmup: int) -> float | None:
-    starts, ends, frames = [], [], 0
+    starts: list[float] = []
+    ends: list[float] = []
+    frames = 0
     for run in runs:
         timeline = run.timeline
         measured = timeline.frames[warmup:]
-        if not measured:
+        start = timeline.frames[warmup - 1][2] if warmup else timeline.first_audio_at
+        if not measured or start is None:
             return None
-        starts.append(timeline.frames[warmup - 1][2] if warmup else timeline.first_audio_at)
+        starts.append(start)
         ends.append(measured[-1][2])
         frames += len(measured)
     span = max(ends) - min(starts)

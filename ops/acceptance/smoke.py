@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ops.acceptance.audio import SAMPLE_RATE, duration_s, fit_to_duration, load_pcm16
 from ops.acceptance.checks import AcceptanceReport
@@ -13,6 +14,9 @@ from ops.acceptance.streaming import stream_clip
 from ops.acceptance.target import RunStopped, Target, probe
 from ops.acceptance.timing import expected_frames, frames_in_order
 from ops.errors import ConnectionFailed, FlashheadError, UsageError
+
+if TYPE_CHECKING:
+    from inference.client import FlashheadClient
 
 MP4_CHECKS = ["mp4.readable", "mp4.video_codec", "mp4.fps", "mp4.size", "mp4.audio", "mp4.duration",
               "mp4.motion", "mp4.faststart"]
@@ -46,7 +50,7 @@ def _validate_inputs(image: Path, audio: Path) -> None:
             raise UsageError(f"{flag} {path}: no such file", f"pass {flag} PATH, or leave it out for the default")
 
 
-async def _avatar(client, target: Target, report: AcceptanceReport, image: Path) -> str | None:  # noqa: ANN001
+async def _avatar(client: FlashheadClient, target: Target, report: AcceptanceReport, image: Path) -> str | None:
     started = time.perf_counter()
     try:
         avatar_id = await client.create_avatar(image)
@@ -58,8 +62,8 @@ async def _avatar(client, target: Target, report: AcceptanceReport, image: Path)
     return avatar_id
 
 
-async def _generate(client, target: Target, report: AcceptanceReport, image: Path, audio: Path,  # noqa: ANN001
-                    clip_out: Path | None) -> None:
+async def _generate(client: FlashheadClient, target: Target, report: AcceptanceReport, image: Path,
+                    audio: Path, clip_out: Path | None) -> None:
     audio_s = media_duration(audio)
     started = time.perf_counter()
     try:
@@ -84,7 +88,7 @@ async def _generate(client, target: Target, report: AcceptanceReport, image: Pat
         report.checks.append(check)
 
 
-async def _stream(client, target: Target, report: AcceptanceReport, avatar_id: str | None,  # noqa: ANN001
+async def _stream(client: FlashheadClient, target: Target, report: AcceptanceReport, avatar_id: str | None,
                   audio: Path, stream_seconds: float) -> None:
     if avatar_id is None:
         return

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from ops.acceptance.checks import AcceptanceReport
     from ops.acceptance.profiles import Scenario
+    from ops.acceptance.target import Target
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_TOKEN_ENV = "FLASHHEAD_API_TOKEN"
@@ -107,7 +108,7 @@ def fps(app: App, url: str, token_env: str | None, image: Path | None, audio: Pa
     finish(app, [report], junit_path, json_path)
 
 
-def make_target(url: str, token_env: str | None, timeout: float, wait_ready: float) -> Any:
+def make_target(url: str, token_env: str | None, timeout: float, wait_ready: float) -> Target:
     """The server target; the token comes from --token-env, else FLASHHEAD_API_TOKEN when set."""
     import os
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import xmlschema
@@ -10,6 +11,8 @@ import xmlschema
 from ops.acceptance.localserver import LocalServer, free_port
 from tests.acceptance.standin import healthy_routes, json_route, standin_server
 from tests.conftest import run_cli
+
+StartServer = Callable[..., LocalServer]
 
 
 def token_env(server: LocalServer) -> dict[str, str]:
@@ -55,7 +58,7 @@ def test_fps_with_the_reference_profile_passes_and_reports_warmup(
 
 
 def test_fps_fails_naming_the_check_and_value_when_the_server_is_slower_than_the_threshold(
-        start_server, tmp_path: Path, junit_schema: xmlschema.XMLSchema) -> None:  # noqa: ANN001
+        start_server: StartServer, tmp_path: Path, junit_schema: xmlschema.XMLSchema) -> None:
     slow = start_server(FLASHHEAD_REFERENCE_CHUNK_MS="1200")  # 24 frames per 1.2 s = 20 fps < 25
     junit = tmp_path / "fps.xml"
     result = run_cli("accept", "fps", "--url", slow.url, "--profile", "reference-cpu", "--mode", "throughput",
@@ -72,7 +75,7 @@ def test_fps_fails_naming_the_check_and_value_when_the_server_is_slower_than_the
     assert "threshold: fps_per_stream >= 25" in failure["$"]
 
 
-def test_fps_realtime_check_fails_when_chunks_take_longer_than_their_audio(start_server) -> None:  # noqa: ANN001
+def test_fps_realtime_check_fails_when_chunks_take_longer_than_their_audio(start_server: StartServer) -> None:
     slow = start_server(FLASHHEAD_REFERENCE_CHUNK_MS="1200")
     result = run_cli("accept", "fps", "--url", slow.url, "--profile", "reference-cpu", "--mode", "realtime",
                      "--streams", "1", "--duration", "3", "--warmup", "1", "--output", "json")
@@ -145,7 +148,7 @@ def test_503_not_ready_is_a_failed_acceptance_with_the_reason() -> None:
     assert "--wait-ready" in data["error"]["remedy"]
 
 
-def test_503_at_capacity_names_the_stream_slots(start_server) -> None:  # noqa: ANN001
+def test_503_at_capacity_names_the_stream_slots(start_server: StartServer) -> None:
     server = start_server(FLASHHEAD_MAX_STREAMS="1")
     result = run_cli("accept", "fps", "--url", server.url, "--streams", "2", "--duration", "1", "--output", "json")
     assert result.returncode == 1
