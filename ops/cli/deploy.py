@@ -277,6 +277,8 @@ def _draw_status(console: Console, data: dict[str, Any]) -> None:
     console.print(table)
     if data.get("endpoint"):
         console.print(f"endpoint: {data['endpoint']['in_cluster']} (outside: {data['endpoint']['port_forward']})")
+    if data.get("readiness") is not None:
+        console.print(f"server /readyz: {escape(str(data['readiness']))}")
     if data.get("info") is not None:
         console.print(f"server /v1/info: {escape(str(data['info']))}")
     else:

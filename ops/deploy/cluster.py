@@ -168,12 +168,14 @@ class Cluster:
         except Exception:  # noqa: BLE001 - logs are a best-effort addition to a diagnosis
             return ""
 
-    def pod_proxy_get(self, pod: str, port: int, path: str) -> tuple[int, Any]:
-        """GET `path` on a pod's port through the API server's proxy: (HTTP status, JSON body or None).
+    def proxy_get(self, kind: str, target: str, path: str) -> tuple[int, Any]:
+        """GET `path` on a pod or service (`name:port`) through the API server's proxy.
 
-        Unlike `request`, an HTTP error from the pod is an answer here, not a failure.
+        Returns (HTTP status, JSON body or None); status 0 when there was no answer. An HTTP error
+        from the server is an answer here, not a failure. The API server consumes our
+        Authorization header, so endpoints that need the server's own token answer 401.
         """
-        proxy = KINDS["Pod"].object_path(self.namespace, f"{pod}:{port}") + "/proxy" + path
+        proxy = KINDS[kind].object_path(self.namespace, target) + "/proxy" + path
         try:
             serialized = self.api.param_serialize(method="GET", resource_path=proxy,
                                                   header_params={"Accept": "application/json"},
@@ -181,13 +183,8 @@ class Cluster:
             response = self.api.call_api(*serialized, _request_timeout=REQUEST_TIMEOUT)
             response.read()
             return int(response.status), _status_body(response.data)
-        except Exception:  # noqa: BLE001 - the pod's own answer is a best-effort addition to a diagnosis
+        except Exception:  # noqa: BLE001 - the server's own answer is a best-effort addition
             return 0, None
-
-    def service_proxy_get(self, service: str, port: str, path: str) -> Any:
-        """GET `path` on a Service through the API server's proxy (works from outside the cluster)."""
-        proxy = KINDS["Service"].object_path(self.namespace, f"{service}:{port}") + "/proxy" + path
-        return self.request("GET", proxy, what=f"service {service} {path}")
 
     def require_namespace(self, create: bool = False) -> bool:
         """Check the namespace exists; create it when `create`. Returns True when it was created."""

@@ -11,7 +11,6 @@ from ops.deploy.diagnose import pod_reasons
 from ops.deploy.diff import owned_objects
 from ops.deploy.kinds import object_key
 from ops.deploy.wait import DEPLOYMENT, current_pods, observe
-from ops.errors import ClusterError
 
 
 def status(cluster: Cluster, name: str = DEPLOYMENT) -> dict[str, Any]:
@@ -25,7 +24,7 @@ def status(cluster: Cluster, name: str = DEPLOYMENT) -> dict[str, Any]:
     }
     deployment = cluster.get("Deployment", name)
     if deployment is None:
-        result.update(deployment=None, pods=[], endpoint=None, info=None,
+        result.update(deployment=None, pods=[], endpoint=None, readiness=None, info=None,
                       info_error="the Deployment does not exist (flashhead deploy apply)")
         return result
     progress = observe(cluster, name)
@@ -34,7 +33,7 @@ def status(cluster: Cluster, name: str = DEPLOYMENT) -> dict[str, Any]:
     selector = deployment["spec"]["selector"].get("matchLabels", {})
     result["pods"] = [_pod(cluster, pod) for pod in current_pods(cluster, deployment, selector)]
     result["endpoint"] = _endpoint(cluster, name)
-    result["info"], result["info_error"] = _info(cluster, name, result["endpoint"])
+    result["readiness"], result["info"], result["info_error"] = _ask_server(cluster, name, result["endpoint"])
     return result
 
 
@@ -65,15 +64,28 @@ def _endpoint(cluster: Cluster, name: str) -> dict[str, Any] | None:
         "in_cluster": f"http://{name}.{cluster.namespace}.svc:{number}",
         "stream": f"ws://{name}.{cluster.namespace}.svc:{number}/v1/stream",
         "cluster_ip": service["spec"].get("clusterIP"),
+        "port": number,
         "port_forward": f"kubectl -n {cluster.namespace} port-forward svc/{name} {number}:{number}",
     }
 
 
-def _info(cluster: Cluster, name: str, endpoint: dict[str, Any] | None) -> tuple[Any, str | None]:
-    """The server's /v1/info through the API server's service proxy, or why it is unreachable."""
+def _ask_server(cluster: Cluster, name: str,
+                endpoint: dict[str, Any] | None) -> tuple[Any, Any, str | None]:
+    """The server's /readyz and /v1/info through the API server's service proxy, or why not."""
     if endpoint is None:
-        return None, "no Service"
-    try:
-        return cluster.service_proxy_get(name, "http", "/v1/info"), None
-    except ClusterError as error:
-        return None, error.message
+        return None, None, "no Service"
+    target = f"{name}:http"
+    readiness_status, readiness = cluster.proxy_get("Service", target, "/readyz")
+    status, info = cluster.proxy_get("Service", target, "/v1/info")
+    if status == 200:
+        return readiness, info, None
+    if status == 401:
+        why = ("the server wants its API token for /v1/info, and the API server's proxy cannot pass one: "
+               f"{endpoint['port_forward']}, then GET http://127.0.0.1:{endpoint['port']}/v1/info "
+               "with `Authorization: Bearer <token>`")
+    elif status == 0:
+        why = "no answer through the API server's service proxy"
+    else:
+        why = f"{status}: {(info or {}).get('message', 'no message')}"
+    from_server = readiness_status and not (isinstance(readiness, dict) and readiness.get("kind") == "Status")
+    return (readiness if from_server else None), None, why

@@ -27,7 +27,7 @@ def observe(cluster: Cluster, name: str = DEPLOYMENT) -> Progress:
     port = server_port(deployment)
     return assess(deployment, pods, events,
                   lambda pod, container: cluster.pod_log(pod, container, previous=True),
-                  lambda pod: cluster.pod_proxy_get(pod, port, "/readyz")[1])
+                  lambda pod: cluster.proxy_get("Pod", f"{pod}:{port}", "/readyz")[1])
 
 
 def server_port(deployment: dict[str, Any]) -> int:

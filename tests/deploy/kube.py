@@ -47,7 +47,7 @@ class ApiServer(kmock.KubernetesEmulator):
 
     forbidden: dict[tuple[str, str], str] = attrs.field(factory=dict)  # (verb, plural) -> message
     logs: dict[str, str] = attrs.field(factory=dict)  # pod name -> log text
-    proxied: dict[str, Any] = attrs.field(factory=dict)  # "service:port/path" -> JSON answer
+    proxied: dict[str, Any] = attrs.field(factory=dict)  # "name:port/path" -> JSON, or (status, JSON)
 
     async def _handle(self, request: Any) -> aiohttp.web.StreamResponse:
         named_namespace = NAMESPACE_PATH.fullmatch(request.url.path)
@@ -67,7 +67,9 @@ class ApiServer(kmock.KubernetesEmulator):
             if target not in self.proxied:
                 return await self._render_error(KubernetesError(
                     503, "ServiceUnavailable", f'no endpoints available for service "{request.name}"'))
-            return aiohttp.web.json_response(self.proxied[target])
+            answer = self.proxied[target]
+            code, body = answer if isinstance(answer, tuple) else (200, answer)
+            return aiohttp.web.json_response(body, status=code)
         if request.method.value == "PATCH" and "apply-patch" in request.headers.get("Content-Type", ""):
             key = (resource, request.namespace, request.name)
             async with self._lock:

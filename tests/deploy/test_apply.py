@@ -232,11 +232,14 @@ def test_status_shows_pods_endpoint_and_server_info(kube: Kube, cluster: Cluster
         "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."))
     before = status(cluster)
     assert before["pods"][0]["reasons"] == ["Unschedulable: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu."]
-    assert before["info"] is None and "no endpoints available" in before["info_error"]
+    assert before["info"] is None and before["readiness"] is None
+    assert before["info_error"] == '503: no endpoints available for service "flashhead:http"'
     ctl.pod(kube, "flashhead-aaa111-x1", "aaa111", ctl.ready())
     ctl.rollout_done(kube)
+    kube.server.proxied["flashhead:http/readyz"] = {"status": "ready", "active_streams": 0}
     kube.server.proxied["flashhead:http/v1/info"] = {"model": "SoulX-FlashHead-1.3B lite", "max_streams": 3}
     after = status(cluster)
+    assert after["readiness"] == {"status": "ready", "active_streams": 0}
     assert after["deployment"]["complete"] is True
     assert after["pods"] == [{"name": "flashhead-aaa111-x1", "phase": "Running", "ready": True, "restarts": 0,
                               "node": "rtx4090", "reasons": []}]
@@ -244,3 +247,13 @@ def test_status_shows_pods_endpoint_and_server_info(kube: Kube, cluster: Cluster
     assert after["endpoint"]["port_forward"] == "kubectl -n flashhead port-forward svc/flashhead 8000:8000"
     assert after["info"] == {"model": "SoulX-FlashHead-1.3B lite", "max_streams": 3}
     assert after["revision"]["revision"] == 1
+
+
+def test_status_explains_a_token_protected_info(kube: Kube, cluster: Cluster) -> None:
+    apply(cluster, render("single-gpu-host", NODE), NO_WAIT)
+    kube.server.proxied["flashhead:http/readyz"] = (503, {"status": "loading"})
+    kube.server.proxied["flashhead:http/v1/info"] = (401, {"code": "unauthorized", "message": "missing token"})
+    shown = status(cluster)
+    assert shown["readiness"] == {"status": "loading"} and shown["info"] is None
+    assert "wants its API token" in shown["info_error"]
+    assert "kubectl -n flashhead port-forward svc/flashhead 8000:8000" in shown["info_error"]

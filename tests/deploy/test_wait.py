@@ -124,10 +124,10 @@ def test_a_model_that_failed_to_load_fails_at_once_with_the_servers_words(deploy
     ctl.pod(deployed, "flashhead-aaa111-x1", "aaa111", ctl.running_not_ready())
     ctl.event(deployed, "flashhead-aaa111-x1", "Unhealthy",
               "Readiness probe failed: HTTP probe failed with statuscode: 503", count=3)
-    deployed.server.proxied["flashhead-aaa111-x1:8000/readyz"] = {
+    deployed.server.proxied["flashhead-aaa111-x1:8000/readyz"] = (503, {
         "status": "failed", "code": "backend",
         "message": "checkpoint file /opt/models/flashhead/checkpoints/Model_Lite/model.safetensors is missing",
-        "remedy": "run `flashhead provision` again"}
+        "remedy": "run `flashhead provision` again"})
     error = fail(cluster, timeout=120)
     assert error.message.startswith("rollout of Deployment/flashhead failed: ModelLoadFailed")
     assert "Model_Lite/model.safetensors is missing" in error.message
@@ -136,6 +136,6 @@ def test_a_model_that_failed_to_load_fails_at_once_with_the_servers_words(deploy
 
 def test_a_model_still_loading_is_waited_for(deployed: Kube, cluster: Cluster) -> None:
     ctl.pod(deployed, "flashhead-aaa111-x1", "aaa111", ctl.running_not_ready())
-    deployed.server.proxied["flashhead-aaa111-x1:8000/readyz"] = {"status": "loading"}
+    deployed.server.proxied["flashhead-aaa111-x1:8000/readyz"] = (503, {"status": "loading"})
     error = fail(cluster)
     assert "did not finish in 0.3s" in error.message and "ModelLoadFailed" not in error.message
