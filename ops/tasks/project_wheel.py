@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ops.connectors.base import quote
-from ops.errors import FlashheadError
+from ops.errors import ExitCode, FlashheadError
 from ops.playbook.model import State
 from ops.tasks.base import Task, embed_file
 from ops.tasks.pip import pip_install, pip_source, versions_check
@@ -33,11 +33,13 @@ DISTRIBUTION = "flashhead-ops"
 class WheelBuildFailed(FlashheadError):
     """`pip wheel` of this project failed locally."""
 
+    exit_code = ExitCode.USAGE
+
 
 def source_fingerprint(root: Path = PROJECT) -> str:
-    """sha256 over the sources that go into the wheel (inference/, ops/, pyproject.toml)."""
+    """sha256 over what the host uses from the wheel: the `inference` package and pyproject.toml."""
     digest = hashlib.sha256()
-    files = sorted([root / "pyproject.toml", *(root / "inference").rglob("*.py"), *(root / "ops").rglob("*.py")])
+    files = sorted([root / "pyproject.toml", *(root / "inference").rglob("*.py")])
     for path in files:
         if "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
@@ -76,19 +78,37 @@ def extra_requirements(wheel: Path, extra: str) -> list[str]:
 class ProjectWheel(Task):
     def __init__(self) -> None:
         self.wheel: Path | None = None
+        self._fingerprint: str | None = None
+
+    def configure(self, ctx: Context) -> None:
+        """`inference_wheel` (a wheel file here) is uploaded as is; else the wheel is built from this checkout."""
+        given = ctx.arg("inference_wheel")
+        if given and self.wheel is None:
+            self.wheel = Path(str(given)).expanduser()
+            if not self.wheel.is_file():
+                raise FlashheadError(f"inference_wheel {self.wheel} does not exist", "pass the path of a built wheel")
+            self._fingerprint = hashlib.sha256(self.wheel.read_bytes()).hexdigest()
+
+    @property
+    def fingerprint(self) -> str:
+        """Taken once per run, so the check after apply compares against what was built."""
+        if self._fingerprint is None:
+            self._fingerprint = source_fingerprint()
+        return self._fingerprint
 
     def marker(self, ctx: Context) -> str:
         return f"{ctx.vars['state_dir']}/inference-module.sha256"
 
     def check_script(self, ctx: Context) -> str:
+        self.configure(ctx)
         python = f"{ctx.arg('venv')}/bin/python"
         return ("(\n" + versions_check(python, {DISTRIBUTION: None}) + ") || exit 1\n"
-                f"[ \"$(cat {quote(self.marker(ctx))} 2>/dev/null)\" = {source_fingerprint()} ] || "
+                f"[ \"$(cat {quote(self.marker(ctx))} 2>/dev/null)\" = {self.fingerprint} ] || "
                 "{ echo '@@stale'; exit 1; }\n")
 
     def parse_check(self, ctx: Context, result: Result) -> State:
         if result.exit_status == 0:
-            return State(done=True, summary=f"{DISTRIBUTION} installed (sources {source_fingerprint()[:12]})")
+            return State(done=True, summary=f"{DISTRIBUTION} installed (sources {self.fingerprint[:12]})")
         why = "sources changed since the last upload" if "@@stale" in result.stdout else "not installed"
         return State(done=False, summary=why,
                      changes=[f"build the {DISTRIBUTION} wheel here, upload it, install it with [server] ({why})"])
@@ -112,4 +132,4 @@ class ProjectWheel(Task):
         return (script
                 + pip_install(python, extras, **pip_source(ctx)) + "\n"
                 + pip_install(python, [wheel], options=["--no-deps", "--force-reinstall"]) + "\n"
-                + f"echo {source_fingerprint()} > {quote(self.marker(ctx))}\n")
+                + f"echo {self.fingerprint} > {quote(self.marker(ctx))}\n")

@@ -33,13 +33,21 @@ def shared_dir() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def wheelhouse(shared_dir: Path) -> Path:
+def project_wheel(shared_dir: Path) -> Path:
+    """This project's wheel, built once: the checkout changes under concurrent work, the wheel does not."""
+    from ops.tasks.project_wheel import build_wheel
+
+    return build_wheel(out=shared_dir / "built")
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(shared_dir: Path, project_wheel: Path) -> Path:
     """Wheels for everything the play pip-installs in the test run (downloaded once per session)."""
-    from ops.tasks.project_wheel import build_wheel, extra_requirements
+    from ops.tasks.project_wheel import extra_requirements
 
     out = shared_dir / "wheelhouse"
     out.mkdir()
-    wheel = build_wheel(out=shared_dir / "built")
+    wheel = project_wheel
     requirements = ["huggingface-hub==0.36.2", "loguru>=0.7", *extra_requirements(wheel, "server")]
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "-d", str(out),
                     *requirements], check=True, capture_output=True)
@@ -94,7 +102,7 @@ def hub() -> Iterator[HubServer]:
 
 
 @dataclass
-class TestHost:
+class ProvisionHost:
     """A model_root on the sshd test host and the inventory that points the play at local sources."""
 
     sshd: SSHServer
@@ -116,7 +124,7 @@ class TestHost:
 
 
 def make_host(sshd: SSHServer, shared_dir: Path, name: str, wheelhouse: Path, git_source: GitSource,
-              hub: HubServer) -> TestHost:
+              hub: HubServer, wheel: Path) -> ProvisionHost:
     root = shared_dir / "hosts" / name / "flashhead"
     root.parent.mkdir(parents=True)
     root.parent.chmod(0o777)  # the login user may create model_root here (preflight does, with sudo)
@@ -126,19 +134,19 @@ def make_host(sshd: SSHServer, shared_dir: Path, name: str, wheelhouse: Path, gi
         "system_packages": ["git", "procps"],  # present on the test host (.ci/run installs them)
         "disk_gib": {"venv": 0.2, "checkpoints_lite": 0.05, "wav2vec2": 0.01, "caches": 0},
         "flashhead_repo_url": git_source.url, "flashhead_commit": git_source.commits[-1],
-        "hf_endpoint": hub.url, "verify_gpu": False, "verify_imports": ["flash_head.inference", "inference"],
+        "hf_endpoint": hub.url, "inference_wheel": str(wheel), "verify_gpu": False, "verify_imports": ["flash_head.inference", "inference"],
     }
     inventory = shared_dir / "hosts" / name / "inventory.yaml"
-    host = TestHost(sshd, root, inventory, variables)
+    host = ProvisionHost(sshd, root, inventory, variables)
     host.write_inventory()
     return host
 
 
 @pytest.fixture(scope="module")
 def fresh_host_factory(sshd_server: SSHServer, shared_dir: Path, wheelhouse: Path, git_source: GitSource,
-                       hub: HubServer):
-    def factory(name: str) -> TestHost:
-        return make_host(sshd_server, shared_dir, name, wheelhouse, git_source, hub)
+                       hub: HubServer, project_wheel: Path):
+    def factory(name: str) -> ProvisionHost:
+        return make_host(sshd_server, shared_dir, name, wheelhouse, git_source, hub, project_wheel)
     return factory
 
 
@@ -146,4 +154,4 @@ def skip_args() -> list[str]:
     return [arg for step in GPU_STEPS for arg in ("--skip", step)]
 
 
-__all__ = ["REPO", "TOKEN", "TestHost", "skip_args"]
+__all__ = ["REPO", "TOKEN", "ProvisionHost", "skip_args"]
