@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # The FlashHead inference server as an image (manifests/overlays/image).
 #   docker build -t REGISTRY/flashhead:0.1.0 --build-arg FLASHHEAD_COMMIT=<pinned commit> .
-# The checkpoints are NOT in the image: mount them (laid out like {model_root}) at /opt/models/flashhead.
+# The checkpoints are NOT in the image: mount them (laid out like {model_root}: models/...) at
+# /opt/models/flashhead. The pod's root filesystem is read-only; /tmp and the caches are volumes.
 # Not built in this repository's CI (no container engine there); see docs/deploy.md.
 
 ARG CUDA_IMAGE_TAG=12.8.1-cudnn
@@ -40,13 +41,14 @@ RUN pip install --extra-index-url "$TORCH_INDEX_URL" "/src[gpu,server]"
 FROM nvidia/cuda:${CUDA_IMAGE_TAG}-runtime-ubuntu22.04
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3.10 ffmpeg ca-certificates \
+ && apt-get install -y --no-install-recommends python3.10 ffmpeg libgl1 libglib2.0-0 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 10001 flashhead \
  && useradd --uid 10001 --gid 10001 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin flashhead
 COPY --from=build /opt/flashhead /opt/flashhead
 ENV PATH=/opt/flashhead/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp \
     FLASHHEAD_HOST=0.0.0.0 \
     FLASHHEAD_PORT=8000 \
