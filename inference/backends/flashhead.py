@@ -98,7 +98,8 @@ class FlashheadBackend(Backend):
     name = "flashhead"
 
     def __init__(self, paths: FlashheadPaths, model_type: str = "lite", device: str = "cuda",
-                 compile: bool = False, weights: str = "checkpoints", engine: str = "auto", seed: int = 0):
+                 compile: bool = False, weights: str = "checkpoints", engine: str = "auto", seed: int = 0,
+                 max_batch: int = 1):
         if weights not in ("checkpoints", "random"):
             raise BackendError(f"unknown weights mode {weights!r}", "use FLASHHEAD_WEIGHTS=checkpoints or random")
         self.paths = paths
@@ -108,6 +109,7 @@ class FlashheadBackend(Backend):
         self.weights = weights
         self.engine_name = engine
         self.seed = seed
+        self.max_batch = max_batch
         self.geometry: ChunkGeometry = PRO if model_type == "pro" else LITE
         self.pipeline: Any = None
         self.fh: Any = None  # the flash_head.inference module
@@ -120,7 +122,8 @@ class FlashheadBackend(Backend):
     @classmethod
     def from_config(cls, config: Any) -> FlashheadBackend:
         return cls(FlashheadPaths.from_config(config), config.model_type, config.device, bool(config.compile),
-                   getattr(config, "weights", "checkpoints"), getattr(config, "engine", "auto"), config.seed)
+                   getattr(config, "weights", "checkpoints"), getattr(config, "engine", "auto"), config.seed,
+                   config.max_batch)
 
     # ---- start-up ------------------------------------------------------------------------------
 
@@ -225,15 +228,21 @@ class FlashheadBackend(Backend):
         return "torch" in sys.modules and hasattr(getattr(self.pipeline, "model", None), "parameters")
 
     def warm_up(self) -> None:
-        """Run two chunks (the second compiles the motion re-encode's shapes) so the first real one is fast."""
+        """Run two chunks alone (the second compiles the motion re-encode's shapes), then, when batching,
+        two batched chunks (compiles the batch-dynamic graphs), so no real chunk pays a compile."""
         started = time.perf_counter()
         image = np.full((self.geometry.height, self.geometry.width, 3), 128, np.uint8)
         avatar = self.prepare_avatar(image)
-        stream = self.new_stream(avatar, seed=0)
-        for _ in range(2):
-            self.encode_audio(stream, np.zeros(self.geometry.samples_per_chunk, np.float32))
-            self.generate_chunk(stream)
-        self.close_stream(stream)
+        sizes = [1] + ([min(2, self.max_batch)] if self.max_batch > 1 and self.engine.name == "fast" else [])
+        for size in sizes:
+            streams = [self.new_stream(avatar, seed=index) for index in range(size)]
+            for _ in range(2):
+                for stream in streams:
+                    self.encode_audio(stream, np.zeros(self.geometry.samples_per_chunk, np.float32))
+                self.generate_chunks(streams)
+            for stream in streams:
+                self.close_stream(stream)
+            self.timings[f"warm_up_batch{size}_s"] = time.perf_counter() - started
         self.release_avatar(avatar)
         self.timings["warm_up_s"] = time.perf_counter() - started
 

@@ -1,0 +1,234 @@
+"""The flashhead backend's `fast` engine: FlashHead's modules and weights, batched across streams.
+
+FlashHead's own loop spends a large share of each chunk around the model (a `deque` of Python
+floats turned into an array, the feature normaliser in NumPy, frames copied to the host as
+float32). This engine keeps the same computation and removes that overhead:
+
+- audio: every stream's 8 s ring buffer goes to the GPU once per chunk; the wav2vec2 feature
+  normalisation runs there; wav2vec2 encodes all streams of a batch in one call;
+- denoise: the chunks of B streams are stacked on the batch axis (noise, reference latents, audio
+  embeddings; the timestep is shared) through `batched_forward`, a batch-capable rendering of
+  `WanModelAudioProject.forward` over the model's own submodules (FlashHead's forward assumes batch
+  1 in its RoPE and audio cross-attention reshapes). Each stream draws its noise from its own
+  generator, in FlashHead's order, and keeps its own motion latents;
+- decode, colour correction and motion re-encode run batched; FlashHead's VAE posterior sample
+  draws from a per-stream generator seeded like the CUDA RNG the pipeline engine swaps in;
+- frames become uint8 on the GPU and cross to the host in one copy.
+
+For one stream the result equals FlashHead's `run_pipeline` within bf16 rounding
+(benchmarks/gpu_batching.py checks it on the GPU, and batched vs one-by-one for B = 2..).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from einops import rearrange
+
+_NORM_EPS = 1e-7  # Wav2Vec2FeatureExtractor's zero-mean unit-variance normalisation
+
+
+class FastEngine:
+    """Batched chunk generation over a loaded FlashHeadPipeline."""
+
+    name = "fast"
+
+    def __init__(self, backend: Any):
+        from flash_head.src.modules import flash_head_model
+        from flash_head.utils.utils import match_and_blend_colors_torch
+
+        self.backend = backend
+        self.p = p = backend.pipeline
+        self.model = getattr(p.model, "_orig_mod", p.model)
+        self.attention = flash_head_model.flash_attention
+        self.sinusoidal = flash_head_model.sinusoidal_embedding_1d
+        self.color_match = match_and_blend_colors_torch
+        self.device = torch.device(p.device)
+        self.dtype = p.param_dtype
+        params = backend.params
+        fps, rate = params["tgt_fps"], params["sample_rate"]
+        self.video_length = params["cached_audio_duration"] * fps  # wav2vec2 output frames for the ring
+        end, start = self.video_length, self.video_length - params["frame_num"]
+        window = torch.arange(start, end)[:, None] + (torch.arange(5) - 2)[None, :]
+        self.window = window.clamp(0, end - 1).to(self.device)
+        self.motion_frames = params["motion_frames_num"]
+        self.color_strength = params["color_correction_strength"]
+        config = self.model.config
+        frames = (params["frame_num"] - 1) // config.vae_stride[0] + 1
+        self.latent_shape = (config.out_dim, frames, params["height"] // config.vae_stride[1],
+                             params["width"] // config.vae_stride[2])
+        self.samples = rate * params["cached_audio_duration"]
+        self.model.freqs = self.model.freqs.to(self.device)
+        patch = config.patch_size
+        grid = (frames // patch[0], self.latent_shape[2] // patch[1], self.latent_shape[3] // patch[2])
+        self.cos, self.sin = self._rope(grid)
+        self.forward = torch.compile(self._forward) if backend.compile else self._forward
+        self.last_timings: dict[str, float] = {}
+        self.chunk_times: dict[int, float] = {}  # batch size -> last measured chunk seconds
+
+    # ---- per-stream state ------------------------------------------------------------------------
+
+    def new_stream(self, stream: Any) -> None:
+        stream.generator = torch.Generator(device=self.device).manual_seed(stream.seed)
+        # FlashHead's VAE posterior samples from the global CUDA RNG; here each stream has its own.
+        stream.extra["vae_generator"] = torch.Generator(device=self.device).manual_seed(stream.seed)
+
+    def clear_audio(self, stream: Any) -> None:
+        return None
+
+    def encode_audio(self, stream: Any) -> None:
+        stream.embedding = True  # the ring (already updated) is encoded with the batch in `generate`
+
+    # ---- one batched chunk ---------------------------------------------------------------------
+
+    @torch.no_grad()
+    def generate(self, streams: list[Any]) -> list[np.ndarray]:
+        for stream in streams:
+            if stream.embedding is None:
+                raise RuntimeError("generate_chunk before encode_audio")
+        started = time.perf_counter()
+        context = self.audio_embeddings(streams)
+        latents = self.denoise(streams, context)
+        frames = self.decode(streams, latents)
+        for stream in streams:
+            stream.embedding = None
+        self.chunk_times[len(streams)] = time.perf_counter() - started
+        return frames
+
+    def audio_embeddings(self, streams: list[Any]) -> torch.Tensor:
+        """(B, frame_num, 5, 12, 768): FlashHead's `get_audio_embedding` for each ring, batched."""
+        rings = torch.from_numpy(np.stack([s.ring for s in streams])).to(self.device, non_blocking=True)
+        mean = rings.mean(dim=1, keepdim=True)
+        var = rings.var(dim=1, unbiased=False, keepdim=True)
+        features = (rings - mean) / torch.sqrt(var + _NORM_EPS)
+        out = self.p.audio_encoder(features, seq_len=self.video_length, output_hidden_states=True)
+        hidden = torch.stack(out.hidden_states[1:], dim=2)  # B x frames x 12 x 768
+        return hidden[:, self.window]
+
+    def denoise(self, streams: list[Any], context: torch.Tensor) -> torch.Tensor:
+        """FlashHead's 4-step sampler for B streams at once; each stream's noise from its generator."""
+        p = self.p
+        noise = torch.stack([torch.randn(self.latent_shape, dtype=self.dtype, device=self.device,
+                                         generator=s.generator) for s in streams])
+        motion, mask = self._motion(streams)
+        y = torch.stack([s.avatar.latent for s in streams])
+        steps = len(p.timesteps) - 1
+        for i in range(steps):
+            noise = torch.where(mask, motion, noise)
+            flow = self.forward(noise, p.timesteps[i], context, y)
+            t_i = (p.timesteps[i] / p.num_timesteps).to(self.dtype)
+            t_next = (p.timesteps[i + 1] / p.num_timesteps).to(self.dtype)
+            x_0 = noise - flow * t_i
+            fresh = torch.stack([torch.randn(self.latent_shape, dtype=self.dtype, device=self.device,
+                                             generator=s.generator) for s in streams])
+            noise = (1 - t_next) * x_0 + t_next * fresh
+        return torch.where(mask, motion, noise)
+
+    def _motion(self, streams: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The motion latents of each stream padded to the chunk, and where they apply."""
+        batch = len(streams)
+        motion = torch.zeros((batch, *self.latent_shape), dtype=self.dtype, device=self.device)
+        mask = torch.zeros((batch, 1, self.latent_shape[1], 1, 1), dtype=torch.bool, device=self.device)
+        for index, stream in enumerate(streams):
+            count = stream.motion.shape[1]
+            motion[index, :, :count] = stream.motion
+            mask[index, :, :count] = True
+        return motion, mask
+
+    def decode(self, streams: list[Any], latents: torch.Tensor) -> list[np.ndarray]:
+        """VAE decode, colour correction, motion re-encode (all batched); uint8 frames to the host."""
+        vae = self.p.vae
+        videos = vae.model.decode(vae.un_normalize_latents(latents), return_dict=False,
+                                  target_shape=latents.shape)[0]
+        if self.color_strength > 0.0:
+            reference = torch.cat([s.avatar.color_reference for s in streams])
+            videos = self.color_match(videos, reference, self.color_strength)
+        posterior = vae.model.encode(videos[:, :, -self.motion_frames:], return_dict=False)[0]
+        sample = posterior.sample(generator=[s.extra["vae_generator"] for s in streams])
+        motion = vae.normalize_latents(sample)
+        for index, stream in enumerate(streams):
+            stream.motion = motion[index]
+        new = videos[:, :, self.motion_frames:].float()
+        frames = (((new + 1) / 2).clamp(0, 1) * 255).permute(0, 2, 3, 4, 1).to(torch.uint8)
+        host = frames.cpu().numpy()
+        return [host[index] for index in range(len(streams))]
+
+    # ---- the DiT, batch-capable --------------------------------------------------------------------
+
+    def _forward(self, x: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor,
+                 y: torch.Tensor) -> torch.Tensor:
+        """`WanModelAudioProject.forward` for a batch of B chunks (same weights, same arithmetic)."""
+        m = self.model
+        batch = x.shape[0]
+        x = m.patch_embedding(torch.cat([x, y], dim=1))
+        grid = tuple(x.shape[2:])
+        x = rearrange(x, "b c f h w -> b (f h w) c").contiguous()
+        t = m.time_embedding(self.sinusoidal(m.freq_dim, timestep.to(dtype=x.dtype)))
+        t_mod = m.time_projection(t).unflatten(1, (6, m.dim))
+        audio = self._audio_context(context.to(device=x.device, dtype=x.dtype)).to(x.dtype)
+        for block in m.blocks:
+            x = self._block(block, x, audio, t_mod, self.cos, self.sin)
+        x = m.head(x, t.expand(batch, -1))
+        return m.unpatchify(x, grid)
+
+    def _audio_context(self, audio: torch.Tensor) -> torch.Tensor:
+        """FlashHead's per-latent audio windows through its AudioProjModel (batch-generic as written)."""
+        m = self.model
+        first = audio[:, :1]
+        latter = rearrange(audio[:, 1:], "b (n_latent n_frame) w s c -> b n_latent n_frame w s c",
+                           n_frame=m.vae_scale)
+        mid = m.audio_window // 2
+        parts = [latter[:, :, :1, : mid + 1], latter[:, :, 1:-1, mid: mid + 1], latter[:, :, -1:, mid:]]
+        latter = torch.cat([rearrange(part, "b n_latent n_f w s c -> b n_latent (n_f w) s c") for part in parts],
+                           dim=2)
+        return m.audio_proj(first, latter)
+
+    def _block(self, block: Any, x: torch.Tensor, audio: torch.Tensor, t_mod: torch.Tensor,
+               cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        e = (block.modulation.to(dtype=t_mod.dtype, device=t_mod.device) + t_mod).chunk(6, dim=1)
+        x = x + self._self_attention(block.self_attn, block.norm1(x) * (1 + e[1]) + e[0], cos, sin) * e[2]
+        batch, frames = x.shape[0], audio.shape[1]
+        queries = rearrange(block.norm3(x), "b (f l) c -> (b f) l c", f=frames)
+        cross = block.cross_attn(queries, audio.flatten(0, 1))
+        x = x + rearrange(cross, "(b f) l c -> b (f l) c", b=batch)
+        return x + block.ffn(block.norm2(x) * (1 + e[4]) + e[3]) * e[5]
+
+    def _self_attention(self, attn: Any, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        b, s, n, d = *x.shape[:2], attn.num_heads, attn.head_dim
+        q = _rotate(attn.norm_q(attn.q(x)).view(b, s, n, d), cos, sin)
+        k = _rotate(attn.norm_k(attn.k(x)).view(b, s, n, d), cos, sin)
+        out = self.attention(q=q.flatten(2), k=k.flatten(2), v=attn.v(x), num_heads=attn.num_heads)
+        return attn.o(out)
+
+    def _rope(self, grid: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos/sin of FlashHead's 3-D RoPE (its `freqs` are e^{i angle}) for a (f, h, w) grid: (L, 1, head_dim/2)."""
+        f, h, w = grid
+        freqs = self.model.freqs
+        c = freqs.shape[1]
+        parts = freqs.split([c - 2 * (c // 3), c // 3, c // 3], dim=1)
+        rotation = torch.cat([
+            parts[0][:f].view(f, 1, 1, -1).expand(f, h, w, -1),
+            parts[1][:h].view(1, h, 1, -1).expand(f, h, w, -1),
+            parts[2][:w].view(1, 1, w, -1).expand(f, h, w, -1),
+        ], dim=-1).reshape(f * h * w, 1, -1)
+        return rotation.real.float().contiguous(), rotation.imag.float().contiguous()
+
+    # ---- capacity ---------------------------------------------------------------------------------
+
+    def capacity(self) -> dict[str, Any]:
+        """Measured chunk time per batch size and the largest batch that stays real-time."""
+        chunk_s = self.backend.geometry.chunk_seconds
+        realtime = [b for b, t in self.chunk_times.items() if t < chunk_s * 0.9]
+        return {"chunk_seconds_by_batch": {str(b): round(t, 4) for b, t in sorted(self.chunk_times.items())},
+                "realtime_batch": max(realtime) if realtime else None, "chunk_seconds": chunk_s}
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """FlashHead's `rope_apply` (complex product of channel pairs with e^{i angle}) for a batch, float32."""
+    pairs = x.float().unflatten(-1, (-1, 2))
+    real, imag = pairs[..., 0], pairs[..., 1]
+    rotated = torch.stack([real * cos - imag * sin, real * sin + imag * cos], dim=-1)
+    return rotated.flatten(-2).to(x.dtype)
