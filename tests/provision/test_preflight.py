@@ -1,0 +1,82 @@
+"""Preflight stops a host that cannot run FlashHead before anything changes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ops.connectors.base import Result
+from ops.errors import CheckFailed
+from ops.playbook.context import Context
+from ops.playbook.load import load_play
+from ops.tasks.preflight import Preflight, needed_disk_bytes
+from tests.conftest import STANDIN_BIN
+from tests.provision.helpers import report
+
+
+def run_check(model_root: Path, **gpu_env: str) -> tuple[Context, Result]:
+    """The real preflight check script, run here with the nvidia-smi stand-in and its env knobs."""
+    play = load_play(None, {"model_root": str(model_root), "disk_gib": {"venv": 0.01}})
+    ctx = Context(conn=None, vars=play.vars, hoststate=None, step="preflight")  # type: ignore[arg-type]
+    env = {**os.environ, "PATH": f"{STANDIN_BIN}:{os.environ['PATH']}", **gpu_env}
+    done = subprocess.run(["bash", "-c", Preflight().check_script(ctx)], capture_output=True, text=True, env=env)
+    return ctx, Result("preflight", done.returncode, done.stdout, done.stderr)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"FAKE_GPU_DRIVER": "550.54.15"}, "NVIDIA driver 550.54.15 is too old for CUDA 12.8 (needs >= 570.26)"),
+    ({"FAKE_GPU_NAME": "Tesla V100-SXM2-16GB", "FAKE_GPU_CC": "7.0"}, "FlashAttention 2 needs >= 8.0"),
+    ({"FAKE_GPU_FAIL": "1"}, "nvidia-smi failed: NVIDIA-SMI has failed"),
+])
+def test_gpu_blockers_stop_with_a_remedy(tmp_path, env, message):
+    ctx, result = run_check(tmp_path / "flashhead", **env)
+    assert result.exit_status == 2
+    text, remedy = Preflight().blocked(ctx, result)
+    assert message in text and "nothing was changed" in text and remedy
+
+
+def test_a_good_host_is_pending_only_for_model_root(tmp_path):
+    ctx, result = run_check(tmp_path / "flashhead")
+    assert result.exit_status == 1, result.stdout
+    state = Preflight().parse_check(ctx, result)
+    assert "NVIDIA H100 80GB HBM3" in state.summary and state.changes[0].startswith("create ")
+
+
+def test_disk_needs_follow_the_model_type():
+    lite = needed_disk_bytes({"model_type": "lite", "disk_gib": {"venv": 12, "checkpoints_lite": 7, "wav2vec2": 0.5,
+                                                                  "caches": 2}, "disk_margin": 1.2})
+    assert lite == int(21.5 * 2**30 * 1.2)
+
+
+@pytest.fixture
+def tiny_disk(shared_dir: Path, request: pytest.FixtureRequest):
+    mount = shared_dir / f"tiny-{request.node.name[:40]}"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0777", "tmpfs", str(mount)], check=True)
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_host_with_too_little_disk_stops_at_preflight(fresh_host_factory, tiny_disk, hub):
+    host = fresh_host_factory("tiny")
+    root = tiny_disk / "flashhead"
+    host.write_inventory(model_root=str(root), disk_gib={"venv": 12, "checkpoints_lite": 7, "wav2vec2": 0.5,
+                                                         "caches": 2})
+    requests = len(hub.log)
+    result = host.provision("--output", "json")
+    assert result.returncode == 1, result.stdout + result.stderr  # CheckFailed
+    data = report(result)
+    assert [s["name"] for s in data["steps"]] == ["preflight"] and data["steps"][0]["status"] == "failed"
+    assert "not enough free disk" in data["error"]["message"] and "model_root" in data["error"]["remedy"]
+    assert list(tiny_disk.iterdir()) == [] and len(hub.log) == requests
+
+
+def test_blocked_preflight_raises_check_failed_in_check_mode_too(fresh_host_factory, tiny_disk):
+    host = fresh_host_factory("tiny-check")
+    host.write_inventory(model_root=str(tiny_disk / "flashhead"), disk_gib={"venv": 1})
+    result = host.provision("--check")
+    assert result.returncode == int(CheckFailed.exit_code)
+    assert "not enough free disk" in result.stderr
