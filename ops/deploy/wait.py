@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 from ops.deploy.cluster import Cluster, labels_match
@@ -91,15 +90,15 @@ def rollout_failed(progress: Progress, headline: str, reasons: list[Reason]) -> 
         message = (f"{headline}: {progress.summary()}; no pod reports a problem "
                    "(the pods may still be starting or the Deployment controller has not acted yet)")
         remedy = "wait longer (--timeout) or look at `flashhead deploy status` and kubectl get events"
-    details: dict[str, Any] = {"progress": progress.summary(),
-                               "reasons": [_plain(r) for r in reasons] or "none reported"}
+    details: dict[str, Any] = {"progress": progress.summary()}
+    if len(reasons) > 1:
+        details["other_reasons"] = [_line(r) for r in reasons[1:]]
     tails = [r.log_tail for r in reasons if r.log_tail]
     if tails:
         details["output_tail"] = tails[0]
     return RolloutFailed(message, remedy, details=details)
 
 
-def _plain(reason: Reason) -> dict[str, Any]:
-    data = asdict(reason)
-    data.pop("log_tail")
-    return data
+def _line(reason: Reason) -> str:
+    where = f" (pod {reason.pod})" if reason.pod else ""
+    return f"{reason.kind}{where}: {reason.message}"

@@ -116,7 +116,7 @@ def test_pods_of_the_old_replicaset_do_not_count(deployed: Kube, cluster: Cluste
     ctl.pod(deployed, "flashhead-bbb222-new", "bbb222", ctl.unschedulable(GPU_MESSAGE))
     error = fail(cluster)
     assert "flashhead-bbb222-new" in error.message
-    assert all(r["pod"] != "flashhead-aaa111-old" for r in error.details["reasons"])
+    assert "flashhead-aaa111-old" not in error.message and "other_reasons" not in error.details
 
 
 def test_a_model_that_failed_to_load_fails_at_once_with_the_servers_words(deployed: Kube,
@@ -139,3 +139,13 @@ def test_a_model_still_loading_is_waited_for(deployed: Kube, cluster: Cluster) -
     deployed.server.proxied["flashhead-aaa111-x1:8000/readyz"] = (503, {"status": "loading"})
     error = fail(cluster)
     assert "did not finish in 0.3s" in error.message and "ModelLoadFailed" not in error.message
+
+
+def test_every_pods_reason_is_reported_not_only_the_first(deployed: Kube, cluster: Cluster) -> None:
+    ctl.pod(deployed, "flashhead-aaa111-x1", "aaa111", ctl.running_not_ready())
+    ctl.event(deployed, "flashhead-aaa111-x1", "Unhealthy", "Startup probe failed: connection refused")
+    ctl.pod(deployed, "flashhead-aaa111-x2", "aaa111", ctl.unschedulable(GPU_MESSAGE))
+    error = fail(cluster)
+    reported = [error.message] + error.details.get("other_reasons", [])
+    assert any("ProbeFailed (pod flashhead-aaa111-x1): Startup probe failed" in r for r in reported)
+    assert any("Unschedulable (pod flashhead-aaa111-x2)" in r for r in reported)
