@@ -59,8 +59,7 @@ class ApplyResult:
 def apply(cluster: Cluster, rendered: Rendered, options: ApplyOptions | None = None) -> ApplyResult:
     """Apply a rendered overlay (a new revision unless nothing changed)."""
     options = options or ApplyOptions()
-    revisions = history.load(cluster) if cluster.get("Namespace", cluster.namespace) else []
-    description = "install" if not revisions else "upgrade"
+    description = "upgrade" if cluster.namespace_exists() is not False and history.load(cluster) else "install"
     return apply_objects(cluster, rendered.objects, rendered.overlay, rendered.values, description, options)
 
 
@@ -71,7 +70,7 @@ def apply_objects(cluster: Cluster, objects: list[dict[str, Any]], overlay: str,
         raise UsageError(f"--dry-run={options.dry_run}: expected one of {', '.join(DRY_RUN_MODES)}")
     result = ApplyResult(cluster.namespace, overlay, options.dry_run)
     if options.dry_run == "client":
-        if cluster.get("Namespace", cluster.namespace) is None:
+        if cluster.namespace_exists() is False:
             result.changes = [Change(object_key(o), "create") for o in objects]
         else:
             result.changes = plan(cluster, objects, prune=options.prune)

@@ -186,9 +186,18 @@ class Cluster:
         except Exception:  # noqa: BLE001 - the server's own answer is a best-effort addition
             return 0, None
 
+    def namespace_exists(self) -> bool | None:
+        """True/False; None when RBAC hides namespaces (a namespaced Role cannot read them)."""
+        try:
+            return self.get("Namespace", self.namespace) is not None
+        except ApiError as error:
+            if error.status == 403:
+                return None
+            raise
+
     def require_namespace(self, create: bool = False) -> bool:
         """Check the namespace exists; create it when `create`. Returns True when it was created."""
-        if self.get("Namespace", self.namespace) is not None:
+        if self.namespace_exists() is not False:
             return False
         if not create:
             raise ClusterError(f"namespace {self.namespace!r} does not exist",

@@ -51,14 +51,15 @@ class ApiServer(kmock.KubernetesEmulator):
 
     async def _handle(self, request: Any) -> aiohttp.web.StreamResponse:
         named_namespace = NAMESPACE_PATH.fullmatch(request.url.path)
+        resource = request.resource
+        plural = "namespaces" if named_namespace else str(getattr(resource, "plural", ""))
+        verb = {"GET": "get", "PATCH": "patch", "POST": "create", "DELETE": "delete"}.get(request.method.value, "")
+        if (verb, plural) in self.forbidden:
+            return await self._render_error(KubernetesError(403, "Forbidden", self.forbidden[verb, plural]))
         if named_namespace:
             return await self._namespace(request, named_namespace.group(1))
-        resource = request.resource
         if resource is None:
             return await super()._handle(request)
-        verb = {"GET": "get", "PATCH": "patch", "POST": "create", "DELETE": "delete"}.get(request.method.value, "")
-        if (verb, resource.plural) in self.forbidden:
-            return await self._render_error(KubernetesError(403, "Forbidden", self.forbidden[verb, resource.plural]))
         subresource = request.subresource or ""
         if subresource == "log":
             return aiohttp.web.Response(text=self.logs.get(request.name, ""))

@@ -169,6 +169,13 @@ def test_rbac_denial_says_forbidden_and_how_to_check(kube: Kube, cluster: Cluste
     assert history.load(cluster) == []
 
 
+def test_a_namespaced_role_that_cannot_read_namespaces_still_deploys(kube: Kube, cluster: Cluster) -> None:
+    kube.server.forbidden["get", "namespaces"] = 'namespaces "flashhead" is forbidden: User "dev" cannot get'
+    assert apply(cluster, render("single-gpu-host", NODE), NO_WAIT).revision == 1
+    assert apply(cluster, render("single-gpu-host", {**NODE, "max_streams": "1"}), NO_WAIT).revision == 2
+    assert [r.description for r in history.load(cluster)] == ["install", "upgrade"]
+
+
 def test_connection_refused_names_the_server(kube: Kube, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import socket
 
