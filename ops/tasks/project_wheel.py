@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ops.connectors.base import quote
 from ops.errors import ExitCode, FlashheadError
 from ops.playbook.model import State
-from ops.tasks.base import Task, embed_file
+from ops.tasks.base import Task
 from ops.tasks.pip import pip_install, pip_source, versions_check
 
 if TYPE_CHECKING:
@@ -128,8 +128,6 @@ class ProjectWheel(Task):
         python = f"{ctx.arg('venv')}/bin/python"
         wheel = self.remote_wheel(ctx)
         extras = extra_requirements(self._wheel(), str(ctx.arg("extra", "server")))
-        script = "" if state is not None else embed_file(wheel, self._wheel().read_bytes())
-        return (script
-                + pip_install(python, extras, **pip_source(ctx)) + "\n"
+        return (pip_install(python, extras, **pip_source(ctx)) + "\n"
                 + pip_install(python, [wheel], options=["--no-deps", "--force-reinstall"]) + "\n"
                 + f"echo {self.fingerprint} > {quote(self.marker(ctx))}\n")

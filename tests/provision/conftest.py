@@ -155,3 +155,13 @@ def skip_args() -> list[str]:
 
 
 __all__ = ["REPO", "TOKEN", "ProvisionHost", "skip_args"]
+
+
+def ssh_connector(sshd: SSHServer):
+    """A real SSH connection to the test host as the login user."""
+    from ops.connectors.ssh import SSHConnector
+    from ops.inventory import Host
+
+    host = Host(name="gpu-test", address=sshd.address, user=sshd.user, port=sshd.port,
+                identity_file=str(sshd.client_key))
+    return SSHConnector(host, known_hosts=str(sshd.known_hosts), ssh_config=str(sshd.ssh_config))
