@@ -13,7 +13,13 @@ from ops.acceptance.checks import AcceptanceReport
 from ops.acceptance.profiles import METRICS, Scenario, Threshold
 from ops.acceptance.streaming import StreamRun, stream_clip
 from ops.acceptance.target import RunStopped, Target, probe
-from ops.acceptance.timing import expected_frames, frames_in_order, stream_metrics, warmup_frame_count
+from ops.acceptance.timing import (
+    expected_frames,
+    frames_in_order,
+    percentile,
+    stream_metrics,
+    warmup_frame_count,
+)
 from ops.errors import ConnectionFailed, UsageError
 
 if TYPE_CHECKING:
@@ -96,7 +102,7 @@ async def _run_scenario(client: FlashheadClient, target: Target, report: Accepta
                measured={"streams": scenario.streams, "mode": scenario.mode})
     fps, chunk = runs[0].timeline.fps, runs[0].timeline.chunk_frames
     warmup = warmup_frame_count(scenario.warmup_s, fps, chunk)
-    per_stream = [stream_metrics(run.timeline, warmup) for run in runs]
+    per_stream = [{**stream_metrics(run.timeline, warmup), **_server_stats(run, warmup)} for run in runs]
     aggregate = _aggregate(runs, warmup)
     report.measurements[scenario.name] = {
         "mode": scenario.mode, "streams": scenario.streams, "duration_s": scenario.duration_s,
@@ -181,6 +187,20 @@ def _warmup(runs: list[StreamRun], per_stream: list[dict[str, Any]], warmup_s: f
     return {"audio_s": warmup_s, "frames": frames, "seconds": seconds,
             "time_to_first_frame_s": [stream["time_to_first_frame_s"] for stream in per_stream],
             "excluded": "warm-up frames are not counted in fps, latency, lag or stalls"}
+
+
+def _server_stats(run: StreamRun, warmup: int) -> dict[str, float | None]:
+    """The server's own per-chunk numbers after warm-up: model time vs time queued behind others."""
+    measured = [s for s in run.stats if int(s.get("first_frame", 0)) >= warmup]
+    generation = [float(s["generation_ms"]) for s in measured if "generation_ms" in s]
+    queue = [float(s["queue_ms"]) for s in measured if "queue_ms" in s]
+    return {"server_p50_generation_ms": _round(percentile(generation, 50)),
+            "server_p95_generation_ms": _round(percentile(generation, 95)),
+            "server_p95_queue_ms": _round(percentile(queue, 95))}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def _whole_chunks(seconds: float, info: dict[str, Any]) -> float:

@@ -35,7 +35,9 @@ class StreamRun:
 async def stream_clip(client: FlashheadClient, pcm: bytes, *, realtime: bool, avatar_id: str | None = None,
                       image: bytes | None = None, seed: int | None = 0) -> StreamRun:
     """Stream 16 kHz mono PCM16 `pcm`, end the session, and return every frame's arrival time."""
-    session = await client.stream(avatar_id=avatar_id, image=image, sample_rate=SAMPLE_RATE, seed=seed)
+    # Idle frames (silence fillers) would count as generated frames: measure speech only.
+    session = await client.stream(avatar_id=avatar_id, image=image, sample_rate=SAMPLE_RATE, seed=seed,
+                                  idle_frames=False)
     ready = session.ready
     timeline = Timeline(SAMPLE_RATE, fps=int(ready.get("fps", 25)),
                         chunk_frames=int(ready.get("chunk_frames", 24)))
