@@ -112,7 +112,7 @@ def _wait(cluster: Cluster, result: ApplyResult, earlier: list[history.Revision]
         current = history.find(history.load(cluster), result.revision or 0)
         if not result.noop:
             history.set_status(cluster, current, "failed")
-        if options.atomic:
+        if options.atomic and not result.noop:
             failure.details["atomic"] = _undo(cluster, earlier, result, options)
         raise
     return {"complete": True, "progress": progress.summary()}
