@@ -94,7 +94,7 @@ class Output:
             sys.stdout.write(json.dumps({"ok": False, **to_jsonable(error.to_dict())}, indent=2) + "\n")
             sys.stdout.flush()
             return
-        self.err.print(f"[bold red]error:[/] {escape(error.message)}")
+        self.err.print(f"[bold red]error:[/] {escape(error.message)}", soft_wrap=True)
         for key, value in error.details.items():
             if key == "output_tail" and value:
                 self.err.print("[dim]last output lines:[/]")
