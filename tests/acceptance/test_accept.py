@@ -87,7 +87,7 @@ def test_fps_fails_naming_the_check_and_value_when_the_server_is_slower_than_the
 def test_fps_realtime_check_fails_when_chunks_take_longer_than_their_audio(slow_server: LocalServer) -> None:
     result = run_cli("accept", "fps", "--url", slow_server.url, "--profile", "reference-cpu", "--mode", "realtime",
                      "--streams", "1", "--duration", "1", "--warmup", "1", "--output", "json")
-    assert result.returncode == 1
+    assert result.returncode == 1, result.stdout + result.stderr
     checks = {check["name"]: check for check in json.loads(result.stdout)["checks"]}
     latency = checks["two-stream-realtime.p95_chunk_latency_ms"]
     assert latency["ok"] is False and latency["measured"]["value"] > 960
@@ -112,7 +112,7 @@ def test_unreachable_url_is_a_connection_error_with_a_remedy(tmp_path: Path,
     url = f"http://127.0.0.1:{free_port()}"
     junit = tmp_path / "smoke.xml"
     result = run_cli("accept", "smoke", "--url", url, "--junit", str(junit))
-    assert result.returncode == 3
+    assert result.returncode == 3, result.stdout + result.stderr
     assert f"cannot reach the server at {url}" in " ".join(result.stdout.split())
     assert "port-forward" in result.stdout
     suite = junit_schema.to_dict(str(junit))["testsuite"][0]
@@ -121,7 +121,7 @@ def test_unreachable_url_is_a_connection_error_with_a_remedy(tmp_path: Path,
 
 def test_missing_token_gives_401_with_where_to_put_it(reference_server: LocalServer) -> None:
     result = run_cli("accept", "fps", "--url", reference_server.url, "--duration", "1", "--output", "json")
-    assert result.returncode == 3
+    assert result.returncode == 3, result.stdout + result.stderr
     data = json.loads(result.stdout)
     assert data["error"]["error"] == "AuthenticationFailed"
     assert "HTTP 401" in data["error"]["message"]
@@ -132,7 +132,7 @@ def test_a_wrong_token_is_refused_and_never_printed(reference_server: LocalServe
     secret = "wrong-token-0123456789abcdef"
     result = run_cli("accept", "smoke", "--url", reference_server.url, "--token-env", "ACCEPT_TOKEN",
                      env={"ACCEPT_TOKEN": secret})
-    assert result.returncode == 3
+    assert result.returncode == 3, result.stdout + result.stderr
     assert "refused our credentials (HTTP 401)" in " ".join(result.stdout.split())
     assert "$ACCEPT_TOKEN" in result.stdout
     assert secret not in result.stdout + result.stderr
@@ -148,7 +148,7 @@ def test_503_not_ready_is_a_failed_acceptance_with_the_reason() -> None:
     routes = {**healthy_routes(), "/readyz": json_route({"status": "loading"}, 503, **{"retry-after": "5"})}
     with standin_server(routes) as url:
         result = run_cli("accept", "smoke", "--url", url, "--wait-ready", "1", "--output", "json")
-    assert result.returncode == 1
+    assert result.returncode == 1, result.stdout + result.stderr
     data = json.loads(result.stdout)
     assert data["error"]["error"] == "ServerUnavailable"
     assert "HTTP 503" in data["error"]["message"] and "still loading" in data["error"]["message"]
@@ -159,7 +159,7 @@ def test_503_not_ready_is_a_failed_acceptance_with_the_reason() -> None:
 def test_503_at_capacity_names_the_stream_slots(start_server: StartServer) -> None:
     server = start_server(FLASHHEAD_MAX_STREAMS="1")
     result = run_cli("accept", "fps", "--url", server.url, "--streams", "2", "--duration", "1", "--output", "json")
-    assert result.returncode == 1
+    assert result.returncode == 1, result.stdout + result.stderr
     checks = {check["name"]: check for check in json.loads(result.stdout)["checks"]}
     check = checks["2-stream-throughput.streams"]
     assert "allows 1 concurrent streams" in check["detail"]
