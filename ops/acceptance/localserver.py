@@ -80,10 +80,13 @@ def start_local_server(log_path: Path, port: int = 0, env: dict[str, str] | None
                       "FLASHHEAD_BACKEND": "reference", **(env or {})})
     if token:
         child_env["FLASHHEAD_API_TOKEN"] = token
+    log_path = log_path.resolve()
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    # Run from our own output folder: `-m` puts the working directory first on sys.path, and the
+    # caller's might hold some other `inference` package.
     with log_path.open("wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "inference"], env=child_env, stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=log_path.parent)
     server = LocalServer(f"http://127.0.0.1:{port}", port, process, log_path, token)
     try:
         _wait_ready(server, ready_timeout_s)
