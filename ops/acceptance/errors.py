@@ -54,14 +54,25 @@ def unreachable(url: str, error: BaseException) -> ConnectionFailed:
         "for a cluster service use `kubectl port-forward svc/flashhead 8000:8000` and --url http://127.0.0.1:8000")
 
 
+# What to do about each 503 reason the server gives (code in the JSON error or the close reason).
+UNAVAILABLE_REMEDIES = {
+    "at_capacity": "every stream slot is busy: retry when streams finish, or raise FLASHHEAD_MAX_STREAMS "
+                   "on the server if the GPU has headroom",
+    "not_ready": "the model is still loading or warming: wait until /readyz answers 200 "
+                 "(`--wait-ready SECONDS` waits for it)",
+    "shutting_down": "the server is draining (SIGTERM, e.g. a rollout): run again once the new pod is ready",
+}
+
+
 def _from_server_error(error: ServerError, url: str, token_env: str | None) -> FlashheadError:
+    remedy = error.remedy or UNAVAILABLE_REMEDIES.get(error.code)
     if error.status is not None:
         return _from_status(error.status, f"{error.code}: {error.message}", url, token_env, error.retry_after,
-                            error.remedy)
+                            remedy)
     if error.code == "unauthorized":
         return _from_status(401, error.message, url, token_env, None)
-    if error.code in ("at_capacity", "not_ready", "shutting_down"):
-        return _from_status(503, f"{error.code}: {error.message}", url, token_env, error.retry_after, error.remedy)
+    if error.code in UNAVAILABLE_REMEDIES:
+        return _from_status(503, f"{error.code}: {error.message}", url, token_env, error.retry_after, remedy)
     return CheckFailed(f"the server failed the request: {error.code}: {error.message}"
                        + (f" (WebSocket close {error.close_code})" if error.close_code else ""),
                        error.remedy or "check the server's logs")
@@ -79,6 +90,5 @@ def _from_status(status: int, what: str, url: str, token_env: str | None, retry_
         retry = f"; it asks to retry after {retry_after:g} s" if retry_after else ""
         return ServerUnavailable(
             f"{url} is not serving (HTTP 503): {what}{retry}",
-            remedy or "wait until /readyz answers 200 (model loading/warming) or until streams finish; "
-                      "`--wait-ready SECONDS` waits for readiness")
+            remedy or UNAVAILABLE_REMEDIES["not_ready"])
     return CheckFailed(f"{url} answered HTTP {status}: {what}", remedy or "check the server's logs")

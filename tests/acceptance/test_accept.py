@@ -164,3 +164,18 @@ def test_503_at_capacity_names_the_stream_slots(start_server: StartServer) -> No
     check = checks["2-stream-throughput.streams"]
     assert "allows 1 concurrent streams" in check["detail"]
     assert "FLASHHEAD_MAX_STREAMS" in check["remedy"]
+
+
+def test_stream_refused_at_capacity_is_a_failed_check_with_the_servers_reason(start_server: StartServer) -> None:
+    from websockets.sync.client import connect
+
+    server = start_server(FLASHHEAD_MAX_STREAMS="1")
+    with connect(server.url.replace("http", "ws") + "/v1/stream"):  # holds the only slot (no `start` yet)
+        result = run_cli("accept", "smoke", "--url", server.url, "--output", "json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    checks = {check["name"]: check for check in json.loads(result.stdout)["checks"]}
+    assert checks["live"]["ok"] and checks["ready"]["ok"] and checks["avatar"]["ok"]
+    for name in ("generate", "stream.ready"):  # both need a slot: each says why it was refused
+        refused = checks[name]
+        assert refused["ok"] is False and "HTTP 503" in refused["detail"], refused
+        assert "at_capacity" in refused["detail"] and "FLASHHEAD_MAX_STREAMS" in refused["remedy"]
