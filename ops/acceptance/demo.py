@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,8 @@ class DemoResult:
         return all(report.ok for report in self.reports)
 
 
-def run_demo(out: Path, port: int = 0, profile: str = PROFILE) -> DemoResult:
+def run_demo(out: Path, port: int = 0, profile: str = PROFILE,
+             progress: Callable[[str], None] | None = None) -> DemoResult:
     """Start the server (a fresh random token), run smoke + fps, stop it; write files under `out`."""
     scenarios = list(get_profile(profile).scenarios)
     out = out.resolve()
@@ -42,8 +44,9 @@ def run_demo(out: Path, port: int = 0, profile: str = PROFILE) -> DemoResult:
     server = start_local_server(out / "server.log", port=port, token=token)
     try:
         target = Target(server.url, token=token)
+        _say(progress, f"server ready at {server.url}; smoke test …")
         smoke = asyncio.run(run_smoke(target, FACE_PNG, SPEECH_WAV, clip_out=out / "demo.mp4"))
-        fps = asyncio.run(run_fps(target, scenarios, FACE_PNG, SPEECH_WAV, profile=profile))
+        fps = asyncio.run(run_fps(target, scenarios, FACE_PNG, SPEECH_WAV, profile=profile, progress=progress))
     finally:
         server_exit = server.stop()
     files = {"clip": str(out / "demo.mp4"),
@@ -54,3 +57,8 @@ def run_demo(out: Path, port: int = 0, profile: str = PROFILE) -> DemoResult:
     if not (out / "demo.mp4").is_file():
         files.pop("clip")
     return DemoResult([smoke, fps], files, server_exit)
+
+
+def _say(progress: Callable[[str], None] | None, line: str) -> None:
+    if progress:
+        progress(line)

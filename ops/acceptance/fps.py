@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +32,11 @@ REALTIME_FPS_ALLOWANCE = 0.02
 
 
 async def run_fps(target: Target, scenarios: list[Scenario], image: Path, audio: Path,
-                  profile: str | None = None) -> AcceptanceReport:
-    """Probe the server, upload the avatar once, then run each scenario and judge its thresholds."""
+                  profile: str | None = None, progress: Callable[[str], None] | None = None) -> AcceptanceReport:
+    """Probe the server, upload the avatar once, then run each scenario and judge its thresholds.
+
+    `progress` (optional) hears one line as each scenario starts.
+    """
     for flag, path in (("--image", image), ("--audio", audio)):
         if not path.is_file():
             raise UsageError(f"{flag} {path}: no such file", f"pass {flag} PATH, or leave it out for the default")
@@ -44,6 +48,9 @@ async def run_fps(target: Target, scenarios: list[Scenario], image: Path, audio:
             info = await probe(client, target, report)
             avatar_id = await _avatar(client, target, report, image)
             for scenario in scenarios:
+                if progress:
+                    progress(f"{scenario.name}: {scenario.streams} {scenario.mode} stream(s), "
+                             f"{scenario.warmup_s:g} s warm-up + {scenario.duration_s:g} s …")
                 await _run_scenario(client, target, report, scenario, avatar_id, speech, info)
     except RunStopped as stop:
         report.error = stop.error.to_dict()

@@ -97,7 +97,7 @@ def check_mp4(facts: MediaFacts, expected: Expected, prefix: str = "mp4") -> lis
                             remedy="the server returned something that is not a playable MP4; "
                                    "check its logs for the muxer error")]
     checks = [CheckResult(f"{prefix}.readable", facts.error is None and "mp4" in facts.format_name,
-                          facts.error or f"container {facts.format_name}",
+                          facts.error or ("MP4" if "mp4" in facts.format_name else facts.format_name),
                           measured={"format": facts.format_name})]
     video = facts.video
     codec, pix_fmt = video.get("codec_name"), video.get("pix_fmt")

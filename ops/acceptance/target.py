@@ -73,7 +73,7 @@ async def probe(client: FlashheadClient, target: Target, report: AcceptanceRepor
     if status != 200:
         error = _status_error_code(status, target, "GET /readyz")
         raise _stop(report, "ready", error, started)
-    report.add("ready", True, "GET /readyz → 200 (model loaded and warm)", seconds=_since(started))
+    report.add("ready", True, "GET /readyz → 200 (model warm)", seconds=_since(started))
 
     started = time.perf_counter()
     try:
@@ -126,7 +126,9 @@ def _status_error_code(status: int, target: Target, what: str) -> FlashheadError
 
 def _describe_info(info: dict[str, Any]) -> str:
     facts = _info_facts(info)
-    return ", ".join(f"{key} {value}" for key, value in facts.items() if value not in (None, ""))
+    return (f"{facts.get('backend')} {facts.get('model_type') or ''}, {facts.get('fps')} fps "
+            f"{facts.get('width')}×{facts.get('height')}, {facts.get('chunk_frames')} frames/chunk, "
+            f"{facts.get('active_streams')}/{facts.get('max_streams')} streams busy")
 
 
 def _info_facts(info: dict[str, Any]) -> dict[str, Any]:

@@ -104,7 +104,7 @@ def fps(app: App, url: str, token_env: str | None, image: Path | None, audio: Pa
     image, audio = default_inputs(image, audio)
     scenarios = select_scenarios(profile, mode, streams, duration, warmup, min_fps)
     app.output.progress(f"fps test of {target.url}: " + ", ".join(s.name for s in scenarios) + " …")
-    report = asyncio.run(run_fps(target, scenarios, image, audio, profile=profile))
+    report = asyncio.run(run_fps(target, scenarios, image, audio, profile=profile, progress=app.output.progress))
     finish(app, [report], junit_path, json_path)
 
 
@@ -183,7 +183,8 @@ def render_report(console: Console, report: AcceptanceReport) -> None:
 
     title = f"accept {report.suite} · {report.url}" + (f" · profile {report.profile}" if report.profile else "")
     table = Table(title=escape(title), title_justify="left", show_lines=False)
-    for column in ("check", "result", "measured", "threshold"):
+    table.add_column("check", no_wrap=True)
+    for column in ("result", "measured", "threshold"):
         table.add_column(column, overflow="fold")
     marks = {"pass": "[green]✓ pass[/]", "fail": "[red]✗ fail[/]", "error": "[red]✗ error[/]",
              "skipped": "[yellow]• skipped[/]"}

@@ -32,7 +32,7 @@ def demo(app: App, out: Path, port: int, profile: str) -> None:
     from ops.cli.accept import exit_code
 
     app.output.progress(f"starting the inference server (reference backend) on 127.0.0.1{f':{port}' if port else ''} …")
-    result = run_demo(out, port=port, profile=profile)
+    result = run_demo(out, port=port, profile=profile, progress=app.output.progress)
     data = {"ok": result.ok, "files": result.files, "server_exit": result.server_exit,
             "reports": {report.suite: report.to_dict() for report in result.reports}}
     app.output.result(data, lambda console, _: render_demo(console, result))
