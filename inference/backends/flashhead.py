@@ -259,8 +259,9 @@ class FlashheadBackend(Backend):
         with tempfile.TemporaryDirectory(prefix="flashhead-avatar-") as folder:
             path = Path(folder) / f"{name}.png"
             Image.fromarray(image).save(path)
-            self.fh.get_base_data(self.pipeline, cond_image_path_or_dir=str(path), base_seed=self.seed,
-                                  use_face_crop=False)
+            with _seeded_global_rng(self.pipeline.device, self.seed):  # its VAE samples the posterior
+                self.fh.get_base_data(self.pipeline, cond_image_path_or_dir=str(path), base_seed=self.seed,
+                                      use_face_crop=False)
         p = self.pipeline
         avatar = FlashheadAvatar(name, p.cond_image_tensor_dict[name], p.ref_img_latent_dict[name],
                                  p.cond_image_dict[name])
@@ -400,6 +401,20 @@ def _fresh_cuda_rng_state(device: Any, seed: int) -> Any:
 
     generator = torch.Generator(device="cuda").manual_seed(seed)
     return generator.get_state()
+
+
+@contextlib.contextmanager
+def _seeded_global_rng(device: Any, seed: int) -> Any:
+    """Torch's global RNG seeded for the block and restored after: the same photo gives the same latent."""
+    if "torch" not in sys.modules:
+        yield
+        return
+    import torch
+
+    devices = [torch.device(device).index or 0] if str(device).startswith("cuda") else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 @contextlib.contextmanager
