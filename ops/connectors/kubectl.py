@@ -128,8 +128,13 @@ class KubectlConnector(Connector):
 
         self.open()
         data = stdin.encode() if isinstance(stdin, str) else (stdin or b"")
+        from kubernetes import client as k8s
+
+        # stream() swaps its ApiClient's request method while it runs: one ApiClient per exec, so
+        # concurrent checks and the plain API calls never share a patched client
+        exec_api = k8s.CoreV1Api(k8s.ApiClient(self.api.api_client.configuration))
         client = self._call(lambda: stream(
-            self.api.connect_get_namespaced_pod_exec, self.pod, self.namespace,
+            exec_api.connect_get_namespaced_pod_exec, self.pod, self.namespace,
             command=[*NSENTER, "bash", "-c", WRAPPER, script], stdin=True, stdout=True, stderr=True, tty=False,
             _preload_content=False), "exec in the pod")
         stdout, stderr = [], []
@@ -147,6 +152,7 @@ class KubectlConnector(Connector):
             status = client.returncode
         finally:
             client.close()
+            exec_api.api_client.close()
         return Result(script, int(status if status is not None else -1), "".join(stdout), "".join(stderr))
 
     def put(self, local_path: str | Path, remote_path: str, *, mode: int | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,14 @@ class EventLog:
     def flush(self) -> None:
         if not self.enabled or not self.buffer:
             return
+        self.conn.run(self.flush_script())
+
+    def flush_script(self) -> str:
+        """The command that appends the buffered events (a heredoc; JSON lines never hold the
+        random delimiter), and forget them."""
+        if not self.enabled or not self.buffer:
+            return ""
         lines = "".join(json.dumps(record, sort_keys=True) + "\n" for record in self.buffer)
-        self.conn.run(f"umask 077; cat >> {quote(self.path)}", stdin=lines)
         self.buffer.clear()
+        delimiter = f"FLASHHEAD_EVENTS_{secrets.token_hex(8)}"
+        return f"(umask 077; cat >> {quote(self.path)}) <<'{delimiter}'\n{lines}{delimiter}\n"

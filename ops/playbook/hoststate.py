@@ -54,7 +54,12 @@ class HostState:
         """Write atomically (temp file + rename), so an interrupted run never leaves half a file."""
         if not self.dirty:
             return
-        text = json.dumps(self.data, indent=1, sort_keys=True)
-        path = quote(self.path)
-        self.conn.run(f"umask 077; cat > {path}.tmp && mv -f {path}.tmp {path}", stdin=text)
+        script, text = self.save_script()
+        self.conn.run(script, stdin=text)
         self.dirty = False
+
+    def save_script(self) -> tuple[str, str]:
+        """The command that writes the state (reading it from stdin) and the text to send."""
+        path = quote(self.path)
+        return (f"(umask 077; cat > {path}.tmp && mv -f {path}.tmp {path})\n",
+                json.dumps(self.data, indent=1, sort_keys=True))

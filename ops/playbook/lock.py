@@ -10,12 +10,13 @@ import time
 from typing import TYPE_CHECKING
 
 from ops.connectors.base import quote
-from ops.errors import HostLocked
+from ops.errors import HostLocked, UsageError
 
 if TYPE_CHECKING:
     from ops.connectors.base import Connector
 
 LOCKED_STATUS = 75  # what the lock script exits with when another run holds the lock
+NO_STATE_DIR = 76  # ... when the state dir does not exist (preflight has not prepared the host)
 
 
 def holder_record(run_id: str, command: str = "flashhead provision") -> dict:
@@ -29,9 +30,13 @@ def acquire(conn: Connector, state_dir: str, holder: dict, *, break_lock: bool =
     path = f"{state_dir}/lock"
     if break_lock:
         conn.run(["rm", "-f", path])
-    script = (f"set -C; if ! {{ cat > {quote(path)}; }} 2>/dev/null; then cat {quote(path)}; "
+    script = (f"[ -d {quote(state_dir)} ] || exit {NO_STATE_DIR}; "
+              f"set -C; if ! {{ cat > {quote(path)}; }} 2>/dev/null; then cat {quote(path)}; "
               f"exit {LOCKED_STATUS}; fi")
     result = conn.run(script, stdin=json.dumps(holder) + "\n", check=False)
+    if result.exit_status == NO_STATE_DIR:
+        raise UsageError(f"{state_dir} does not exist: the host is not prepared",
+                         "run the preflight step first (do not --skip preflight on a fresh host)")
     if result.exit_status == LOCKED_STATUS:
         raise HostLocked(*_refusal(path, result.stdout), details={"lock": path, "holder": result.stdout.strip()})
     if not result.ok:
@@ -41,7 +46,11 @@ def acquire(conn: Connector, state_dir: str, holder: dict, *, break_lock: bool =
 
 def release(conn: Connector, path: str, run_id: str) -> None:
     """Remove the lock only if this run still holds it."""
-    conn.run(f"grep -qF {quote(run_id)} {quote(path)} 2>/dev/null && rm -f {quote(path)}; true", check=False)
+    conn.run(release_script(path, run_id), check=False)
+
+
+def release_script(path: str, run_id: str) -> str:
+    return f"grep -qF {quote(run_id)} {quote(path)} 2>/dev/null && rm -f {quote(path)}; true\n"
 
 
 def _refusal(path: str, text: str) -> tuple[str, str]:

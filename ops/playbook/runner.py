@@ -9,16 +9,18 @@ the command, its exit status and last output lines; every step is safe to re-run
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ops.errors import CheckFailed, FlashheadError, RemoteCommandFailed, UsageError
+from ops.errors import CheckFailed, FlashheadError, RemoteCommandFailed
 from ops.playbook import lock
 from ops.playbook.context import Context
 from ops.playbook.eventlog import EventLog
@@ -28,7 +30,7 @@ from ops.playbook.load import select_steps
 from ops.playbook.model import CHANGED, FAILED, OK, PENDING, SKIPPED, Play, RunReport, State, StepResult
 
 if TYPE_CHECKING:
-    from ops.connectors.base import Connector
+    from ops.connectors.base import Connector, Result
     from ops.tasks.base import Task
 
 CHECK_TIMEOUT = 600.0
@@ -48,6 +50,7 @@ class RunOptions:
     source: str | None = None
     secrets: dict[str, str] = field(default_factory=dict)
     on_event: Callable[[dict[str, Any]], None] | None = None
+    parallel_checks: int = 8  # checks are read-only: run them all at once, use them while nothing changed
 
 
 def new_run_id() -> str:
@@ -69,6 +72,8 @@ class Runner:
         self.report = RunReport(host=conn.host.target, mode=options.mode, run_id=self.run_id)
         self.lock_path: str | None = None
         self.tasks: dict[str, Task] = {spec.name: load_task(spec.task) for spec in play.steps}
+        self.prefetched: dict[str, Future[Result]] = {}
+        self.applied_any = False
 
     def run(self) -> RunReport:
         started = time.monotonic()
@@ -80,6 +85,7 @@ class Runner:
         self._event("run_start", mode=self.options.mode, steps=[s.name for s in steps],
                     resumed_from=self.report.resumed_from)
         current = ""
+        pool = self._prefetch(steps)
         try:
             for spec in steps:
                 current = spec.name
@@ -96,9 +102,24 @@ class Runner:
                 self.report.steps.append(StepResult(current, FAILED, summary=error.message))
             self._event("step", step=current, status=FAILED, error=self.report.error)
         finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
             self.report.seconds = time.monotonic() - started
             self._finish()
         return self.report
+
+    def _prefetch(self, steps: list[Any]) -> ThreadPoolExecutor | None:
+        """Start every step's check at once (they only read). A step uses its prefetched result only
+        while no earlier step has applied anything in this run; after a change, checks run afresh."""
+        wanted = [s for s in steps if evaluate_when(s.when, self.play.vars)]
+        if self.options.parallel_checks < 2 or len(wanted) < 2:
+            return None
+        pool = ThreadPoolExecutor(max_workers=min(self.options.parallel_checks, len(wanted)))
+        for spec in wanted:
+            ctx = dataclasses.replace(self.ctx, args=spec.args, step=spec.name)
+            script = self.tasks[spec.name].check_script(ctx)
+            self.prefetched[spec.name] = pool.submit(ctx.run, script, check=False, timeout=CHECK_TIMEOUT)
+        return pool
 
     def _step(self, spec: Any) -> StepResult:
         ctx = self.ctx
@@ -108,13 +129,15 @@ class Runner:
         task = self.tasks[spec.name]
         started = time.monotonic()
         self._event("step_start", step=spec.name)
-        state = self._check(task)
+        prefetched = self.prefetched.pop(spec.name, None)
+        state = self._check(task, None if self.applied_any else prefetched)
         if state.done:
             return self._done(StepResult(spec.name, OK, summary=state.summary, warnings=state.warnings), started)
         if self.options.mode == "check":
             return self._done(StepResult(spec.name, PENDING, summary=state.summary, changes=state.changes,
                                          warnings=state.warnings), started)
         self._event("step_apply", step=spec.name, changes=state.changes)
+        self.applied_any = True
         self._apply(task, state)
         after = self._check(task) if task.recheck else State(done=True, summary=state.summary)
         if not after.done:
@@ -125,8 +148,11 @@ class Runner:
         return self._done(StepResult(spec.name, CHANGED, summary=after.summary or state.summary,
                                      changes=state.changes, warnings=warnings), started)
 
-    def _check(self, task: Task) -> State:
-        result = self.ctx.run(task.check_script(self.ctx), check=False, timeout=CHECK_TIMEOUT)
+    def _check(self, task: Task, prefetched: Future[Result] | None = None) -> State:
+        if prefetched is not None:
+            result = prefetched.result()
+        else:
+            result = self.ctx.run(task.check_script(self.ctx), check=False, timeout=CHECK_TIMEOUT)
         if result.exit_status >= 2 or result.exit_status < 0:
             message, remedy = task.blocked(self.ctx, result)
             raise CheckFailed(message, remedy, details={"step": self.ctx.step, "exit_status": result.exit_status,
@@ -146,9 +172,6 @@ class Runner:
             self.log.flush()
 
     def _take_lock(self) -> None:
-        if not self.conn.run(["test", "-d", self.state_dir], check=False).ok:
-            raise UsageError(f"{self.state_dir} does not exist: the host is not prepared",
-                             "run the preflight step first (do not --skip preflight on a fresh host)")
         holder = lock.holder_record(self.run_id)
         self.lock_path = lock.acquire(self.conn, self.state_dir, holder, break_lock=self.options.break_lock)
         self.log.enabled = True
@@ -169,14 +192,14 @@ class Runner:
         if self.lock_path is None:
             return
         failed = next((s.name for s in self.report.steps if s.status == FAILED), None)
-        try:
-            self.hoststate.set("last_run", {"run_id": self.run_id, "ok": failed is None, "failed_step": failed,
-                                            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-            self.hoststate.save()
-            self._event("run_end", ok=failed is None, seconds=round(self.report.seconds, 3),
-                        changed=self.report.changed)
-            self.log.flush()
-        finally:
+        self.hoststate.set("last_run", {"run_id": self.run_id, "ok": failed is None, "failed_step": failed,
+                                        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        self._event("run_end", ok=failed is None, seconds=round(self.report.seconds, 3), changed=self.report.changed)
+        # state, events and the lock's release in one round trip
+        save, state_text = self.hoststate.save_script()
+        done = self.conn.run(save + self.log.flush_script() + lock.release_script(self.lock_path, self.run_id),
+                             stdin=state_text, check=False)
+        if not done.ok:
             lock.release(self.conn, self.lock_path, self.run_id)
 
 
