@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ops.acceptance.checks import AcceptanceReport
-from ops.acceptance.errors import ServerUnavailable, translate, unreachable
+from ops.acceptance.errors import ServerUnavailable, translate
 from ops.errors import ConnectionFailed, FlashheadError, UsageError
 
 if TYPE_CHECKING:
+    import httpx
+
     from inference.client import FlashheadClient
 
 
@@ -59,21 +61,16 @@ class RunStopped(Exception):
 
 async def probe(client: FlashheadClient, target: Target, report: AcceptanceReport) -> dict[str, Any]:
     """Checks `live`, `ready` and `info`; returns /v1/info. Raises RunStopped when the server cannot serve."""
-    started = time.perf_counter()
-    try:
-        live = await client.http.get("/healthz")
-    except Exception as exc:  # noqa: BLE001 - every failure is turned into a message
-        raise _stop(report, "live", target.error(exc), started) from None
-    if live.status_code != 200:
-        raise _stop(report, "live", _status_error(live, target), started)
-    report.add("live", True, "GET /healthz → 200", seconds=_since(started))
-
-    started = time.perf_counter()
-    status = await _wait_ready(client, target)
-    if status != 200:
-        error = _status_error_code(status, target, "GET /readyz")
-        raise _stop(report, "ready", error, started)
-    report.add("ready", True, "GET /readyz → 200 (model warm)", seconds=_since(started))
+    deadline = time.monotonic() + target.wait_ready_s
+    for name, path, passed in (("live", "/healthz", "GET /healthz → 200"),
+                               ("ready", "/readyz", "GET /readyz → 200 (model warm)")):
+        started = time.perf_counter()
+        answer = await _poll(client, path, deadline)
+        if isinstance(answer, BaseException):
+            raise _stop(report, name, target.error(answer), started)
+        if answer.status_code != 200:
+            raise _stop(report, name, _status_error(answer, target), started)
+        report.add(name, True, passed, seconds=_since(started))
 
     started = time.perf_counter()
     try:
@@ -85,17 +82,17 @@ async def probe(client: FlashheadClient, target: Target, report: AcceptanceRepor
     return info
 
 
-async def _wait_ready(client: FlashheadClient, target: Target) -> int:
-    deadline = time.monotonic() + target.wait_ready_s
+async def _poll(client: FlashheadClient, path: str, deadline: float) -> httpx.Response | BaseException:
+    """GET `path` until it answers 200 (or 401/403, which waiting cannot fix) or `deadline` passes."""
     while True:
+        answer: httpx.Response | BaseException
         try:
-            status = (await client.http.get("/readyz")).status_code
-        except Exception as exc:  # noqa: BLE001
-            if time.monotonic() >= deadline:
-                raise RunStopped(target.error(exc)) from None
-            status = 0
-        if status in (200, 401, 403) or time.monotonic() >= deadline:
-            return status
+            answer = await client.http.get(path)
+        except Exception as exc:  # noqa: BLE001 - handed back to be turned into a message
+            answer = exc
+        done = not isinstance(answer, BaseException) and answer.status_code in (200, 401, 403)
+        if done or time.monotonic() >= deadline:
+            return answer
         await asyncio.sleep(0.5)
 
 
@@ -105,23 +102,35 @@ def _stop(report: AcceptanceReport, name: str, error: FlashheadError, started: f
     return RunStopped(error)
 
 
-def _status_error(response: Any, target: Target) -> FlashheadError:
-    return _status_error_code(response.status_code, target, f"GET {response.request.url.path}")
-
-
-def _status_error_code(status: int, target: Target, what: str) -> FlashheadError:
+def _status_error(response: httpx.Response, target: Target) -> FlashheadError:
     from inference.client import ServerError
 
-    if status == 0:
-        return unreachable(target.url, ConnectionError("no answer"))
+    status = response.status_code
     code = {401: "unauthorized", 403: "unauthorized", 503: "not_ready"}.get(status, "http")
-    message = f"{what} answered {status}"
+    message = f"GET {response.request.url.path} answered {status}"
     if status == 503:
         message += " (model still loading or warming, or the server is draining)"
-    error = target.error(ServerError(code, message, status=status))
+    reason = _server_reason(response)
+    if reason:
+        message += f"; the server says: {reason}"
+    retry = response.headers.get("retry-after")
+    error = target.error(ServerError(code, message, status=status,
+                                     retry_after=float(retry) if retry and retry.isdigit() else None))
     if isinstance(error, ServerUnavailable) and target.wait_ready_s:
         error.message += f"; still not ready after waiting {target.wait_ready_s:g} s"
     return error
+
+
+def _server_reason(response: httpx.Response) -> str | None:
+    """The `status` / `message` of a JSON error body (e.g. a failed model load), if any."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    parts = [str(body[key]) for key in ("status", "message") if body.get(key)]
+    return ": ".join(parts)[:300] or None
 
 
 def _describe_info(info: dict[str, Any]) -> str:

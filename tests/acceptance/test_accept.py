@@ -11,7 +11,7 @@ import xmlschema
 
 from ops.acceptance.localserver import LocalServer, free_port, start_local_server
 from tests.acceptance.standin import healthy_routes, json_route, standin_server
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 StartServer = Callable[..., LocalServer]
 
@@ -73,14 +73,14 @@ def test_fps_fails_naming_the_check_and_value_when_the_server_is_slower_than_the
     result = run_cli("accept", "fps", "--url", slow_server.url, "--profile", "reference-cpu", "--mode",
                      "throughput", "--duration", "1", "--warmup", "0.5", "--junit", str(junit))
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "✗ fail" in result.stdout
-    assert "single-stream-throughput.fps_per_stream →" in result.stdout  # the failed check, named in full
+    assert "✗ fail" in result.stdout, result.stdout
+    assert "single-stream-throughput.fps_per_stream →" in result.stdout, result.stdout  # named in full
     failed = junit_schema.to_dict(str(junit))["testsuite"][0]
     cases = {case["@name"]: case for case in failed["testcase"]}
     failure = cases["single-stream-throughput.fps_per_stream"]["failure"][0]
     measured = float(failure["@message"].split(" fps")[0])
-    assert 0 < measured <= 20.5  # 24 frames per ≥ 1.2 s, one worker: at most 20 fps
-    assert f"is {measured:g} fps" in " ".join(result.stdout.split())  # the measured value, shown
+    assert 0 < measured <= 20.5, result.stdout  # 24 frames per ≥ 1.2 s, one worker: at most 20 fps
+    assert f"is {measured:g} fps" in " ".join(result.stdout.split()), result.stdout  # the value, shown
     assert "threshold: fps_per_stream >= 25" in failure["$"]
 
 
@@ -90,7 +90,7 @@ def test_fps_realtime_check_fails_when_chunks_take_longer_than_their_audio(slow_
     assert result.returncode == 1, result.stdout + result.stderr
     checks = {check["name"]: check for check in json.loads(result.stdout)["checks"]}
     latency = checks["two-stream-realtime.p95_chunk_latency_ms"]
-    assert latency["ok"] is False and latency["measured"]["value"] > 960
+    assert latency["ok"] is False and latency["measured"]["value"] > 960, result.stdout
 
 
 def test_smoke_fails_on_a_broken_mp4_and_names_the_check(tmp_path: Path, junit_schema: xmlschema.XMLSchema) -> None:
@@ -179,3 +179,20 @@ def test_stream_refused_at_capacity_is_a_failed_check_with_the_servers_reason(st
         refused = checks[name]
         assert refused["ok"] is False and "HTTP 503" in refused["detail"], refused
         assert "at_capacity" in refused["detail"] and "FLASHHEAD_MAX_STREAMS" in refused["remedy"]
+
+
+def test_wait_ready_waits_for_a_server_that_is_still_starting(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    port = free_port()
+    accept = subprocess.Popen([sys.executable, "-m", "ops.cli.main", "accept", "smoke", "--url",
+                               f"http://127.0.0.1:{port}", "--wait-ready", "60", "--output", "json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    server = start_local_server(tmp_path / "server.log", port=port)  # comes up after accept started
+    try:
+        stdout, stderr = accept.communicate(timeout=120)
+    finally:
+        server.stop()
+    assert accept.returncode == 0, stdout + stderr
+    assert json.loads(stdout)["ok"] is True
