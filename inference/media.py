@@ -38,8 +38,10 @@ def decode_image(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
                        "send a smaller photo (512x512 is the output size)")
     try:
         picture = Image.open(io.BytesIO(data), formats=None)
-    except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise UnsupportedMedia(f"not a readable image: {error}", IMAGE_REMEDY) from None
+    except UnidentifiedImageError:
+        raise UnsupportedMedia("not an image in a supported format", IMAGE_REMEDY) from None
+    except (OSError, ValueError, SyntaxError) as error:
+        raise BadInput(f"the image is corrupt or truncated: {error}", "upload the file again") from None
     if picture.format not in IMAGE_FORMATS:
         raise UnsupportedMedia(f"image format {picture.format} is not supported", IMAGE_REMEDY)
     width, height = picture.size

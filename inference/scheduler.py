@@ -25,7 +25,7 @@ from inference.metrics import Metrics
 
 log = logging.getLogger("inference.scheduler")
 T = TypeVar("T")
-OUTBOX_CHUNKS = 2
+OUTBOX_CHUNKS = 1  # generated chunks waiting per stream: the model works on the next meanwhile
 
 
 @dataclass
@@ -119,6 +119,8 @@ class Scheduler:
         lane.closed = True
         self.metrics.queued.dec(len(lane.inbox))
         lane.inbox.clear()
+        while not lane.outbox.empty():
+            lane.outbox.get_nowait()
         if lane in self.lanes:
             self.lanes.remove(lane)
         if not lane.in_flight:

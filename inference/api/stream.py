@@ -17,6 +17,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Coroutine
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,33 @@ async def stream(websocket: WebSocket) -> None:
     """Serve one WebSocket stream from accept to close."""
     await websocket.accept()
     await StreamConnection(websocket, websocket.app.state.runtime).run()
+
+
+async def _outcome(work: Coroutine[Any, Any, object]) -> BaseException | None:
+    """Run `work`; return its expected error without a traceback instead of raising it.
+
+    A task that ends with an exception keeps it, and the traceback's frames keep the stream's
+    frames (megabytes) alive in a reference cycle until the cyclic GC runs. Returning the error
+    bare lets a dropped stream's memory go at once.
+    """
+    try:
+        await work
+    except (InferenceError, ClientGone, WebSocketDisconnect) as error:
+        return error.with_traceback(None)
+    return None
+
+
+async def _supervise(tasks: set[asyncio.Task[BaseException | None]]) -> BaseException | None:
+    """Wait until the writer finishes (None), a task fails (its error) or the server stops."""
+    while True:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            tasks.discard(task)
+            if task.get_name() == "stop":
+                return ShuttingDown("the server is shutting down", "reconnect to continue")
+            error = task.result()
+            if error is not None or task.get_name() == "writer":
+                return error
 
 
 class StreamConnection:
@@ -157,25 +185,23 @@ class StreamConnection:
 
     async def serve(self, start: protocol.StartRequest) -> None:
         idle = self.rt.config.idle_frames if start.idle_frames is None else start.idle_frames
-        tasks = {asyncio.create_task(self.read_loop(), name="reader"),
-                 asyncio.create_task(self.write_loop(), name="writer"),
-                 asyncio.create_task(self.stop.wait(), name="stop")}
+        tasks = {asyncio.create_task(_outcome(self.read_loop()), name="reader"),
+                 asyncio.create_task(_outcome(self.write_loop()), name="writer"),
+                 asyncio.create_task(_outcome(self.stop.wait()), name="stop")}
         if idle:
-            tasks.add(asyncio.create_task(self.idle_loop(), name="idler"))
+            tasks.add(asyncio.create_task(_outcome(self.idle_loop()), name="idler"))
         try:
-            while True:
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    tasks.discard(task)
-                    if task.get_name() == "stop":
-                        raise ShuttingDown("the server is shutting down", "reconnect to continue")
-                    task.result()  # raises the reader's or writer's error
-                    if task.get_name() == "writer":
-                        return
+            error = await _supervise(tasks)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            tasks.clear()
+        if error is not None:
+            try:
+                raise error
+            finally:
+                error = None  # no frame -> exception -> traceback -> frame cycle holding the stream
 
     async def read_loop(self) -> None:
         assert self.session and self.pcm
