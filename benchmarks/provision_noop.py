@@ -123,9 +123,11 @@ def main() -> int:
     ours_s, theirs_s = summary(ours), summary(theirs)
     ratio = theirs_s["median"] / ours_s["median"]
     steps = [s["name"] for s in report["steps"]]
-    print(f"flashhead provision (no-op, {len(steps)} steps)  median {ours_s['median']:.2f} s  (min {ours_s['min']:.2f})")
+    print(f"flashhead provision (no-op, {len(steps)} steps)  median {ours_s['median']:.2f} s  "
+          f"(min {ours_s['min']:.2f})")
     print(f"ansible-playbook (same checks)        median {theirs_s['median']:.2f} s  (min {theirs_s['min']:.2f})")
-    print(f"ratio {ratio:.1f}× faster (goal ≥ {GOAL_RATIO:.0f}×), no-op {ours_s['median']:.2f} s (goal ≤ {GOAL_SECONDS:.0f} s)")
+    print(f"ratio {ratio:.1f}× faster (goal ≥ {GOAL_RATIO:.0f}×), "
+          f"no-op {ours_s['median']:.2f} s (goal ≤ {GOAL_SECONDS:.0f} s)")
     meets = ours_s["median"] <= GOAL_SECONDS and ratio >= GOAL_RATIO
     path = write_result("provision_noop", {
         "flashhead_provision_noop": ours_s, "ansible_playbook_same_checks": theirs_s, "ratio": ratio,

@@ -24,7 +24,8 @@ def hf_token_from_env() -> dict[str, str]:
 
 @click.command()
 @host_options
-@click.option("--check", "check_only", is_flag=True, help="Run the checks only; change nothing. Exit 4 if changes are pending.")
+@click.option("--check", "check_only", is_flag=True,
+              help="Run the checks only; change nothing. Exit 4 if changes are pending.")
 @click.option("--diff", "show_diff", is_flag=True, help="Show what each step changes (or would change).")
 @click.option("--step", "only", multiple=True, metavar="NAME", help="Run only this step (repeatable).")
 @click.option("--skip", multiple=True, metavar="NAME", help="Leave this step out (repeatable).")

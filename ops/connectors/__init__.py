@@ -16,9 +16,9 @@ def connect(host: Host, **options: object) -> Connector:
 
         return LocalConnector(host)
     if host.connector == "kubectl":
-        from ops.connectors.kubectl import KubectlConnector  # type: ignore[import-not-found]
+        from ops.connectors.kubectl import KubectlConnector
 
-        return KubectlConnector(host, **options)  # type: ignore[no-any-return]
+        return KubectlConnector(host, **options)  # type: ignore[arg-type]
     from ops.connectors.ssh import SSHConnector
 
     return SSHConnector(host, **options)  # type: ignore[arg-type]

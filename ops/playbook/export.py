@@ -45,7 +45,8 @@ run_step() {{
   if [ "$check_only" = 1 ]; then say pending "$name"; pending=1; return 0; fi
   say applying "$name"
   "step_${{name}}_apply" || {{ say FAILED "$name"; exit 5; }}
-  out=$("step_${{name}}_check" 2>&1) || {{ say FAILED "$name: still pending after apply"; printf '%s\\n' "$out" >&2; exit 1; }}
+  out=$("step_${{name}}_check" 2>&1) || {{
+    say FAILED "$name: still pending after apply"; printf '%s\\n' "$out" >&2; exit 1; }}
   say changed "$name"
 }}
 """

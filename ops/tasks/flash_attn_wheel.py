@@ -8,6 +8,7 @@ and must match torch's C++ ABI flag (`torch._C._GLIBCXX_USE_CXX11_ABI`), which i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -130,12 +131,10 @@ def main(argv: list[str]) -> int:
         import flash_attn  # noqa: F401, PLC0415
         import flash_attn_2_cuda  # noqa: F401, PLC0415
     except ImportError as exc:
-        build = None
-        try:
-            build = read_torch_build()
-        except ImportError:
-            pass
-        print(explain_import_error(str(exc), build) or f"flash_attn does not import: {exc}", file=sys.stderr)
+        found: TorchBuild | None = None
+        with contextlib.suppress(ImportError):
+            found = read_torch_build()
+        print(explain_import_error(str(exc), found) or f"flash_attn does not import: {exc}", file=sys.stderr)
         return 3
     print("@@flash_attn imports")
     return 0

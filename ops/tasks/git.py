@@ -93,7 +93,8 @@ class GitCheckout(Task):
                 "  mv -T \"$d.partial\" \"$d\"\nfi\n"
                 "git -C \"$d\" remote set-url origin \"$url\"\n"
                 "if ! git -C \"$d\" cat-file -e \"$want^{commit}\" 2>/dev/null; then\n"
-                "  git -C \"$d\" fetch --quiet origin \"$want\" 2>/dev/null || git -C \"$d\" fetch --quiet --tags origin\n"
+                "  git -C \"$d\" fetch --quiet origin \"$want\" 2>/dev/null ||\n"
+                "    git -C \"$d\" fetch --quiet --tags origin\n"
                 "fi\n" + force
                 + "git -C \"$d\" -c advice.detachedHead=false checkout --quiet --detach \"$want\"\n"
                 + requirements_call(ctx, "write").replace("<<'FLASHHEAD_PY'", "<<'FLASHHEAD_PY' || true", 1)

@@ -79,7 +79,7 @@ class HfSnapshots(Task):
 
     def apply_script(self, ctx: Context, state: State | None) -> str:
         python = f"{ctx.arg('venv')}/bin/python"
-        hub = {"huggingface-hub": str(ctx.arg("huggingface_hub_version"))}
+        hub: dict[str, str | None] = {"huggingface-hub": str(ctx.arg("huggingface_hub_version"))}
         ensure_hub = (f"if ! (\n{versions_check(python, hub)}) >/dev/null; then\n  "
                       + pip_install(python, [f"huggingface-hub=={hub['huggingface-hub']}"], **pip_source(ctx))
                       + "\nfi\n")

@@ -28,18 +28,25 @@ ver_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1)" = "$2" ]; }
 . /etc/os-release 2>/dev/null || true
 os="${ID:-unknown}:${VERSION_ID:-}"; arch=$(uname -m)
 echo "@@os ${PRETTY_NAME:-$os} $arch"
-case " $supported " in *" $os "*) ;; *) block "unsupported OS: ${PRETTY_NAME:-$os}" "use one of: $supported (ID:VERSION_ID from /etc/os-release)";; esac
-[ "$arch" = x86_64 ] || block "unsupported architecture: $arch" "the CUDA 12.8 and flash-attn wheels this play installs are for x86_64"
+case " $supported " in *" $os "*) ;; *) block "unsupported OS: ${PRETTY_NAME:-$os}" \
+  "use one of: $supported (ID:VERSION_ID from /etc/os-release)";; esac
+[ "$arch" = x86_64 ] || block "unsupported architecture: $arch" \
+  "the CUDA 12.8 and flash-attn wheels this play installs are for x86_64"
 if ! command -v nvidia-smi >/dev/null 2>&1; then
-  block "no NVIDIA GPU: nvidia-smi not found" "install the NVIDIA driver (>= $min_driver) on a host with an NVIDIA GPU; this play never installs the driver"
+  block "no NVIDIA GPU: nvidia-smi not found" \
+    "install the NVIDIA driver (>= $min_driver) on a host with an NVIDIA GPU; this play never installs the driver"
 elif ! gpus=$(nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader,nounits 2>&1); then
-  block "nvidia-smi failed: $(echo "$gpus" | head -n 1)" "the NVIDIA driver is not working: check 'nvidia-smi' on the host (reboot after a driver install?)"
+  block "nvidia-smi failed: $(echo "$gpus" | head -n 1)" \
+    "the NVIDIA driver is not working: check 'nvidia-smi' on the host (reboot after a driver install?)"
 else
   while IFS=, read -r name driver cc; do
     driver=${driver// /}; cc=${cc// /}
     echo "@@gpu $name|$driver|$cc"
-    ver_ge "$driver" "$min_driver" || block "NVIDIA driver $driver is too old for CUDA 12.8 (needs >= $min_driver)" "upgrade the driver to R570 or newer (e.g. apt install nvidia-driver-570) and reboot; this play never touches the driver"
-    ver_ge "$cc" "$min_cc" || block "GPU $name is compute capability $cc: FlashAttention 2 needs >= $min_cc (Ampere, Ada, Hopper)" "use an sm_80+ GPU (A100, A10, L4, L40S, RTX 30xx/40xx/50xx, H100)"
+    ver_ge "$driver" "$min_driver" || block "NVIDIA driver $driver is too old for CUDA 12.8 (needs >= $min_driver)" \
+      "upgrade the driver to R570 or newer (e.g. apt install nvidia-driver-570) and reboot; this play never touches it"
+    ver_ge "$cc" "$min_cc" || \
+      block "GPU $name is compute capability $cc: FlashAttention 2 needs >= $min_cc (Ampere, Ada, Hopper)" \
+      "use an sm_80+ GPU (A100, A10, L4, L40S, RTX 30xx/40xx/50xx, H100)"
   done <<< "$gpus"
 fi
 p=$root; while [ ! -e "$p" ]; do p=$(dirname "$p"); done
@@ -47,7 +54,9 @@ free=$(df -P -B1 "$p" | awk 'NR==2 {print $4}')
 used=0; [ -d "$root" ] && used=$(du -sxb "$root" 2>/dev/null | cut -f1)
 still=$(( need > used ? need - used : 0 ))
 echo "@@disk $p $free $used $need"
-[ "$free" -ge "$still" ] || block "not enough free disk at $p: $((free / 1048576)) MiB free, $((still / 1048576)) MiB still needed (venv, checkpoints, caches)" "free space there, or put model_root on a larger disk (--var model_root=/data/flashhead)"
+[ "$free" -ge "$still" ] || block \
+  "not enough free disk at $p: $((free / 1048576)) MiB free, $((still / 1048576)) MiB still needed" \
+  "free space there, or put model_root on a larger disk (--var model_root=/data/flashhead)"
 [ "$blocked" = 0 ] || exit 2
 echo "@@user $(id -un) $(id -gn)"
 if [ -d "$state_dir" ] && [ -w "$state_dir" ] && [ -w "$root" ]; then exit 0; fi

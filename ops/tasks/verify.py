@@ -39,8 +39,9 @@ for name in cfg["imports"]:
 def snapshot(directory):
     with open(os.path.join(directory, ".flashhead-manifest.json")) as handle:
         manifest = json.load(handle)
+    paths = {n: os.path.join(directory, n) for n in manifest["files"]}
     bad = [n for n, e in manifest["files"].items()
-           if not os.path.isfile(os.path.join(directory, n)) or os.path.getsize(os.path.join(directory, n)) != e["size"]]
+           if not os.path.isfile(paths[n]) or os.path.getsize(paths[n]) != e["size"]]
     if bad:
         raise RuntimeError("missing or truncated: " + ", ".join(bad))
     return f"{len(manifest['files'])} files at {manifest['commit'][:12]}"

@@ -9,8 +9,18 @@ from pathlib import Path
 import pytest
 
 from tests.provision.hf_server import HubServer, load_repos
-from tests.provision.stage import (GPU_STEPS, TOKEN, GitSource, ProvisionHost, download_wheelhouse, make_host,
-                                   new_shared_dir, serve_git, skip_args, ssh_connector)
+from tests.provision.stage import (
+    GPU_STEPS,
+    TOKEN,
+    GitSource,
+    ProvisionHost,
+    download_wheelhouse,
+    make_host,
+    new_shared_dir,
+    serve_git,
+    skip_args,
+    ssh_connector,
+)
 from tests.sshd import SSHServer
 
 __all__ = ["GPU_STEPS", "TOKEN", "ProvisionHost", "skip_args", "ssh_connector"]

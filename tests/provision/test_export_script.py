@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from tests.conftest import run_cli
 from tests.provision.conftest import GPU_STEPS, TOKEN, ProvisionHost, ssh_connector
@@ -29,7 +30,7 @@ def test_the_script_applies_steps_and_the_tool_agrees(fresh_host_factory):
     host = fresh_host_factory("exported")
     steps = ["--step", "preflight", "--step", "venv", "--step", "flashhead_repo"]
     script = export(host, *steps)
-    text = open(script).read()
+    text = Path(script).read_text()
     assert TOKEN not in text and text.startswith("#!/usr/bin/env bash")
     assert subprocess.run(["bash", "-n", script]).returncode == 0
     pending = run_on_host(host, script, check_only=True)
@@ -49,7 +50,7 @@ def test_the_script_applies_steps_and_the_tool_agrees(fresh_host_factory):
 def test_the_full_script_checks_like_provision_check(fresh_host_factory):
     host = fresh_host_factory("exported-full")
     script = export(host, *[a for s in GPU_STEPS for a in ("--skip", s)])
-    text = open(script).read()
+    text = Path(script).read_text()
     assert "run_step checkpoints" in text and "run_step inference_module" in text
     assert "HF_ENDPOINT=" in text and "HF_TOKEN=" not in text.replace("HF_TOKEN=hf_...", "")
     result = run_on_host(host, script, check_only=True)

@@ -46,8 +46,10 @@ def test_source_build_jobs_are_sized_from_ram(ram_gib, cpus, jobs):
 
 
 def test_an_undefined_c10_symbol_is_explained_as_an_abi_mismatch():
-    error = ("/opt/models/flashhead/.venv/lib/python3.10/site-packages/flash_attn_2_cuda.cpython-310-x86_64-linux-gnu.so:"
-             " undefined symbol: _ZN3c105ErrorC2ENS_14SourceLocationENSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE")
+    error = ("/opt/models/flashhead/.venv/lib/python3.10/site-packages/"
+             "flash_attn_2_cuda.cpython-310-x86_64-linux-gnu.so:"
+             " undefined symbol: _ZN3c105ErrorC2ENS_14SourceLocationE"
+             "NSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE")
     text = explain_import_error(error, TorchBuild("cp310", "2.7.1+cu128", "12.8", False))
     assert text is not None
     assert text.startswith("ABI mismatch") and "c10::Error" in text and "cxx11abi FALSE" in text

@@ -52,7 +52,8 @@ def test_torch_and_flash_attn_checks_read_the_venv(fresh_host_factory):
     data = report(result)
     assert statuses(data) == {"torch": "pending", "flash_attn": "pending"}
     torch = data["steps"][0]
-    assert torch["changes"] == ["install torch==2.7.1+cu128 (found none)", "install torchvision==0.22.1+cu128 (found none)"]
+    assert torch["changes"] == ["install torch==2.7.1+cu128 (found none)",
+                                "install torchvision==0.22.1+cu128 (found none)"]
 
 
 def test_cuda_toolkit_apply_installs_the_toolkit_package_only():
@@ -73,7 +74,8 @@ def test_cuda_toolkit_apply_installs_the_toolkit_package_only():
 def test_torch_apply_pins_both_packages_on_the_cu128_index():
     script = load_task("pip_packages").apply_script(context("torch"), None)
     assert script == ("/opt/models/flashhead/.venv/bin/python -m pip install --disable-pip-version-check "
-                      "--no-input --index-url https://download.pytorch.org/whl/cu128 torch==2.7.1 torchvision==0.22.1\n")
+                      "--no-input --index-url https://download.pytorch.org/whl/cu128 "
+                      "torch==2.7.1 torchvision==0.22.1\n")
     offline = load_task("pip_packages").apply_script(
         context("torch", pip_no_index="true", pip_find_links="/srv/wheels"), None)
     assert "--no-index" in offline and "--find-links /srv/wheels" in offline

@@ -65,7 +65,8 @@ def test_an_unknown_node_is_a_cluster_error_naming_it(cluster):
 
 def test_provision_runs_through_the_kubectl_connector(cluster, shared_dir, cli):
     root = shared_dir / "kubectl-host" / "flashhead"
-    result = cli("--inventory", str(shared_dir / "no-inventory.yaml"), "provision", NODE, "--connector", "kubectl", "--step", "preflight", "--step", "venv",
+    result = cli("--inventory", str(shared_dir / "no-inventory.yaml"), "provision", NODE, "--connector", "kubectl",
+                 "--step", "preflight", "--step", "venv",
                  "--var", f"model_root={root}", "--var", "python=/usr/bin/python3", "--var", "use_uv=never",
                  "--var", 'disk_gib={"venv": 0.1}', "--output", "json",
                  env={"KUBECONFIG": str(cluster.kubeconfig)})

@@ -131,7 +131,7 @@ def verify(directory: str, expected: dict[str, dict], previous: dict[str, dict])
         else:
             jobs.append((name, path, entry))
     digests = hash_files([(path, entry["kind"]) for _, path, entry in jobs])
-    for (name, _path, entry), digest in zip(jobs, digests):
+    for (name, _path, entry), digest in zip(jobs, digests, strict=True):
         want_hash = expected[name]["hash"]
         if want_hash and digest != want_hash:
             bad.append(f"{name}: {entry['kind']} {digest}, expected {want_hash}")
@@ -147,7 +147,7 @@ def fetch_from_hub(spec: dict) -> dict:
     info = api.repo_info(spec["repo"], revision=spec["revision"], files_metadata=True)
     commit = info.sha
     expected = {}
-    for sibling in info.siblings or []:
+    for sibling in getattr(info, "siblings", None) or []:
         if not selected(sibling.rfilename, spec["patterns"]):
             continue
         if sibling.lfs is not None:
