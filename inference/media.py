@@ -95,18 +95,20 @@ def _decode_stream(container: object, stream: object, max_seconds: float) -> tup
     rate = stream.rate or 0  # type: ignore[attr-defined]
     if rate <= 0:
         raise UnsupportedMedia("the audio stream has no sample rate", f"upload {AUDIO_FORMATS}")
-    to_mono = av.AudioResampler(format="flt", layout="mono", rate=rate)
+    # Planar float at the source rate; channels are averaged here (as for streamed PCM), not by a
+    # surround downmix matrix that can add channels up past full scale.
+    to_float = av.AudioResampler(format="fltp", rate=rate)
     parts: list[np.ndarray] = []
     total, limit = 0, int((max_seconds + 1) * rate)
     for frame in container.decode(stream):  # type: ignore[attr-defined]
-        for mono in to_mono.resample(frame):
-            part = mono.to_ndarray().reshape(-1)
+        for planar in to_float.resample(frame):
+            part = planar.to_ndarray().mean(axis=0)
             parts.append(part)
             total += part.size
         if total > limit:
             raise TooLarge(f"the audio is longer than {max_seconds:.0f} s", "send a shorter clip")
-    for mono in to_mono.resample(None):
-        parts.append(mono.to_ndarray().reshape(-1))
+    for planar in to_float.resample(None):
+        parts.append(planar.to_ndarray().mean(axis=0))
     samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
     return np.nan_to_num(samples.astype(np.float32, copy=False)).clip(-1.0, 1.0), rate
 
@@ -117,7 +119,8 @@ def resample(samples: np.ndarray, rate: int) -> np.ndarray:
         return samples.astype(np.float32, copy=False)
     import soxr
 
-    return np.asarray(soxr.resample(samples, rate, TARGET_RATE, quality="HQ"), dtype=np.float32)
+    # Band-limiting can overshoot full scale by a little: the backends expect [-1, 1].
+    return np.clip(np.asarray(soxr.resample(samples, rate, TARGET_RATE, quality="HQ"), dtype=np.float32), -1, 1)
 
 
 class PcmResampler:
@@ -145,7 +148,7 @@ class PcmResampler:
         self.samples_in += len(mono)
         if self.stream is None:
             return mono
-        return np.asarray(self.stream.resample_chunk(mono, last=last), dtype=np.float32)
+        return np.clip(np.asarray(self.stream.resample_chunk(mono, last=last), dtype=np.float32), -1, 1)
 
     def expected_output(self) -> int:
         """16 kHz samples that the input so far corresponds to (ceil)."""

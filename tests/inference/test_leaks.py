@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -49,10 +50,9 @@ async def _abort_many(url: str, avatar: str, count: int) -> None:
 
     async def one(number: int) -> None:
         async with limit:
-            try:
+            # Refused at capacity while a slot was being freed: also a disconnect to survive.
+            with contextlib.suppress(websockets.ConnectionClosed):
                 await _aborted_stream(url, avatar, number)
-            except websockets.ConnectionClosed:
-                pass  # refused at capacity while a slot was being freed: also a disconnect to survive
 
     await asyncio.gather(*(one(number) for number in range(count)))
 

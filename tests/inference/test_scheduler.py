@@ -1,0 +1,201 @@
+"""The scheduler alone, with a recording backend: fairness, batching, backpressure, interrupt, cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+
+from inference.backends.base import Backend, ChunkGeometry
+from inference.metrics import Metrics
+from inference.scheduler import ChunkJob, Lane, Scheduler
+
+GEOMETRY = ChunkGeometry(width=8, height=8)
+
+
+class RecordingBackend(Backend):
+    """Frames carry the stream's name and chunk number; every call is recorded with its thread."""
+
+    name = "recording"
+    geometry = GEOMETRY
+
+    def __init__(self, fail_on: str | None = None):
+        self.calls: list[tuple[str, ...]] = []
+        self.threads: set[int] = set()
+        self.closed: list[str] = []
+        self.cleared: list[str] = []
+        self.fail_on = fail_on
+        self.gate = threading.Event()
+        self.gate.set()
+
+    @classmethod
+    def from_config(cls, config: Any) -> RecordingBackend:
+        return cls()
+
+    def load(self) -> None:
+        pass
+
+    def prepare_avatar(self, image: np.ndarray) -> Any:
+        return image
+
+    def new_stream(self, avatar: Any, seed: int) -> dict:
+        return {"name": avatar, "chunks": 0, "audio": None}
+
+    def encode_audio(self, stream: dict, samples: np.ndarray) -> None:
+        self.threads.add(threading.get_ident())
+        stream["audio"] = samples
+
+    def generate_chunk(self, stream: dict) -> np.ndarray:
+        if stream["name"] == self.fail_on:
+            raise RuntimeError("model exploded")
+        stream["chunks"] += 1
+        frames = np.zeros((GEOMETRY.new_frames, 8, 8, 3), np.uint8)
+        frames[:, 0, 0, 0] = stream["chunks"]
+        return frames
+
+    def generate_chunks(self, streams: list[dict]) -> list[np.ndarray]:
+        self.gate.wait()
+        self.calls.append(tuple(stream["name"] for stream in streams))
+        return super().generate_chunks(streams)
+
+    def clear_audio(self, stream: dict) -> None:
+        self.cleared.append(stream["name"])
+
+    def close_stream(self, stream: dict) -> None:
+        self.closed.append(stream["name"])
+
+
+def _job(lane: Lane, keep: int = GEOMETRY.new_frames) -> ChunkJob:
+    return ChunkJob(np.zeros(GEOMETRY.samples_per_chunk, np.float32), keep, lane.epoch)
+
+
+async def _scheduler(backend: RecordingBackend, max_batch: int = 1, wait: float = 0.0) -> Scheduler:
+    scheduler = Scheduler(backend, Metrics(), max_batch=max_batch, batch_wait_s=wait)
+    scheduler.start()
+    return scheduler
+
+
+async def _until(predicate: Any) -> None:
+    for _ in range(2000):
+        if predicate():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("condition never became true")
+
+
+@pytest.mark.asyncio
+async def test_streams_take_turns_chunk_by_chunk() -> None:
+    backend = RecordingBackend()
+    backend.gate.clear()  # hold the model until every stream has queued its chunks
+    scheduler = await _scheduler(backend)
+    lanes = [await scheduler.open_lane(name, 0, max_queued=3) for name in "abc"]
+    for lane in lanes:
+        for _ in range(3):
+            await scheduler.submit(lane, _job(lane))
+    backend.gate.set()
+    results = {name: [] for name in "abc"}
+
+    async def drain(lane: Lane, name: str) -> None:
+        for _ in range(3):
+            result = await lane.outbox.get()
+            scheduler.result_taken()
+            results[name].append(int(result.frames[0, 0, 0, 0]))
+
+    await asyncio.gather(*(drain(lane, name) for lane, name in zip(lanes, "abc", strict=True)))
+    await scheduler.stop()
+    assert [call[0] for call in backend.calls] == ["a", "b", "c"] * 3
+    assert results == {name: [1, 2, 3] for name in "abc"}
+    assert len(backend.threads) == 1  # one thread owns the model
+
+
+@pytest.mark.asyncio
+async def test_ready_chunks_of_several_streams_are_batched() -> None:
+    backend = RecordingBackend()
+    backend.gate.clear()
+    scheduler = await _scheduler(backend, max_batch=4, wait=0.001)
+    lanes = [await scheduler.open_lane(name, 0, max_queued=2) for name in "abcde"]
+    for lane in lanes:
+        await scheduler.submit(lane, _job(lane))
+    backend.gate.set()
+    for lane in lanes:
+        result = await lane.outbox.get()
+        scheduler.result_taken()
+        assert result.frames.shape == (24, 8, 8, 3) and result.error is None
+    await scheduler.stop()
+    assert max(len(call) for call in backend.calls) == 4
+    assert sorted(name for call in backend.calls for name in call) == list("abcde")
+
+
+@pytest.mark.asyncio
+async def test_full_queue_blocks_the_producer_until_results_are_taken() -> None:
+    backend = RecordingBackend()
+    scheduler = await _scheduler(backend)
+    lane = await scheduler.open_lane("a", 0, max_queued=2)
+    for _ in range(3):  # one is generated into the outbox, two wait in the inbox
+        await scheduler.submit(lane, _job(lane))
+    await _until(lambda: not lane.outbox.empty())
+    blocked = asyncio.create_task(scheduler.submit(lane, _job(lane)))
+    await asyncio.sleep(0.05)
+    assert not blocked.done() and len(lane.inbox) == 2  # bounded: nothing more was accepted
+    await lane.outbox.get()
+    scheduler.result_taken()
+    await asyncio.wait_for(blocked, timeout=10)
+    assert len(lane.inbox) <= 2
+    scheduler.close_lane(lane)
+    await scheduler.stop()
+
+
+@pytest.mark.asyncio
+async def test_interrupt_drops_queued_and_in_flight_results() -> None:
+    backend = RecordingBackend()
+    backend.gate.clear()
+    scheduler = await _scheduler(backend)
+    lane = await scheduler.open_lane("a", 0, max_queued=4)
+    for _ in range(3):
+        await scheduler.submit(lane, _job(lane))
+    await _until(lambda: lane.in_flight)
+    scheduler.drop_queued(lane)
+    assert not lane.inbox
+    await scheduler.submit(lane, _job(lane, keep=5))
+    backend.gate.set()
+    result = await asyncio.wait_for(lane.outbox.get(), timeout=10)
+    assert len(result.frames) == 5 and result.job.epoch == 1  # the in-flight chunk of epoch 0 was dropped
+    await _until(lambda: backend.cleared == ["a"])
+    scheduler.close_lane(lane)
+    await scheduler.stop()
+
+
+@pytest.mark.asyncio
+async def test_closing_frees_backend_state_once_even_in_flight() -> None:
+    backend = RecordingBackend()
+    backend.gate.clear()
+    scheduler = await _scheduler(backend)
+    busy = await scheduler.open_lane("busy", 0, max_queued=2)
+    idle = await scheduler.open_lane("idle", 0, max_queued=2)
+    await scheduler.submit(busy, _job(busy))
+    await _until(lambda: busy.in_flight)
+    scheduler.close_lane(busy)
+    scheduler.close_lane(idle)
+    scheduler.close_lane(idle)
+    backend.gate.set()
+    await _until(lambda: sorted(backend.closed) == ["busy", "idle"])
+    assert busy.outbox.empty() and scheduler.lanes == []
+    await scheduler.stop()
+
+
+@pytest.mark.asyncio
+async def test_backend_failure_reaches_only_its_stream() -> None:
+    backend = RecordingBackend(fail_on="bad")
+    scheduler = await _scheduler(backend)
+    bad = await scheduler.open_lane("bad", 0, max_queued=2)
+    good = await scheduler.open_lane("good", 0, max_queued=2)
+    await scheduler.submit(bad, _job(bad))
+    failed = await bad.outbox.get()
+    await scheduler.submit(good, _job(good))
+    fine = await good.outbox.get()
+    assert isinstance(failed.error, RuntimeError) and failed.frames is None
+    assert fine.error is None and fine.frames is not None
+    await scheduler.stop()
