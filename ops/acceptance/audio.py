@@ -39,9 +39,11 @@ def duration_s(pcm: bytes, sample_rate: int = SAMPLE_RATE) -> float:
 
 
 def _decode_with_ffmpeg(path: Path, sample_rate: int) -> bytes:
-    from ops.acceptance.media import require_tools
+    from ops.acceptance.media import has_ffmpeg, require_tools
 
     require_tools()
+    if not has_ffmpeg():
+        return _decode_with_pyav(path, sample_rate)
     result = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-vn", "-ac", "1",
                              "-ar", str(sample_rate), "-f", "s16le", "-"], capture_output=True, timeout=300,
                             check=False)
@@ -49,3 +51,19 @@ def _decode_with_ffmpeg(path: Path, sample_rate: int) -> bytes:
         message = result.stderr.decode(errors="replace").strip()[:300] or "no audio decoded"
         raise UsageError(f"cannot decode audio {path}: {message}", "pass a WAV, MP3, FLAC, OGG or M4A file")
     return result.stdout
+
+
+def _decode_with_pyav(path: Path, sample_rate: int) -> bytes:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
+            chunks = [out.to_ndarray().tobytes() for frame in container.decode(audio=0)
+                      for out in resampler.resample(frame)]
+            chunks += [out.to_ndarray().tobytes() for out in resampler.resample(None)]
+    except (av.FFmpegError, OSError, IndexError) as error:
+        raise UsageError(f"cannot decode audio {path}: {error}", "pass a WAV, MP3, FLAC, OGG or M4A file") from None
+    if not chunks:
+        raise UsageError(f"cannot decode audio {path}: no audio stream", "pass a file with speech in it")
+    return b"".join(chunks)

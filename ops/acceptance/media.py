@@ -1,7 +1,8 @@
 """MP4 checks with ffprobe/ffmpeg: container, codec, frame rate, size, audio, duration, motion.
 
 `probe_mp4` runs the tools and returns plain facts; `check_mp4` turns facts into named checks,
-so the judgement is testable on any facts without running ffprobe.
+so the judgement is testable on any facts without running ffprobe. Without the ffmpeg programs,
+the same facts come from PyAV (`probe_av.py`) when the server extra is installed.
 """
 
 from __future__ import annotations
@@ -44,19 +45,33 @@ class MediaFacts:
     distinct_frames: int = 0
     faststart: bool | None = None
     error: str | None = None
+    tool: str = "ffprobe"
+
+
+def has_ffmpeg() -> bool:
+    """True when the ffprobe and ffmpeg programs are on PATH."""
+    return all(shutil.which(tool) is not None for tool in ("ffprobe", "ffmpeg"))
 
 
 def require_tools() -> None:
-    """Fail early with the install command when ffprobe or ffmpeg is missing."""
-    missing = [tool for tool in ("ffprobe", "ffmpeg") if shutil.which(tool) is None]
-    if missing:
-        raise UsageError(f"{' and '.join(missing)} not found on PATH (needed to check the MP4)",
+    """Fail early with the install command when neither ffprobe/ffmpeg nor PyAV is available."""
+    from ops.acceptance import probe_av
+
+    if not has_ffmpeg() and not probe_av.available():
+        raise UsageError("ffprobe/ffmpeg not found on PATH (needed to check the MP4), and PyAV is not installed",
                          "install ffmpeg: `sudo apt-get install ffmpeg` (Debian/Ubuntu) or `brew install ffmpeg`")
 
 
 def media_duration(path: Path) -> float:
-    """Duration in seconds of an audio (or any media) file, from ffprobe."""
+    """Duration in seconds of an audio (or any media) file, from ffprobe (else PyAV)."""
     require_tools()
+    if not has_ffmpeg():
+        from ops.acceptance import probe_av
+
+        seconds = probe_av.duration(path)
+        if seconds is None:
+            raise UsageError(f"{path}: cannot read it as audio", "pass a WAV, MP3, FLAC, OGG or M4A file")
+        return seconds
     result = _run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json", str(path)])
     if result.returncode != 0:
         raise UsageError(f"{path}: ffprobe cannot read it: {result.stderr.strip()[:300]}",
@@ -67,9 +82,16 @@ def media_duration(path: Path) -> float:
         raise UsageError(f"{path}: no duration in ffprobe's answer ({error})", "pass a valid audio file") from None
 
 
-def probe_mp4(path: Path) -> MediaFacts:
-    """Run ffprobe (streams, container) and ffmpeg (per-frame MD5s) on `path`."""
+def probe_mp4(path: Path, tool: str | None = None) -> MediaFacts:
+    """Run ffprobe (streams, container) and ffmpeg (per-frame MD5s) on `path`.
+
+    `tool` forces "ffprobe" or "pyav"; by default ffprobe when installed, else PyAV.
+    """
     require_tools()
+    if tool == "pyav" or (tool is None and not has_ffmpeg()):
+        from ops.acceptance import probe_av
+
+        return probe_av.probe(path, MediaFacts(tool="PyAV", faststart=_moov_before_mdat(path)))
     result = _run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
                    str(path)])
     if result.returncode != 0:
@@ -97,8 +119,9 @@ def check_mp4(facts: MediaFacts, expected: Expected, prefix: str = "mp4") -> lis
                             remedy="the server returned something that is not a playable MP4; "
                                    "check its logs for the muxer error")]
     checks = [CheckResult(f"{prefix}.readable", facts.error is None and "mp4" in facts.format_name,
-                          facts.error or ("MP4" if "mp4" in facts.format_name else facts.format_name),
-                          measured={"format": facts.format_name})]
+                          facts.error or f"{'MP4' if 'mp4' in facts.format_name else facts.format_name} "
+                                         f"(read with {facts.tool})",
+                          measured={"format": facts.format_name, "tool": facts.tool})]
     video = facts.video
     codec, pix_fmt = video.get("codec_name"), video.get("pix_fmt")
     checks.append(CheckResult(f"{prefix}.video_codec", codec == expected.codec and pix_fmt == expected.pix_fmt,
