@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 
 CHECK_TIMEOUT = 600.0
 _FAILED_LINE = re.compile(r"^@@failed: (?P<command>.*) \(exit (?P<status>\d+)\)$", re.MULTILINE)
-APPLY_PREAMBLE = ("set -euo pipefail\n"
-                  "trap 'rc=$?; echo \"@@failed: $BASH_COMMAND (exit $rc)\" >&2' ERR\n")
+# On failure, name the command (its first line: a heredoc's body would bury the error) and its status.
+APPLY_PREAMBLE = ("set -euo pipefail\nnl=$'\\n'\n"
+                  "trap 'rc=$?; echo \"@@failed: ${BASH_COMMAND%%\"$nl\"*} (exit $rc)\" >&2' ERR\n")
 
 
 @dataclass

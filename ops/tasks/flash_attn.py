@@ -37,15 +37,24 @@ def plan_config(ctx: Context) -> dict:
 
 class FlashAttn(Task):
     def check_script(self, ctx: Context) -> str:
-        return versions_check(f"{ctx.arg('venv')}/bin/python", {"flash-attn": str(ctx.arg("flash_attn_version"))})
+        wanted: dict[str, str | None] = {"flash-attn": str(ctx.arg("flash_attn_version")), "torch": None}
+        return versions_check(f"{ctx.arg('venv')}/bin/python", wanted)
 
     def parse_check(self, ctx: Context, result: Result) -> State:
-        found = parse_versions(result.stdout).get("flash-attn")
+        versions = parse_versions(result.stdout)
+        found, torch = versions.get("flash-attn"), versions.get("torch")
         version = ctx.arg("flash_attn_version")
-        if result.exit_status == DONE:
-            return State(done=True, summary=f"flash-attn {found}")
-        return State(done=False, summary=f"flash-attn {found or 'not installed'}",
-                     changes=[f"install flash-attn {version} (release wheel matching torch, else source build)"])
+        built_for = ctx.hoststate.step(ctx.step).get("torch") if ctx.hoststate else None
+        if result.exit_status == DONE and (built_for is None or built_for == torch):
+            return State(done=True, summary=f"flash-attn {found} (torch {torch})")
+        why = (f"torch changed from {built_for} to {torch} since flash-attn was installed: its binary must match "
+               "torch's ABI" if result.exit_status == DONE else f"flash-attn {found or 'not installed'}")
+        return State(done=False, summary=why,
+                     changes=[f"install flash-attn {version} (release wheel matching torch, else source build): {why}"])
+
+    def after_apply(self, ctx: Context, state: State, result: Result) -> None:
+        torch = next((line.split()[1] for line in result.stdout.splitlines() if line.startswith("@@torch ")), None)
+        ctx.hoststate.record(ctx.step, {"torch": torch, "version": str(ctx.arg("flash_attn_version"))})
 
     def files(self, ctx: Context) -> dict[str, bytes]:
         return {helper_path(ctx): HELPER.read_bytes()}

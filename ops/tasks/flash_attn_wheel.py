@@ -136,6 +136,9 @@ def main(argv: list[str]) -> int:
             found = read_torch_build()
         print(explain_import_error(str(exc), found) or f"flash_attn does not import: {exc}", file=sys.stderr)
         return 3
+    import torch  # noqa: PLC0415
+
+    print(f"@@torch {torch.__version__}")
     print("@@flash_attn imports")
     return 0
 

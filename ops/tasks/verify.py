@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from ops.connectors.base import quote
 from ops.playbook.model import State
 from ops.tasks.base import DONE, Task
+from ops.tasks.flash_attn_wheel import explain_import_error
 
 if TYPE_CHECKING:
     from ops.connectors.base import Result
@@ -71,7 +72,7 @@ class Verify(Task):
         if not items:
             return State(done=False, summary="the venv is missing" if "@@no-venv" in result.stdout
                          else f"verification did not run: {result.output[-300:]}", changes=["verify"])
-        failed = [f"{i['name']}: {i['detail']}" for i in items if not i["ok"]]
+        failed = [f"{i['name']}: {explain_import_error(i['detail']) or i['detail']}" for i in items if not i["ok"]]
         return State(done=False, summary="; ".join(failed), changes=[f"fails: {f}" for f in failed])
 
     def apply_script(self, ctx: Context, state: State | None) -> str:

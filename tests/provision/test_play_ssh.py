@@ -8,6 +8,7 @@ run in order: full run, idempotent re-run, corruption, interruption, lock, local
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -174,7 +175,9 @@ def test_an_interrupted_download_resumes(provisioned, hub):
     assert failed.returncode == 5, failed.stdout + failed.stderr  # a command on the host failed
     data = report(failed)
     assert statuses(data)["checkpoints"] == "failed"
-    assert data["error"]["details"]["exit_status"] != 0 and data["error"]["details"]["output_tail"]
+    details = data["error"]["details"]
+    assert details["exit_status"] != 0 and details["output_tail"]
+    assert "hf_fetch" not in details["command"] and "python" in details["command"]  # the failing command
     partial = list((model / ".cache" / "huggingface" / "download").rglob("*.incomplete"))
     assert partial and partial[0].stat().st_size > 0
     cut_at = partial[0].stat().st_size
@@ -222,3 +225,28 @@ def test_local_modifications_are_reported_and_never_overwritten(provisioned, git
     finally:
         subprocess.run(["git", "-c", "safe.directory=*", "-C", str(checkout), "checkout", "--", "generate_video.py"],
                        check=True)
+
+
+def test_prestaged_checkpoints_are_copied_and_verified_without_the_hub(provisioned, fresh_host_factory, shared_dir):
+    staged = shared_dir / "staged"
+    shutil.copytree(provisioned["host"].model_root / "models", staged,
+                    ignore=shutil.ignore_patterns(".cache"))
+    host = fresh_host_factory("airgapped")
+    host.write_inventory(hf_endpoint="http://127.0.0.1:9")  # nothing listens: the hub is out of reach
+    steps = ["--step", "preflight", "--step", "venv", "--step", "checkpoints"]
+    result = host.provision(*steps, "--source", str(staged), "--output", "json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    model = host.model_root / "models" / "SoulX-FlashHead-1_3B"
+    assert sha256(model / LITE_FILE) == sha256(staged / "SoulX-FlashHead-1_3B" / LITE_FILE)
+    manifest = json.loads((model / ".flashhead-manifest.json").read_text())
+    assert manifest["verified_against"] == "source manifest" and manifest["commit"] != "source"
+    # a corrupted pre-staged copy is refused
+    bad = staged / "SoulX-FlashHead-1_3B" / LITE_FILE
+    data = bytearray(bad.read_bytes())
+    data[0] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    (model / LITE_FILE).unlink()
+    refused = host.provision("--step", "checkpoints", "--source", str(staged), "--output", "json")
+    assert refused.returncode == 5
+    assert LITE_FILE in report(refused)["error"]["details"]["output_tail"]
+    assert not (model / LITE_FILE).exists() or sha256(model / LITE_FILE) != sha256(bad)

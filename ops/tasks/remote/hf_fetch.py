@@ -140,6 +140,14 @@ def verify(directory: str, expected: dict[str, dict], previous: dict[str, dict])
     return entries, bad
 
 
+def discard(directory: str, problems: list[str]) -> None:
+    """Remove files that failed verification: bad data never stays in the model dir."""
+    for problem in problems:
+        path = os.path.join(directory, problem.split(":", 1)[0])
+        if os.path.isfile(path):
+            os.remove(path)
+
+
 def fetch_from_hub(spec: dict) -> dict:
     from huggingface_hub import HfApi, hf_hub_download, snapshot_download
 
@@ -174,6 +182,7 @@ def fetch_from_hub(spec: dict) -> dict:
         entries_again, still_bad = verify(directory, {p.split(":", 1)[0]: expected[p.split(":", 1)[0]]
                                                       for p in bad}, {})
         if still_bad:
+            discard(directory, still_bad)
             raise SystemExit(f"@@verify-failed {spec['repo']}@{commit}: " + "; ".join(still_bad))
         entries.update(entries_again)
     return {"commit": commit, "files": entries, "refetched": refetched, "verified_against": "hub metadata"}
@@ -201,6 +210,7 @@ def copy_from_source(spec: dict, source: str) -> dict:
                 os.replace(target + ".partial", target)
     entries, bad = verify(spec["dir"], expected, {})
     if bad:
+        discard(spec["dir"], bad)
         raise SystemExit(f"@@verify-failed {origin}: " + "; ".join(bad))
     return {"commit": (staged or {}).get("commit", "source"), "files": entries, "refetched": [],
             "verified_against": "source manifest" if staged else "nothing (no manifest in the source: hashes recorded)"}

@@ -1,0 +1,110 @@
+"""The playbook engine's pure parts: var expansion, `when`, loading errors, redaction, step parsing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ops.connectors.base import Result
+from ops.errors import RemoteCommandFailed, UsageError
+from ops.playbook.context import Context
+from ops.playbook.expand import evaluate_when, expand, expand_vars
+from ops.playbook.hoststate import HostState
+from ops.playbook.load import load_play, select_steps
+from ops.playbook.redact import MASK, Redactor
+from ops.playbook.runner import _name_failed_command
+from ops.tasks.flash_attn import FlashAttn
+from ops.tasks.verify import Verify
+
+
+def test_vars_refer_to_vars_and_keep_their_types():
+    variables = expand_vars({"root": "/opt/fh", "venv": "{root}/.venv", "py": "{venv}/bin/python",
+                             "pkgs": ["git"], "packages": "{pkgs}", "script": "echo ${HOME} {not_a_var}"})
+    assert variables["py"] == "/opt/fh/.venv/bin/python"
+    assert variables["packages"] == ["git"]
+    assert variables["script"] == "echo ${HOME} {not_a_var}"
+    assert expand({"a": ["{root}", 3]}, variables) == {"a": ["/opt/fh", 3]}
+
+
+def test_a_var_that_refers_to_itself_is_a_usage_error():
+    with pytest.raises(UsageError, match="recursively"):
+        expand_vars({"a": "{b}", "b": "{a}"})
+
+
+@pytest.mark.parametrize("condition, expected", [
+    (None, True), ("model_type == 'pro'", False), ("model_type in ['lite', 'pro'] and not gpu", True),
+    ("model_type != 'lite' or gpu", False),
+])
+def test_when_conditions(condition, expected):
+    assert evaluate_when(condition, {"model_type": "lite", "gpu": False}) is expected
+
+
+@pytest.mark.parametrize("condition", ["__import__('os').system('true')", "model_type.upper() == 'LITE'",
+                                       "unknown == 1", "model_type =="])
+def test_when_refuses_anything_but_comparisons(condition):
+    with pytest.raises(UsageError):
+        evaluate_when(condition, {"model_type": "lite"})
+
+
+def test_overrides_win_and_are_parsed_where_the_default_is_not_text():
+    play = load_play(None, {"model_root": "/data/fh", "pip_no_index": "true", "disk_gib": '{"venv": 1}'})
+    assert play.vars["venv"] == "/data/fh/.venv" and play.vars["pip_no_index"] is True
+    assert play.vars["disk_gib"] == {"venv": 1}
+    assert play.vars["torch_version"] == "2.7.1" and play.vars["flash_attn_version"] == "2.8.0.post2"
+    assert play.vars["flashhead_commit"] == "12467cef31a9554cd9682a0521e6e87deaef9810"
+
+
+def test_bad_playbooks_name_the_file_and_the_step(tmp_path: Path):
+    bad = tmp_path / "play.yaml"
+    bad.write_text("vars: {}\nsteps:\n  - {name: x, task: nope}\n")
+    with pytest.raises(UsageError, match=r"steps\[0\] \(x\): unknown task 'nope'"):
+        load_play(bad)
+    bad.write_text("vars: {}\nsteps:\n  - {name: v, task: venv}\n  - {name: v, task: venv}\n")
+    with pytest.raises(UsageError, match="repeated: v"):
+        load_play(bad)
+    with pytest.raises(UsageError, match="cannot read"):
+        load_play(tmp_path / "missing.yaml")
+
+
+def test_step_selection():
+    play = load_play(None)
+    assert [s.name for s in select_steps(play, ("venv", "verify"))] == ["venv", "verify"]
+    assert "torch" not in [s.name for s in select_steps(play, skip=("torch",))]
+    with pytest.raises(UsageError, match="no step named 'tourch'"):
+        select_steps(play, ("tourch",))
+
+
+def test_secrets_are_masked_everywhere():
+    redactor = Redactor(["hf_secret123"])
+    assert redactor.data({"a": ["x hf_secret123 y"], "b": 1}) == {"a": [f"x {MASK} y"], "b": 1}
+
+
+def test_a_failed_apply_names_the_command_that_failed():
+    error = RemoteCommandFailed("set -e\n...long script...", 1,
+                                "Cloning...\nfatal: unable to connect\n@@failed: git clone --quiet u d (exit 128)")
+    _name_failed_command(error)
+    assert error.details["command"] == "git clone --quiet u d" and error.details["exit_status"] == 128
+    assert error.message == "command failed with exit status 128: git clone --quiet u d"
+
+
+def fake_context(step: str, recorded: dict) -> Context:
+    state = HostState(conn=None, state_dir="/x")  # type: ignore[arg-type]
+    state.data["steps"][step] = recorded
+    return Context(conn=None, vars={"flash_attn_version": "2.8.0.post2"}, hoststate=state, step=step)  # type: ignore[arg-type]
+
+
+def test_flash_attn_is_reinstalled_when_torch_changed_under_it():
+    ctx = fake_context("flash_attn", {"torch": "2.7.1+cu128"})
+    same = Result("c", 0, '@@versions {"flash-attn": "2.8.0.post2", "torch": "2.7.1+cu128"}\n', "")
+    assert FlashAttn().parse_check(ctx, same).done
+    moved = Result("c", 0, '@@versions {"flash-attn": "2.8.0.post2", "torch": "2.8.0+cu128"}\n', "")
+    state = FlashAttn().parse_check(ctx, moved)
+    assert not state.done and "torch changed from 2.7.1+cu128 to 2.8.0+cu128" in state.summary
+
+
+def test_verify_explains_an_abi_mismatch():
+    line = ('@@verify {"name": "import flash_attn", "ok": false, "detail": "ImportError: flash_attn_2_cuda.so: '
+            'undefined symbol: _ZN3c105ErrorC2ENS_14SourceLocationE"}\n')
+    state = Verify().parse_check(fake_context("verify", {}), Result("c", 1, line, ""))
+    assert not state.done and "ABI mismatch" in state.summary and "c10::Error" in state.summary
