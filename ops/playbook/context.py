@@ -48,4 +48,6 @@ class Context:
     def redact_error(self, error: FlashheadError) -> FlashheadError:
         error.message = self.redactor.text(error.message)
         error.details = self.redactor.data(error.details)
+        if isinstance(error, RemoteCommandFailed):
+            error.output = self.redactor.text(error.output)
         return error
