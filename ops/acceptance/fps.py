@@ -109,7 +109,8 @@ async def _run_scenario(client: FlashheadClient, target: Target, report: Accepta
                measured={"streams": scenario.streams, "mode": scenario.mode})
     fps, chunk = runs[0].timeline.fps, runs[0].timeline.chunk_frames
     warmup = warmup_frame_count(scenario.warmup_s, fps, chunk)
-    per_stream = [{**stream_metrics(run.timeline, warmup), **_server_stats(run, warmup)} for run in runs]
+    per_stream = [{**stream_metrics(run.timeline, warmup, realtime), **_server_stats(run, warmup)}
+                  for run in runs]
     aggregate = _aggregate(runs, warmup)
     report.measurements[scenario.name] = {
         "mode": scenario.mode, "streams": scenario.streams, "duration_s": scenario.duration_s,

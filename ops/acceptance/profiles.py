@@ -14,6 +14,7 @@ from typing import Any
 from ops.errors import UsageError
 
 MODES = ("throughput", "realtime")
+REALTIME_ONLY = ("p95_chunk_latency_ms", "stalls")  # need audio paced at 1× to mean anything
 # Metric name -> (unit, meaning) of what the FPS run measures per scenario.
 METRICS: dict[str, tuple[str, str]] = {
     "fps_per_stream": ("fps", "generated frames per second of the slowest stream"),
@@ -117,6 +118,8 @@ def _scenario(profile: str, body: dict[str, Any]) -> Scenario:
         if bound not in ("min", "max") or metric not in METRICS:
             raise UsageError(f"{where}: unknown threshold {key!r}",
                              f"use min_/max_ with one of: {', '.join(METRICS)}")
+        if metric in REALTIME_ONLY and body.get("mode") != "realtime":
+            raise UsageError(f"{where}: {key} only applies to realtime scenarios", "set mode: realtime")
         if not str(spec.get("source", "")).strip():
             raise UsageError(f"{where}: threshold {key} has no source", "say where the number comes from")
         thresholds.append(Threshold(metric, bound, float(spec["value"]), " ".join(str(spec["source"]).split())))

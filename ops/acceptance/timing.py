@@ -67,8 +67,12 @@ def expected_frames(samples: int, sample_rate: int, fps: int) -> float:
     return samples * fps / sample_rate
 
 
-def stream_metrics(timeline: Timeline, warmup_frames: int) -> dict[str, Any]:
-    """Measurements of one stream; warm-up frames excluded except for time to first frame."""
+def stream_metrics(timeline: Timeline, warmup_frames: int, realtime: bool = True) -> dict[str, Any]:
+    """Measurements of one stream; warm-up frames excluded except for time to first frame.
+
+    Latency, lag and stalls only mean something when the audio was paced (`realtime`): with
+    audio sent all at once they measure the queue, so they are left out.
+    """
     frames = timeline.frames
     first_audio = timeline.first_audio_at
     metrics: dict[str, Any] = {
@@ -84,6 +88,8 @@ def stream_metrics(timeline: Timeline, warmup_frames: int) -> dict[str, Any]:
     span = measured[-1][2] - start
     metrics.update(measured_frames=len(measured), measured_seconds=_r(span),
                    fps=_r(len(measured) / span) if span > 0 else None)
+    if not realtime:
+        return metrics
     latencies = chunk_latencies_ms(timeline, warmup_frames)
     metrics.update(chunks=len(latencies), p50_chunk_latency_ms=_r(percentile(latencies, 50)),
                    p95_chunk_latency_ms=_r(percentile(latencies, 95)),

@@ -54,3 +54,21 @@ def test_bad_numbers_are_usage_errors() -> None:
         custom_scenario("throughput", 0, 10, 2, None)
     with pytest.raises(UsageError):
         custom_scenario("throughput", 1, -1, 2, None)
+
+
+def test_a_profile_file_with_a_latency_bound_on_a_throughput_scenario_is_refused() -> None:
+    from ops.acceptance.profiles import _profile
+
+    body = {"scenarios": [{"name": "x", "mode": "throughput", "streams": 1, "duration_s": 5, "thresholds": {
+        "max_p95_chunk_latency_ms": {"value": 900, "source": "a made-up bound for this test"}}}]}
+    with pytest.raises(UsageError, match="only applies to realtime"):
+        _profile("broken", body)
+
+
+def test_a_threshold_without_a_source_is_refused() -> None:
+    from ops.acceptance.profiles import _profile
+
+    body = {"scenarios": [{"name": "x", "mode": "throughput", "streams": 1, "duration_s": 5,
+                           "thresholds": {"min_fps_per_stream": {"value": 9}}}]}
+    with pytest.raises(UsageError, match="has no source"):
+        _profile("broken", body)

@@ -90,3 +90,10 @@ def test_percentile_interpolates_like_numpy() -> None:
     assert percentile([10.0], 95) == 10.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
     assert percentile(list(map(float, range(101))), 95) == 95.0
+
+
+def test_throughput_streams_report_no_latency_lag_or_stalls() -> None:
+    timeline = realtime_timeline(4, generation_s=0.1)
+    metrics = stream_metrics(timeline, warmup_frames=24, realtime=False)
+    assert metrics["fps"] is not None
+    assert not {"p95_chunk_latency_ms", "stalls", "max_frame_lag_s"} & set(metrics)
