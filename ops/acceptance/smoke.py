@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 MP4_CHECKS = ["mp4.readable", "mp4.video_codec", "mp4.fps", "mp4.size", "mp4.audio", "mp4.duration",
               "mp4.motion", "mp4.faststart"]
 STREAM_CHECKS = ["stream.ready", "stream.frames_in_order", "stream.frame_count", "stream.summary"]
-CHECKS = ["live", "ready", "info", "avatar", "generate", *MP4_CHECKS, *STREAM_CHECKS]
+CHECKS = ["live", "ready", "info", "weights", "avatar", "generate", *MP4_CHECKS, *STREAM_CHECKS]
 
 
 async def run_smoke(target: Target, image: Path, audio: Path, clip_out: Path | None = None,
@@ -33,7 +33,8 @@ async def run_smoke(target: Target, image: Path, audio: Path, clip_out: Path | N
     started = time.perf_counter()
     try:
         async with target.client() as client:
-            await probe(client, target, report)
+            info = await probe(client, target, report)
+            _weights(report, info)
             avatar_id = await _avatar(client, target, report, image)
             await _generate(client, target, report, image, audio, clip_out)
             await _stream(client, target, report, avatar_id, audio, stream_seconds)
@@ -42,6 +43,19 @@ async def run_smoke(target: Target, image: Path, audio: Path, clip_out: Path | N
     report.skip_rest(CHECKS, "not run: an earlier check failed")
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _weights(report: AcceptanceReport, info: dict) -> None:
+    """A server on random weights (a capacity probe) makes noise, not faces: it must not pass smoke."""
+    backend = info.get("backend_info") or {}
+    weights = backend.get("weights")
+    if weights == "random":
+        report.add("weights", False, "the model runs on RANDOM weights (capacity probe mode)",
+                   measured={"weights": weights},
+                   remedy=backend.get("warning") or "provision the checkpoints and unset FLASHHEAD_WEIGHTS")
+        return
+    detail = f"{weights}" if weights else f"no weights ({info.get('backend')} backend)"
+    report.add("weights", True, detail, measured={"weights": weights})
 
 
 def _validate_inputs(image: Path, audio: Path) -> None:

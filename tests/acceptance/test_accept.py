@@ -10,7 +10,7 @@ import pytest
 import xmlschema
 
 from ops.acceptance.localserver import LocalServer, free_port, start_local_server
-from tests.acceptance.standin import healthy_routes, json_route, standin_server
+from tests.acceptance.standin import INFO, healthy_routes, json_route, standin_server
 from tests.conftest import REPO, run_cli
 
 StartServer = Callable[..., LocalServer]
@@ -27,12 +27,12 @@ def test_smoke_passes_against_the_reference_server_and_writes_valid_junit(
                      "--junit", str(junit), "--report", str(report), "--clip", str(clip),
                      env=token_env(reference_server))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "PASS 17/17 checks passed" in result.stdout
+    assert "PASS 18/18 checks passed" in result.stdout
     junit_schema.validate(str(junit))
     data = json.loads(report.read_text())
     assert data["ok"] is True and data["server"]["backend"] == "reference"
     names = [check["name"] for check in data["checks"]]
-    assert names[:5] == ["live", "ready", "info", "avatar", "generate"]
+    assert names[:6] == ["live", "ready", "info", "weights", "avatar", "generate"]
     assert "mp4.duration" in names and "stream.frame_count" in names
     assert clip.stat().st_size > 10_000
     assert reference_server.token not in result.stdout + result.stderr + junit.read_text() + report.read_text()
@@ -196,3 +196,14 @@ def test_wait_ready_waits_for_a_server_that_is_still_starting(tmp_path: Path) ->
         server.stop()
     assert accept.returncode == 0, stdout + stderr
     assert json.loads(stdout)["ok"] is True
+
+
+def test_smoke_fails_a_server_running_random_weights() -> None:
+    info = {**INFO, "backend": "flashhead", "backend_info": {
+        "weights": "random", "warning": "WEIGHTS=RANDOM: capacity probe only. Provision the checkpoints."}}
+    with standin_server({**healthy_routes(), "/v1/info": json_route(info)}) as url:
+        result = run_cli("accept", "smoke", "--url", url, "--output", "json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    weights = {check["name"]: check for check in json.loads(result.stdout)["checks"]}["weights"]
+    assert weights["ok"] is False and "RANDOM" in weights["detail"]
+    assert "Provision the checkpoints" in weights["remedy"]

@@ -25,7 +25,7 @@ def test_demo_serves_accepts_and_leaves_a_clip_and_reports(tmp_path: Path,
     text = " ".join(result.stdout.split())
     for name in ("demo.mp4", "junit.xml", "smoke.json", "fps.json", "server.log"):
         assert str(out / name) in text  # says where everything is
-    assert "PASS 17/17" in text and "server: stopped (exit status 0)" in text
+    assert "PASS 18/18" in text and "server: stopped (exit status 0)" in text
     checks = check_mp4(probe_mp4(out / "demo.mp4"), Expected(duration_s=media_duration(SPEECH_WAV)))
     assert all(check.ok for check in checks), [c for c in checks if not c.ok]
     junit_schema.validate(str(out / "junit.xml"))
