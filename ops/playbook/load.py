@@ -11,7 +11,8 @@ from ops.errors import UsageError
 from ops.playbook.expand import expand, expand_vars
 from ops.playbook.model import Play, StepSpec
 
-DEFAULT_PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "flashhead.yaml"
+# playbooks/flashhead.yaml, through a symlink in the package so that wheels ship it as package data
+DEFAULT_PLAYBOOK = Path(__file__).with_name("flashhead.yaml")
 STEP_KEYS = {"name", "task", "args", "when"}
 
 

@@ -108,3 +108,11 @@ def test_verify_explains_an_abi_mismatch():
             'undefined symbol: _ZN3c105ErrorC2ENS_14SourceLocationE"}\n')
     state = Verify().parse_check(fake_context("verify", {}), Result("c", 1, line, ""))
     assert not state.done and "ABI mismatch" in state.summary and "c10::Error" in state.summary
+
+
+def test_the_wheel_ships_the_playbook(project_wheel):
+    import zipfile
+
+    with zipfile.ZipFile(project_wheel) as wheel:
+        shipped = wheel.read("ops/playbook/flashhead.yaml").decode()
+    assert shipped == (Path(__file__).resolve().parents[2] / "playbooks" / "flashhead.yaml").read_text()

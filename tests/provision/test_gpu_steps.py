@@ -107,9 +107,10 @@ def test_apt_and_venv_apply_commands():
     assert 'echo "deb http://mirror.internal/debian $VERSION_CODENAME "main > ' \
            "/etc/apt/sources.list.d/flashhead-mirror.list" in mirrored
     venv = load_task("venv").apply_script(context("venv"), None)
-    assert venv == ("if command -v uv >/dev/null 2>&1; then\n"
-                    "  uv venv --seed --allow-existing --python python3 /opt/models/flashhead/.venv\n"
-                    "else\n  python3 -m venv --clear /opt/models/flashhead/.venv\nfi\n")
+    assert venv.startswith("if command -v uv >/dev/null 2>&1; then\n"
+                           "  uv venv --seed --allow-existing --python python3.10 /opt/models/flashhead/.venv\n"
+                           "else\n  command -v python3.10 >/dev/null || {")
+    assert venv.endswith("python3.10 -m venv --clear /opt/models/flashhead/.venv\nfi\n")
 
 
 @pytest.mark.parametrize("model_type, fetched", [("lite", ["Model_Lite/*", "VAE_LTX/*"]),
