@@ -36,6 +36,7 @@ def plan_config(ctx: Context) -> dict:
 
 
 class FlashAttn(Task):
+    apply_timeout = 4 * 3600.0  # a source build on a small host takes hours
     def check_script(self, ctx: Context) -> str:
         wanted: dict[str, str | None] = {"flash-attn": str(ctx.arg("flash_attn_version")), "torch": None}
         return versions_check(f"{ctx.arg('venv')}/bin/python", wanted)

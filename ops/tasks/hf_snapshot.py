@@ -73,6 +73,8 @@ class HfSnapshots(Task):
     def apply_env(self, ctx: Context) -> dict[str, str]:
         env = {"HF_ENDPOINT": str(ctx.arg("hf_endpoint")), "HF_HUB_DISABLE_TELEMETRY": "1",
                "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+        if ctx.arg("hf_hub_disable_xet", False):
+            env["HF_HUB_DISABLE_XET"] = "1"  # plain HTTP downloads, for proxies that block the Xet CAS
         if ctx.secrets.get("HF_TOKEN"):
             env["HF_TOKEN"] = ctx.secrets["HF_TOKEN"]
         return env
