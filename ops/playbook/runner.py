@@ -73,7 +73,7 @@ class Runner:
         self.report = RunReport(host=conn.host.target, mode=options.mode, run_id=self.run_id)
         self.lock_path: str | None = None
         self.tasks: dict[str, Task] = {spec.name: load_task(spec.task) for spec in play.steps}
-        self.prefetched: dict[str, Future[Result]] = {}
+        self.prefetched: dict[str, Future[tuple[Result, float]]] = {}
         self.applied_any = False
 
     def run(self) -> RunReport:
@@ -89,11 +89,13 @@ class Runner:
         pool = self._prefetch(steps)
         try:
             for spec in steps:
-                current = spec.name
                 if self.options.mode == "apply" and self.lock_path is None and spec.task != "preflight":
+                    current = "lock"
                     self._take_lock()
+                current = spec.name
                 self.report.steps.append(self._step(spec))
             if self.options.mode == "apply" and self.lock_path is None:
+                current = "lock"
                 self._take_lock()
         except FlashheadError as error:
             self.ctx.redact_error(error)
@@ -119,7 +121,7 @@ class Runner:
         for spec in wanted:
             ctx = dataclasses.replace(self.ctx, args=spec.args, step=spec.name)
             script = self.tasks[spec.name].check_script(ctx)
-            self.prefetched[spec.name] = pool.submit(ctx.run, script, check=False, timeout=CHECK_TIMEOUT)
+            self.prefetched[spec.name] = pool.submit(_timed_run, ctx, script)
         return pool
 
     def _step(self, spec: Any) -> StepResult:
@@ -128,10 +130,10 @@ class Runner:
         if not evaluate_when(spec.when, self.play.vars):
             return self._done(StepResult(spec.name, SKIPPED, summary=f"when: {spec.when}"), 0.0)
         task = self.tasks[spec.name]
-        started = time.monotonic()
         self._event("step_start", step=spec.name)
         prefetched = self.prefetched.pop(spec.name, None)
-        state = self._check(task, None if self.applied_any else prefetched)
+        state, check_seconds = self._check(task, None if self.applied_any else prefetched)
+        started = time.monotonic() - check_seconds  # a prefetched check ran earlier, concurrently
         if state.done:
             return self._done(StepResult(spec.name, OK, summary=state.summary, warnings=state.warnings), started)
         if self.options.mode == "check":
@@ -140,7 +142,7 @@ class Runner:
         self._event("step_apply", step=spec.name, changes=state.changes)
         self.applied_any = True
         self._apply(task, state)
-        after = self._check(task) if task.recheck else State(done=True, summary=state.summary)
+        after = self._check(task)[0] if task.recheck else State(done=True, summary=state.summary)
         if not after.done:
             raise CheckFailed(f"{spec.name}: applied, but the check still finds: {after.summary}",
                               "see the event log on the host; fix the cause and re-run (the step is re-runnable)",
@@ -149,16 +151,17 @@ class Runner:
         return self._done(StepResult(spec.name, CHANGED, summary=after.summary or state.summary,
                                      changes=state.changes, warnings=warnings), started)
 
-    def _check(self, task: Task, prefetched: Future[Result] | None = None) -> State:
+    def _check(self, task: Task, prefetched: Future[tuple[Result, float]] | None = None) -> tuple[State, float]:
+        """The step's check (prefetched or run now): its state and how long the check took."""
         if prefetched is not None:
-            result = prefetched.result()
+            result, seconds = prefetched.result()
         else:
-            result = self.ctx.run(task.check_script(self.ctx), check=False, timeout=CHECK_TIMEOUT)
+            result, seconds = _timed_run(self.ctx, task.check_script(self.ctx))
         if result.exit_status >= 2 or result.exit_status < 0:
             message, remedy = task.blocked(self.ctx, result)
             raise CheckFailed(message, remedy, details={"step": self.ctx.step, "exit_status": result.exit_status,
                                                         "output_tail": _tail(result.output)})
-        return task.parse_check(self.ctx, result)
+        return task.parse_check(self.ctx, result), seconds
 
     def _apply(self, task: Task, state: State) -> None:
         ctx = self.ctx
@@ -216,6 +219,12 @@ def upload(conn: Connector, remote_path: str, content: bytes, mode: int = 0o644)
         handle.write(content)
         handle.flush()
         conn.put(handle.name, remote_path, mode=mode)
+
+
+def _timed_run(ctx: Context, script: str) -> tuple[Result, float]:
+    started = time.monotonic()
+    result = ctx.run(script, check=False, timeout=CHECK_TIMEOUT)
+    return result, time.monotonic() - started
 
 
 def _tail(text: str, lines: int = 20) -> str:

@@ -82,21 +82,22 @@ class GitCheckout(Task):
                 "or discard them: re-run with --var flashhead_repo_force=true")
 
     def apply_script(self, ctx: Context, state: State | None) -> str:
-        d, url, want = quote(ctx.arg("dir")), quote(str(ctx.arg("url"))), quote(str(ctx.arg("commit")))
+        directory, url = str(ctx.arg("dir")), quote(str(ctx.arg("url")))
+        d, partial, git_dir = quote(directory), quote(directory + ".partial"), quote(directory + "/.git")
+        want, want_commit = quote(str(ctx.arg("commit"))), quote(str(ctx.arg("commit")) + "^{commit}")
         python = f"{ctx.arg('venv')}/bin/python"
         filtered = f"{ctx.vars['state_dir']}/requirements.filtered.txt"
-        force = "git -C \"$d\" reset --hard --quiet\n" if ctx.arg("force", False) else ""
-        return (f"d={d}; url={url}; want={want}\n"
-                "if [ ! -d \"$d/.git\" ]; then\n"
-                "  rm -rf \"$d.partial\"\n"
-                "  git clone --quiet --no-checkout \"$url\" \"$d.partial\"\n"
-                "  mv -T \"$d.partial\" \"$d\"\nfi\n"
-                "git -C \"$d\" remote set-url origin \"$url\"\n"
-                "if ! git -C \"$d\" cat-file -e \"$want^{commit}\" 2>/dev/null; then\n"
-                "  git -C \"$d\" fetch --quiet origin \"$want\" 2>/dev/null ||\n"
-                "    git -C \"$d\" fetch --quiet --tags origin\n"
+        force = f"git -C {d} reset --hard --quiet\n" if ctx.arg("force", False) else ""
+        # literal values, not shell variables: a failure names the exact command
+        return (f"if [ ! -d {git_dir} ]; then\n"
+                f"  rm -rf {partial}\n"
+                f"  git clone --quiet --no-checkout {url} {partial}\n"
+                f"  mv -T {partial} {d}\nfi\n"
+                f"git -C {d} remote set-url origin {url}\n"
+                f"if ! git -C {d} cat-file -e {want_commit} 2>/dev/null; then\n"
+                f"  git -C {d} fetch --quiet origin {want} 2>/dev/null || git -C {d} fetch --quiet --tags origin\n"
                 "fi\n" + force
-                + "git -C \"$d\" -c advice.detachedHead=false checkout --quiet --detach \"$want\"\n"
+                + f"git -C {d} -c advice.detachedHead=false checkout --quiet --detach {want}\n"
                 + requirements_call(ctx, "write").replace("<<'FLASHHEAD_PY'", "<<'FLASHHEAD_PY' || true", 1)
                 + pip_install(python, ["-r", filtered], **pip_source(ctx)) + "\n"
                 + f"{quote(python)} -m pip check | sed 's/^/@@pip-check /' || true\n")
