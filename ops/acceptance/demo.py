@@ -17,6 +17,7 @@ from ops.acceptance.profiles import get_profile
 from ops.acceptance.reports import write_json
 from ops.acceptance.smoke import run_smoke
 from ops.acceptance.target import Target
+from ops.errors import UsageError
 
 PROFILE = "reference-cpu"
 
@@ -39,6 +40,8 @@ def run_demo(out: Path, port: int = 0, profile: str = PROFILE,
     """Start the server (a fresh random token), run smoke + fps, stop it; write files under `out`."""
     scenarios = list(get_profile(profile).scenarios)
     out = out.resolve()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder", "pass a folder for the clip and the reports")
     out.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(24)
     server = start_local_server(out / "server.log", port=port, token=token)

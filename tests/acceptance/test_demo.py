@@ -36,6 +36,13 @@ def test_demo_serves_accepts_and_leaves_a_clip_and_reports(tmp_path: Path,
     assert json.loads((out / "smoke.json").read_text())["ok"] is True
 
 
+def test_demo_into_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("not a folder")
+    result = run_cli("demo", "--out", str(tmp_path / "taken"))
+    assert result.returncode == 2
+    assert "is a file, not a folder" in result.stderr
+
+
 def test_demo_on_a_busy_port_is_a_usage_error(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
