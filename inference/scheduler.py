@@ -32,7 +32,7 @@ OUTBOX_CHUNKS = 1  # generated chunks waiting per stream: the model works on the
 class ChunkJob:
     """One chunk of 16 kHz audio for the model. `keep` frames of the result are sent."""
 
-    samples: np.ndarray
+    samples: np.ndarray | None  # None: a marker (segment end with no audio left), no model call
     keep: int
     epoch: int
     idle: bool = False
@@ -183,6 +183,15 @@ class Scheduler:
     async def _run_batch(self, lanes: list[Lane]) -> None:
         jobs = [lane.inbox.popleft() for lane in lanes]
         self.metrics.queued.dec(len(jobs))
+        markers = [(lane, job) for lane, job in zip(lanes, jobs, strict=True) if job.samples is None]
+        for lane, job in markers:
+            geometry = self.backend.geometry
+            empty = np.empty((0, geometry.height, geometry.width, 3), np.uint8)
+            self._deliver(lane, job, empty, time.perf_counter(), 0.0, None, 0)
+        lanes = [lane for lane, job in zip(lanes, jobs, strict=True) if job.samples is not None]
+        jobs = [job for job in jobs if job.samples is not None]
+        if not jobs:
+            return
         for lane in lanes:
             lane.in_flight = True
             lane.changed.set()
@@ -210,7 +219,7 @@ class Scheduler:
         if lane.closed:
             self.executor.submit(self._close_state, lane.state)
             return
-        if error is None:
+        if error is None and batch_size:
             self.metrics.chunks.inc()
             self.metrics.chunk_latency.observe(elapsed)
             self.metrics.queue_wait.observe(started - job.enqueued_at)

@@ -45,11 +45,17 @@ class Session:
             await self.scheduler.submit(self.lane, ChunkJob(chunk, self.geometry.new_frames, self.lane.epoch))
 
     async def flush(self) -> int:
-        """End the segment: queue the partial chunk padded with silence. Returns the segment's frames."""
+        """End the segment: queue the partial chunk padded with silence. Returns the segment's frames.
+
+        With no partial chunk left, a marker goes through the queue instead (no model call), so
+        the end of the segment is still reported after its last frame.
+        """
         frames = math.ceil((self.segment_samples + self.pending.size) / self.geometry.samples_per_frame)
         keep = math.ceil(self.pending.size / self.geometry.samples_per_frame)
-        chunk = np.zeros(self.geometry.samples_per_chunk, dtype=np.float32)
-        chunk[: self.pending.size] = self.pending
+        chunk = None
+        if self.pending.size:
+            chunk = np.zeros(self.geometry.samples_per_chunk, dtype=np.float32)
+            chunk[: self.pending.size] = self.pending
         self.pending = np.zeros(0, dtype=np.float32)
         self.segment_samples = 0
         await self.scheduler.submit(self.lane, ChunkJob(chunk, keep, self.lane.epoch, segment_end=True))

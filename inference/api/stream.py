@@ -261,6 +261,9 @@ class StreamConnection:
     async def send_chunk(self, result: Any) -> None:
         assert self.session
         epoch, fps = result.job.epoch, self.rt.geometry.fps
+        if result.job.samples is None:  # a segment-end marker: nothing was generated
+            await self.segment_done()
+            return
         started, sent = time.perf_counter(), 0
         for frame in result.frames:
             if epoch != self.session.lane.epoch:
@@ -286,8 +289,11 @@ class StreamConnection:
                               "send_ms": round((time.perf_counter() - started) * 1000, 2),
                               "batch_size": result.batch_size})
         if result.job.segment_end:
-            await self.send_json({"type": protocol.PLAYBACK, "event": "segment_done", "interrupted": False,
-                                  "position": self.frames_sent / fps, "frames_sent": self.frames_sent})
+            await self.segment_done()
+
+    async def segment_done(self) -> None:
+        await self.send_json({"type": protocol.PLAYBACK, "event": "segment_done", "interrupted": False,
+                              "position": self.frames_sent / self.rt.geometry.fps, "frames_sent": self.frames_sent})
 
     async def idle_loop(self) -> None:
         """Queue a chunk of silence whenever less than one chunk of frames is ahead of playback."""

@@ -162,3 +162,17 @@ async def test_token_in_header_or_start(server_factory) -> None:
         with pytest.raises(ServerError) as refused:
             await anonymous.stream(avatar_id=avatar)
     assert refused.value.code == "unauthorized"
+
+
+@pytest.mark.asyncio
+async def test_segment_of_whole_chunks_needs_no_padding_chunk(server: RunningServer) -> None:
+    """0.96 s is exactly one chunk: `segment_end` adds no model call, yet its ack follows the last frame."""
+    async with FlashheadClient(server.url) as client:
+        session = await client.stream(avatar_id=await _avatar(client))
+        await session.send_audio(speech_like(0.96).tobytes())
+        await session.segment_end()
+        await session.end()
+        events = [event async for event in session.events()]
+    kinds = ["frame" if not isinstance(event, dict) else event["type"] for event in events]
+    assert kinds == ["frame"] * 24 + ["stats", "playback", "summary"]
+    assert events[-1]["chunks"] == 1 and events[-2]["frames_sent"] == 24
