@@ -189,10 +189,15 @@ def render_report(console: Console, report: AcceptanceReport) -> None:
     marks = {"pass": "[green]✓ pass[/]", "fail": "[red]✗ fail[/]", "error": "[red]✗ error[/]",
              "skipped": "[yellow]• skipped[/]"}
     skipped = [check for check in report.checks if check.status == "skipped"]
+    group = ""
     for check in report.checks:
         if check.status != "skipped" or len(skipped) < 3:
-            table.add_row(escape(check.name), marks[check.status], escape(check.detail),
-                          escape(check.threshold or ""))
+            prefix, _, leaf = check.name.rpartition(".")
+            if prefix and prefix != group:  # a heading row per scenario / group keeps the column narrow
+                table.add_row(f"[bold]{escape(prefix)}[/]", "", "", "")
+            group = prefix
+            table.add_row(f"  {escape(leaf)}" if prefix else escape(check.name), marks[check.status],
+                          escape(check.detail), escape(check.threshold or ""))
     if len(skipped) >= 3:
         table.add_row(f"{len(skipped)} more", marks["skipped"], escape(skipped[0].detail), "")
     console.print(table)
