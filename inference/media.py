@@ -51,10 +51,10 @@ def decode_image(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
     if width < 16 or height < 16:
         raise BadInput(f"the image is {width}x{height}; at least 16x16 is needed", "upload a real photo")
     try:
-        picture = ImageOps.exif_transpose(picture)
-        if picture.mode in ("P", "LA", "PA"):
-            picture = picture.convert("RGBA")
-        return np.asarray(picture.convert("RGB"), dtype=np.uint8).copy()
+        upright: Image.Image = ImageOps.exif_transpose(picture)
+        if upright.mode in ("P", "LA", "PA"):
+            upright = upright.convert("RGBA")
+        return np.asarray(upright.convert("RGB"), dtype=np.uint8).copy()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         remedy = "the file may be truncated; upload it again"
         raise BadInput(f"the image could not be decoded: {error}", remedy) from None

@@ -196,9 +196,10 @@ class Scheduler:
             lane.in_flight = True
             lane.changed.set()
         started = time.perf_counter()
+        frames: list[np.ndarray | None]
+        error: Exception | None = None
         try:
-            frames = await self.call(self._generate, [lane.state for lane in lanes], jobs)
-            error = None
+            frames = list(await self.call(self._generate, [lane.state for lane in lanes], jobs))
         except Exception as failure:  # noqa: BLE001 - reported to each stream of the batch
             log.exception("backend failed on a batch of %d", len(lanes))
             frames, error = [None] * len(lanes), failure
@@ -209,6 +210,7 @@ class Scheduler:
 
     def _generate(self, states: list[Any], jobs: list[ChunkJob]) -> list[np.ndarray]:
         for state, job in zip(states, jobs, strict=True):
+            assert job.samples is not None
             self.backend.encode_audio(state, job.samples)
         return self.backend.generate_chunks(states)
 

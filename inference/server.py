@@ -12,6 +12,7 @@ import ctypes
 import logging
 import signal
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -64,7 +65,7 @@ class DrainingServer(uvicorn.Server):
         self.should_exit = True
 
 
-def uvicorn_config(app: object, config: ServerConfig) -> uvicorn.Config:
+def uvicorn_config(app: Any, config: ServerConfig) -> uvicorn.Config:
     return uvicorn.Config(app, host=config.host, port=config.port, log_config=None, lifespan="on",
                           ws_max_size=config.max_message_bytes + 1024, timeout_graceful_shutdown=5,
                           server_header=False, access_log=True)

@@ -335,7 +335,7 @@ class StreamConnection:
         message = await self.ws.receive()
         if message["type"] == "websocket.disconnect":
             raise ClientGone
-        return message
+        return dict(message)
 
     def parse_json(self, text: str) -> dict[str, Any]:
         try:
