@@ -55,7 +55,11 @@ class HfSnapshots(Task):
     apply_timeout = 6 * 3600.0
 
     def check_script(self, ctx: Context) -> str:
-        return program_call(str(ctx.arg("python")), "check", snapshot_specs(ctx))
+        # any Python 3 reads manifests (stdlib only): the system's, else the venv's, else the play's
+        venv_python = quote(f"{ctx.arg('venv')}/bin/python")
+        finder = (f"py=$(command -v python3 || {{ [ -x {venv_python} ] && echo {venv_python}; }} || "
+                  f"command -v {quote(str(ctx.arg('python')))}) || {{ echo '@@no-python'; exit 2; }}\n")
+        return finder + program_call("$py", "check", snapshot_specs(ctx)).replace("'$py'", '"$py"', 1)
 
     def parse_check(self, ctx: Context, result: Result) -> State:
         statuses = [json.loads(line.split(" ", 1)[1]) for line in result.stdout.splitlines()
