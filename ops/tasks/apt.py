@@ -55,8 +55,8 @@ class AptPackages(Task):
         mirror = ctx.arg("apt_mirror")
         if mirror:
             components = quote(str(ctx.arg("apt_mirror_components", "main")))
-            script += (f". /etc/os-release\necho \"deb {mirror} $VERSION_CODENAME \"{components} "
-                       f"> {MIRROR_LIST}\n")
+            script += (f". /etc/os-release\nprintf 'deb %s %s %s\\n' {quote(str(mirror))} \"$VERSION_CODENAME\" "
+                       f"{components} > {MIRROR_LIST}\n")
         packages = state.data["missing"] if state and state.data.get("missing") else self.packages(ctx)
         return script + ("apt-get update -q\n"
                          f"apt-get install -y -q --no-install-recommends {words(packages)}\n")

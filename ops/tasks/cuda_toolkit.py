@@ -52,10 +52,12 @@ class CudaToolkit(Task):
         distro = ctx.arg("cuda_distro", "auto")
         detect = ('. /etc/os-release\ndistro="${ID}${VERSION_ID//./}"\n' if distro == "auto"
                   else f"distro={quote(distro)}\n")
+        # the URL is data: quoted, except for the one expansion it may hold, ${distro}
+        url = '"${distro}"'.join(quote(part) for part in f"{repo}/{keyring}".split("${distro}"))
         return (detect
                 + "export DEBIAN_FRONTEND=noninteractive\n"
                 + "tmp=$(mktemp -d)\n"
-                + f"curl -fsSL --retry 3 -o \"$tmp/{keyring}\" \"{repo}/{keyring}\"\n"
+                + f"curl -fsSL --retry 3 -o \"$tmp/{keyring}\" {url}\n"
                 + f"dpkg -i \"$tmp/{keyring}\"\n"
                 + "rm -rf \"$tmp\"\n"
                 + "apt-get update -q\n"

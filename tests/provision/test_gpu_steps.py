@@ -63,7 +63,7 @@ def test_cuda_toolkit_apply_installs_the_toolkit_package_only():
         "export DEBIAN_FRONTEND=noninteractive\n"
         "tmp=$(mktemp -d)\n"
         'curl -fsSL --retry 3 -o "$tmp/cuda-keyring_1.1-1_all.deb" '
-        '"https://developer.download.nvidia.com/compute/cuda/repos/${distro}/x86_64/cuda-keyring_1.1-1_all.deb"\n'
+        'https://developer.download.nvidia.com/compute/cuda/repos/"${distro}"/x86_64/cuda-keyring_1.1-1_all.deb\n'
         'dpkg -i "$tmp/cuda-keyring_1.1-1_all.deb"\n'
         'rm -rf "$tmp"\n'
         "apt-get update -q\n"
@@ -104,8 +104,8 @@ def test_apt_and_venv_apply_commands():
                    "python3-venv python3-dev curl ca-certificates libgl1 libglib2.0-0\n")
     mirrored = load_task("apt").apply_script(context("system_packages", apt_mirror="http://mirror.internal/debian"),
                                              None)
-    assert 'echo "deb http://mirror.internal/debian $VERSION_CODENAME "main > ' \
-           "/etc/apt/sources.list.d/flashhead-mirror.list" in mirrored
+    assert ("printf 'deb %s %s %s\\n' http://mirror.internal/debian \"$VERSION_CODENAME\" main > "
+            "/etc/apt/sources.list.d/flashhead-mirror.list") in mirrored
     venv = load_task("venv").apply_script(context("venv"), None)
     assert venv.startswith("if command -v uv >/dev/null 2>&1; then\n"
                            "  uv venv --seed --allow-existing --python python3.10 /opt/models/flashhead/.venv\n"
