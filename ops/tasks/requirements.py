@@ -15,9 +15,16 @@ mode, path, out, pins, owned = sys.argv[1], sys.argv[2], sys.argv[3], json.loads
 norm = lambda n: re.sub(r"[-_.]+", "-", n).lower()
 pins = {norm(k): str(v) for k, v in pins.items()}; owned = {norm(n) for n in owned}
 lines, conflicts, missing = [], [], []
-for raw in open(path, encoding="utf-8"):
-    line = raw.split("#", 1)[0].strip()
+try:
+    raw_lines = open(path, encoding="utf-8").read().splitlines()
+except FileNotFoundError:
+    raw_lines = []  # a repo without requirements: nothing to install
+for raw in raw_lines:
+    line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
     if not line or line.startswith("-"):
+        continue
+    if "://" in line or " @ " in line:
+        lines.append(line)  # a URL requirement: installed as given, its version cannot be checked here
         continue
     m = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*([^;]*)", line)
     if not m:

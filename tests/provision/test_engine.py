@@ -116,3 +116,32 @@ def test_the_wheel_ships_the_playbook(project_wheel):
     with zipfile.ZipFile(project_wheel) as wheel:
         shipped = wheel.read("ops/playbook/flashhead.yaml").decode()
     assert shipped == (Path(__file__).resolve().parents[2] / "playbooks" / "flashhead.yaml").read_text()
+
+
+def test_requirements_against_the_play_pins(tmp_path: Path):
+    import json
+    import subprocess
+    import sys
+
+    from ops.tasks.requirements import PROGRAM
+
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("loguru>=0.7\ntorch==2.5.1  # theirs\ntransformers==4.40.0\nscikit-image   \n# note\n"
+                            "pkg @ git+https://example.invalid/pkg.git\ndecord; platform_machine == 'x86_64'\n")
+    out = tmp_path / "filtered.txt"
+
+    def run(mode: str, path: Path) -> tuple[int, dict]:
+        done = subprocess.run([sys.executable, "-", mode, str(path), str(out),
+                               json.dumps({"torch": "2.7.1", "transformers": "4.57.3"}), json.dumps(["torch"])],
+                              input=PROGRAM, capture_output=True, text=True)
+        return done.returncode, json.loads(done.stdout.split("@@requirements ", 1)[1])
+
+    status, found = run("write", requirements)
+    assert status == 1  # nothing of it is installed in this interpreter
+    assert out.read_text().splitlines() == ["loguru>=0.7", "transformers==4.57.3", "scikit-image",
+                                            "pkg @ git+https://example.invalid/pkg.git",
+                                            "decord; platform_machine == 'x86_64'"]
+    assert found["conflicts"] == [
+        "requirements.txt wants torch==2.5.1, the play pins torch==2.7.1: keeping the play's",
+        "requirements.txt wants transformers==4.40.0, the play pins transformers==4.57.3: keeping the play's"]
+    assert run("check", tmp_path / "absent.txt") == (0, {"install": [], "conflicts": [], "missing": []})
