@@ -60,3 +60,44 @@ def test_other_import_errors_are_not_called_abi_mismatches():
     assert explain_import_error("No module named 'flash_attn'") is None
     other = explain_import_error("undefined symbol: cudaGetDriverEntryPointByVersion")
     assert other is not None and "ABI mismatch" not in other
+
+
+def fake_torch(monkeypatch, version: str, cuda: str | None, abi: bool) -> None:
+    """A torch stand-in module exposing what the plan reads (never installed: GPU-free CI)."""
+    import sys
+    import types
+
+    module = types.ModuleType("torch")
+    module.__version__ = version  # type: ignore[attr-defined]
+    module.version = types.SimpleNamespace(cuda=cuda)  # type: ignore[attr-defined]
+    module._C = types.SimpleNamespace(_GLIBCXX_USE_CXX11_ABI=abi)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torch", module)
+
+
+@pytest.mark.parametrize("abi, flag", [(True, "TRUE"), (False, "FALSE")])
+def test_the_plan_reads_the_abi_flag_from_torch(monkeypatch, capsys, abi, flag):
+    import json
+    import sys
+
+    from ops.tasks.flash_attn_wheel import main
+
+    fake_torch(monkeypatch, "2.7.1+cu128", "12.8", abi)
+    config = {"version": "2.8.0.post2", "base_url": BASE, "torch_versions": TORCH, "python_tags": PYTHONS}
+    assert main(["plan", json.dumps(config)]) == 0
+    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    assert capsys.readouterr().out.strip() == (
+        f"url {BASE}/flash_attn-2.8.0.post2+cu12torch2.7cxx11abi{flag}-{tag}-{tag}-linux_x86_64.whl")
+
+
+def test_the_plan_falls_back_to_a_source_build_sized_from_ram(monkeypatch, capsys):
+    import json
+    import os
+
+    from ops.tasks.flash_attn_wheel import _mem_total, main
+
+    fake_torch(monkeypatch, "2.9.0+cu130", "13.0", True)
+    config = {"version": "2.8.0.post2", "base_url": BASE, "torch_versions": TORCH, "python_tags": PYTHONS}
+    assert main(["plan", json.dumps(config)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == f"build {build_jobs(_mem_total(), os.cpu_count() or 1)}"
+    assert "no release wheel for CUDA 13" in captured.err and "torch 2.9" in captured.err
