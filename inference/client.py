@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -246,8 +247,11 @@ class FlashheadClient:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         connection = await connect(self.ws_url, additional_headers=headers, max_size=None,
                                    open_timeout=30, close_timeout=5)
-        try:
+        # A refusal (capacity, draining, auth) may close the connection before `start` is sent;
+        # its typed error message is still buffered for recv.
+        with contextlib.suppress(ConnectionClosed):
             await connection.send(json.dumps(start))
+        try:
             message = await connection.recv()
         except ConnectionClosed as closed:
             raise _closed_error(closed) from None
@@ -314,8 +318,9 @@ def _collect(result: StreamResult, event: Frame | dict[str, Any]) -> None:
 def _closed_error(closed: ConnectionClosed) -> ServerError:
     code = closed.rcvd.code if closed.rcvd else 1006
     reason = closed.rcvd.reason if closed.rcvd else "connection lost"
-    name = {protocol.CloseCode.TRY_AGAIN_LATER: "at_capacity", protocol.CloseCode.GOING_AWAY: "shutting_down",
-            protocol.CloseCode.POLICY: "unauthorized"}.get(code, "closed")
+    names = {protocol.CloseCode.TRY_AGAIN_LATER: "at_capacity" if "capacity" in reason else "not_ready",
+             protocol.CloseCode.GOING_AWAY: "shutting_down", protocol.CloseCode.POLICY: "unauthorized"}
+    name = names.get(code, "closed")
     return ServerError(name, reason or f"connection closed ({code})", close_code=code)
 
 
