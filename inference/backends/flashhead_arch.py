@@ -58,11 +58,11 @@ def random_weights(model_type: str, device: str) -> Iterator[None]:
 
     def dit(cls: type, *_args: Any, **_kwargs: Any) -> Any:
         with torch.device(device):
-            return cls(**arch)
+            return cls(**arch).eval()
 
     def wav2vec(cls: type, *_args: Any, **_kwargs: Any) -> Any:
         with torch.device(device):
-            return cls(Wav2Vec2Config())
+            return cls(Wav2Vec2Config()).eval()  # from_pretrained returns eval mode (no dropout/LayerDrop)
 
     def extractor(cls: type, *_args: Any, **_kwargs: Any) -> Any:
         return cls()
