@@ -17,12 +17,18 @@ from tests.conftest import STANDIN_BIN
 from tests.provision.helpers import report
 
 
-def run_check(model_root: Path, **gpu_env: str) -> tuple[Context, Result]:
-    """The real preflight check script, run here with the nvidia-smi stand-in and its env knobs."""
+def run_check(model_root: Path, os_release: Path | None = None, **gpu_env: str) -> tuple[Context, Result]:
+    """The real preflight check script, run here with the nvidia-smi stand-in and its env knobs;
+    `os_release` is bind-mounted over /etc/os-release in a private mount namespace."""
     play = load_play(None, {"model_root": str(model_root), "disk_gib": {"venv": 0.01}})
     ctx = Context(conn=None, vars=play.vars, hoststate=None, step="preflight")  # type: ignore[arg-type]
     env = {**os.environ, "PATH": f"{STANDIN_BIN}:{os.environ['PATH']}", **gpu_env}
-    done = subprocess.run(["bash", "-c", Preflight().check_script(ctx)], capture_output=True, text=True, env=env)
+    script = Preflight().check_script(ctx)
+    command = ["bash", "-c", script]
+    if os_release is not None:
+        command = ["unshare", "-m", "bash", "-c", 'mount --bind "$0" /etc/os-release && exec bash -c "$1"',
+                   str(os_release), script]
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     return ctx, Result("preflight", done.returncode, done.stdout, done.stderr)
 
 
@@ -36,6 +42,24 @@ def test_gpu_blockers_stop_with_a_remedy(tmp_path, env, message):
     assert result.exit_status == 2
     text, remedy = Preflight().blocked(ctx, result)
     assert message in text and "nothing was changed" in text and remedy
+
+
+@pytest.mark.parametrize("release, supported", [
+    ('ID=ubuntu\nVERSION_ID="22.04"\nPRETTY_NAME="Ubuntu 22.04.5 LTS"\n', True),
+    ('ID=ubuntu\nVERSION_ID="24.04"\nPRETTY_NAME="Ubuntu 24.04.1 LTS"\n', True),
+    ('ID=ubuntu\nVERSION_ID="20.04"\nPRETTY_NAME="Ubuntu 20.04.6 LTS"\n', False),
+    ('ID=fedora\nVERSION_ID=40\nPRETTY_NAME="Fedora Linux 40"\n', False),
+])
+def test_the_os_must_be_a_supported_release(tmp_path, release, supported):
+    fake = tmp_path / "os-release"
+    fake.write_text(release)
+    ctx, result = run_check(tmp_path / "flashhead", os_release=fake)
+    if supported:
+        assert result.exit_status == 1, result.stdout  # only model_root to create
+    else:
+        assert result.exit_status == 2
+        message, remedy = Preflight().blocked(ctx, result)
+        assert "unsupported OS" in message and "ubuntu:22.04" in (remedy or "")
 
 
 def test_a_good_host_is_pending_only_for_model_root(tmp_path):
