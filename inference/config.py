@@ -31,9 +31,12 @@ class ServerConfig:
     model_type: str = "lite"  # lite | pro
     model_root: Path = Path("/opt/models/flashhead")
     repo_dir: Path | None = None  # default {model_root}/SoulX-FlashHead
-    checkpoint_dir: Path | None = None  # default {model_root}/checkpoints
+    checkpoint_dir: Path | None = None  # default {model_root}/models (as the playbook lays it out)
     device: str = "cuda"
     compile: bool = False
+    compile_cache_dir: Path | None = None  # flashhead: torch.compile caches, default {model_root}/.cache
+    weights: str = "checkpoints"  # flashhead: checkpoints | random (architecture probe without downloads)
+    engine: str = "auto"  # flashhead: auto | fast | pipeline
     compile_cache_dir: Path | None = None  # flashhead: default {model_root}/.cache/torch-compile
     weights: str = "checkpoints"  # flashhead: checkpoints | random (capacity probe: frames are noise)
     engine: str = "auto"  # flashhead: auto | fast (batched, GPU) | pipeline (FlashHead's own per-chunk API)
@@ -64,7 +67,7 @@ class ServerConfig:
 
     @property
     def resolved_checkpoint_dir(self) -> Path:
-        return self.checkpoint_dir or self.model_root / "checkpoints"
+        return self.checkpoint_dir or self.model_root / "models"
 
     def public(self) -> dict[str, Any]:
         """The settings without secrets (for logs and /v1/info)."""
@@ -96,6 +99,8 @@ def validate(config: ServerConfig) -> None:
     """Raise ConfigError naming the variable when a value is out of range or inconsistent."""
     _choice(config, "backend", ("reference", "flashhead"))
     _choice(config, "model_type", ("lite", "pro"))
+    _choice(config, "weights", ("checkpoints", "random"))
+    _choice(config, "engine", ("auto", "fast", "pipeline"))
     _choice(config, "weights", ("checkpoints", "random"))
     _choice(config, "engine", ("auto", "fast", "pipeline"))
     _choice(config, "log_format", ("json", "text"))

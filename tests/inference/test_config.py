@@ -16,7 +16,7 @@ def test_defaults_are_a_local_reference_server() -> None:
     config = from_env({})
     assert (config.host, config.port, config.backend, config.model_type) == ("127.0.0.1", 8000, "reference", "lite")
     assert config.resolved_repo_dir == Path("/opt/models/flashhead/SoulX-FlashHead")
-    assert config.resolved_checkpoint_dir == Path("/opt/models/flashhead/checkpoints")
+    assert config.resolved_checkpoint_dir == Path("/opt/models/flashhead/models")
 
 
 def test_values_are_typed() -> None:
@@ -26,7 +26,7 @@ def test_values_are_typed() -> None:
                        "FLASHHEAD_INVENTORY": "other tools' variable"})
     assert config.port == 9001 and config.idle_frames is True and config.batch_wait_ms == 2.5
     assert config.resolved_repo_dir == Path("/src/fh")
-    assert config.resolved_checkpoint_dir == Path("/data/fh/checkpoints")
+    assert config.resolved_checkpoint_dir == Path("/data/fh/models")
     assert config.model_type == "pro"
 
 
