@@ -28,6 +28,7 @@ from ops.playbook.expand import evaluate_when
 from ops.playbook.hoststate import HostState
 from ops.playbook.load import select_steps
 from ops.playbook.model import CHANGED, FAILED, OK, PENDING, SKIPPED, Play, RunReport, State, StepResult
+from ops.playbook.remedies import remedy_for
 
 if TYPE_CHECKING:
     from ops.connectors.base import Connector, Result
@@ -232,9 +233,11 @@ def _tail(text: str, lines: int = 20) -> str:
 
 
 def _name_failed_command(error: FlashheadError) -> None:
-    """An apply script traps its failing command: show that command, not the whole script."""
+    """An apply script traps its failing command: show that command, not the whole script, and the
+    remedy its output points to."""
     if not isinstance(error, RemoteCommandFailed):
         return
+    error.remedy = error.remedy or remedy_for(error.output)
     found = list(_FAILED_LINE.finditer(error.output))
     if found:
         command, status = found[-1]["command"], int(found[-1]["status"])

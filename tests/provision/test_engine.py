@@ -145,3 +145,19 @@ def test_requirements_against_the_play_pins(tmp_path: Path):
         "requirements.txt wants torch==2.5.1, the play pins torch==2.7.1: keeping the play's",
         "requirements.txt wants transformers==4.40.0, the play pins transformers==4.57.3: keeping the play's"]
     assert run("check", tmp_path / "absent.txt") == (0, {"install": [], "conflicts": [], "missing": []})
+
+
+@pytest.mark.parametrize("output, words", [
+    ("sudo: a password is required", "passwordless sudo"),
+    ("ERROR: No matching distribution found for torch==2.7.1", "pip_index_url"),
+    ("fatal: unable to connect to github.com:\ngithub.com: Name or service not known", "flashhead_repo_url"),
+    ("huggingface_hub.errors.GatedRepoError: 401 Client Error", "HF_TOKEN"),
+    ("OSError: [Errno 28] No space left on device", "free space"),
+    ("something else", "re-run"),
+])
+def test_failed_commands_come_with_a_remedy(output, words):
+    from ops.playbook.remedies import remedy_for
+
+    error = RemoteCommandFailed("script", 1, output + "\n@@failed: step-command (exit 1)")
+    _name_failed_command(error)
+    assert words in (error.remedy or "") and remedy_for(output) == error.remedy
