@@ -34,9 +34,6 @@ class ServerConfig:
     checkpoint_dir: Path | None = None  # default {model_root}/models (as the playbook lays it out)
     device: str = "cuda"
     compile: bool = False
-    compile_cache_dir: Path | None = None  # flashhead: torch.compile caches, default {model_root}/.cache
-    weights: str = "checkpoints"  # flashhead: checkpoints | random (architecture probe without downloads)
-    engine: str = "auto"  # flashhead: auto | fast | pipeline
     compile_cache_dir: Path | None = None  # flashhead: default {model_root}/.cache/torch-compile
     weights: str = "checkpoints"  # flashhead: checkpoints | random (capacity probe: frames are noise)
     engine: str = "auto"  # flashhead: auto | fast (batched, GPU) | pipeline (FlashHead's own per-chunk API)
@@ -99,8 +96,6 @@ def validate(config: ServerConfig) -> None:
     """Raise ConfigError naming the variable when a value is out of range or inconsistent."""
     _choice(config, "backend", ("reference", "flashhead"))
     _choice(config, "model_type", ("lite", "pro"))
-    _choice(config, "weights", ("checkpoints", "random"))
-    _choice(config, "engine", ("auto", "fast", "pipeline"))
     _choice(config, "weights", ("checkpoints", "random"))
     _choice(config, "engine", ("auto", "fast", "pipeline"))
     _choice(config, "log_format", ("json", "text"))

@@ -109,6 +109,9 @@ class Runtime:
         if key in self.avatars.items:
             return self.avatars.get(key)
         state = await self.scheduler.call(self.backend.prepare_avatar, image)
+        if key in self.avatars.items:  # the same photo was prepared meanwhile by another request
+            self._release_avatar(state)
+            return self.avatars.get(key)
         return self.avatars.put(Avatar(key, image.shape[1], image.shape[0], state))
 
     def _release_avatar(self, state: Any) -> None:

@@ -105,6 +105,7 @@ class StreamConnection:
         self.first_audio_at: float | None = None
         self.first_frame_at: float | None = None
         self.ready_at = time.monotonic()
+        self.ending = False
 
     async def run(self) -> None:
         avatar: Avatar | None = None
@@ -221,6 +222,7 @@ class StreamConnection:
                                       "position": self.frames_sent / self.rt.geometry.fps,
                                       "frames_sent": self.frames_sent})
             elif kind == protocol.END:
+                self.ending = True
                 await self.end_segment()
                 await self.session.wait_drained()
                 self.session.lane.outbox.put_nowait(None)  # type: ignore[arg-type]
@@ -251,8 +253,10 @@ class StreamConnection:
         while True:
             result = await self.session.next_result()
             if result is None:
-                await self.send_json(self.summary())
+                summary = self.summary()
+                await self.send_json(summary)
                 await self.ws.close(protocol.CloseCode.NORMAL)
+                log.info("stream done", extra={k: v for k, v in summary.items() if k != "type"})
                 return
             if result.error is not None or result.frames is None:
                 raise BackendError(f"the backend failed: {result.error}", "see the server log")
@@ -299,7 +303,7 @@ class StreamConnection:
         """Queue a chunk of silence whenever less than one chunk of frames is ahead of playback."""
         assert self.session
         geometry = self.rt.geometry
-        while True:
+        while not self.ending:
             playing_since = self.first_frame_at or time.monotonic()
             due = (time.monotonic() - playing_since) * geometry.fps
             ahead = self.frames_sent - due
