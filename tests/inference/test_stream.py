@@ -176,3 +176,43 @@ async def test_segment_of_whole_chunks_needs_no_padding_chunk(server: RunningSer
     kinds = ["frame" if not isinstance(event, dict) else event["type"] for event in events]
     assert kinds == ["frame"] * 24 + ["stats", "playback", "summary"]
     assert events[-1]["chunks"] == 1 and events[-2]["frames_sent"] == 24
+
+
+@pytest.mark.asyncio
+async def test_client_that_never_reads_is_held_back_not_buffered(server_factory) -> None:
+    """10 minutes of audio from a client that reads nothing: the server queues at most
+    FLASHHEAD_MAX_QUEUED_CHUNKS and generates only what the socket buffers take (the kernel's, not
+    the process's), so its memory stays flat; unbounded queues would hold 625 chunks of RGB frames."""
+    import httpx
+
+    from tests.inference.test_leaks import _rss_mb
+
+    running = server_factory()
+    pid = running.process.pid
+    async with FlashheadClient(running.url) as client:
+        avatar = await _avatar(client)
+    baseline = _rss_mb(pid)
+    packet = speech_like(0.04, 16000).tobytes()
+    connection = await websockets.connect(running.ws_url, max_queue=1)
+    try:
+        await connection.send(json.dumps({"type": "start", "avatar_id": avatar, "output": "rgb"}))
+
+        async def flood() -> None:
+            for _ in range(15000):  # 600 s of audio, whatever the socket buffers take
+                await connection.send(packet)
+
+        flooding = asyncio.create_task(flood())
+        samples = []
+        for _ in range(4):
+            await asyncio.sleep(0.75)
+            metrics = (await asyncio.to_thread(httpx.get, running.url + "/metrics")).text
+            values = {line.split()[0]: float(line.split()[1]) for line in metrics.splitlines()
+                      if line.startswith(("flashhead_queued_chunks ", "flashhead_chunks_generated_total "))}
+            samples.append((values["flashhead_queued_chunks"], values["flashhead_chunks_generated_total"],
+                            _rss_mb(pid)))
+        flooding.cancel()
+    finally:
+        connection.transport.abort()  # a close handshake would wait behind megabytes of unread frames
+    assert max(queued for queued, _, _ in samples) <= 4
+    assert max(rss for _, _, rss in samples) - baseline < 150, samples  # one chunk of RGB frames is 19 MB
+    await _wait_active(running, 0)
