@@ -197,12 +197,16 @@ def test_a_held_lock_is_refused_with_the_holder_named(provisioned):
     lock.write_text(json.dumps({"run_id": "20260101T000000Z-abc123", "user": "alice", "machine": "ops-box",
                                 "pid": 4242, "started": "2026-01-01T00:00:00Z", "command": "flashhead provision"}))
     try:
-        result = host.provision(*skip_args())
+        result = host.provision(*skip_args(), "--output", "json")
         assert result.returncode == 8, result.stdout + result.stderr
-        assert "alice@ops-box" in result.stderr and "pid 4242" in result.stderr and "--break-lock" in result.stderr
+        error = report(result)["error"]
+        assert error["error"] == "HostLocked" and "alice@ops-box (pid 4242" in error["message"]
+        assert "--break-lock" in error["remedy"] and report(result)["steps"][-1]["name"] == "lock"
+        text = host.provision(*skip_args())  # and for humans, on stderr
+        assert text.returncode == 8 and "alice@ops-box" in text.stderr
         assert lock.exists()
         broken = host.provision(*skip_args(), "--break-lock")
-        assert broken.returncode == 0, broken.stderr
+        assert broken.returncode == 0, broken.stdout + broken.stderr
         assert not lock.exists()
     finally:
         lock.unlink(missing_ok=True)
