@@ -109,14 +109,24 @@ class StreamConnection:
 
     async def run(self) -> None:
         avatar: Avatar | None = None
+        # A client that authenticated by header is refused at once when the server is full; one that
+        # sends its token in `start` gets a slot only after that token checks out, so anonymous
+        # connections never hold slots.
+        early = not self.rt.config.api_token or bool(self.ws.scope.get("flashhead.authorized"))
+        holds_slot = False
         try:
-            self.rt.acquire_slot("stream")
+            if early:
+                self.rt.acquire_slot("stream")
+                holds_slot = True
         except InferenceError as error:
             await self.fail(error)
             return
         self.rt.shutdown_hooks.add(self.stop.set)
         try:
             start = await self.read_start()
+            if not holds_slot:
+                self.rt.acquire_slot("stream")
+                holds_slot = True
             avatar = await self.avatar(start)
             self.rt.avatars.acquire(avatar)
             await self.open(start, avatar)
@@ -130,7 +140,8 @@ class StreamConnection:
                 self.session.close()
             if avatar:
                 self.rt.avatars.done(avatar)
-            self.rt.release_slot()
+            if holds_slot:
+                self.rt.release_slot()
             self.rt.shutdown_hooks.discard(self.stop.set)
 
     async def read_start(self) -> protocol.StartRequest:

@@ -216,3 +216,18 @@ async def test_client_that_never_reads_is_held_back_not_buffered(server_factory)
     assert max(queued for queued, _, _ in samples) <= 4
     assert max(rss for _, _, rss in samples) - baseline < 150, samples  # one chunk of RGB frames is 19 MB
     await _wait_active(running, 0)
+
+
+@pytest.mark.asyncio
+async def test_anonymous_connections_hold_no_slot(server_factory) -> None:
+    """With a token configured, connections that have not authenticated do not take stream slots."""
+    running = server_factory({"FLASHHEAD_MAX_STREAMS": "1"}, token=TOKEN)
+    anonymous = [await websockets.connect(running.ws_url) for _ in range(3)]
+    async with FlashheadClient(running.url, token=TOKEN) as client:
+        result = await client.stream_audio(speech_like(0.2).tobytes(), avatar_id=await _avatar(client))
+        assert len(result.frames) == 5
+        await anonymous[0].send(json.dumps({"type": "start", "avatar_id": "av_x", "token": "wrong-token-0123456789"}))
+        error = json.loads(await anonymous[0].recv())
+        assert error["code"] == "unauthorized"
+    for connection in anonymous:
+        await connection.close()
