@@ -29,8 +29,8 @@ async def generate(request: Request) -> Response:
     rt.acquire_slot("generate")
     try:
         form = await read_form(request)
+        avatar = await _avatar(rt, form)  # an unknown avatar id fails before the audio is decoded
         audio = await decode_audio(rt, await file_bytes(form, "audio") or b"")
-        avatar = await _avatar(rt, form)
         rt.avatars.acquire(avatar)
         try:
             video = await _render(rt, avatar, audio, _seed(form, rt.config.seed), request)

@@ -153,3 +153,16 @@ def test_token_required_except_probes(server_factory) -> None:
     assert httpx.get(running.url + "/v1/info", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert httpx.get(running.url + "/v1/info", headers=running.headers).status_code == 200
     assert TOKEN not in running.log_text()
+
+
+@pytest.mark.asyncio
+async def test_avatar_cache_is_bounded(server_factory) -> None:
+    running = server_factory({"FLASHHEAD_AVATAR_CACHE": "2"})
+    async with FlashheadClient(running.url) as client:
+        ids = [await client.create_avatar(encode_image(face_image(100 + 10 * i, 120), "PNG")) for i in range(3)]
+        assert len(set(ids)) == 3
+        assert [item["avatar_id"] for item in await client.list_avatars()] == ids[1:]
+        with pytest.raises(ServerError) as evicted:
+            await client.get_avatar(ids[0])
+        assert evicted.value.status == 404
+        assert (await client.info())["avatars"] == 2
