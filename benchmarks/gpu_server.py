@@ -108,19 +108,23 @@ def main() -> None:
                 "engine": args.engine, "compile": args.compile, "max_batch": args.max_batch,
                 "max_streams": args.max_streams, "restart_to_ready_s": [ready_s], "info": info, "scenarios": {}}
     try:
-        for item in args.scenarios.split(","):
+        for item in filter(None, args.scenarios.split(",")):
             mode, streams = item.split(":")
             report = Path("/tmp") / f"{args.name}-{mode}-{streams}.json"
             result = accept(url, mode, int(streams), args.duration, report)
             document["scenarios"][item] = result
             print(item, json.dumps(digest(result))[:800], flush=True)
         document["info_after"] = httpx.get(url + "/v1/info", timeout=10).json()
+        gpu_common.write_result(args.name, document)
     finally:
         stop(process)
+    document["info_restarts"] = []
     for _ in range(args.restarts):
         process, url, ready_s = start(args, log)
         document["restart_to_ready_s"].append(ready_s)
+        document["info_restarts"].append(httpx.get(url + "/v1/info", timeout=10).json()["backend_info"])
         stop(process)
+        gpu_common.write_result(args.name, document)
     baseline_path = gpu_common.RESULTS / f"{args.baseline}.json"
     if baseline_path.exists():
         baseline = json.loads(baseline_path.read_text())["fps"]

@@ -328,6 +328,8 @@ class FlashheadBackend(Backend):
                                 "model's. Provision the checkpoints before serving users.")
         if hasattr(self.engine, "capacity"):
             facts["capacity"] = self.engine.capacity()
+        if self.compile and "torch" in sys.modules:
+            facts["compile_cache"] = _compile_cache_counters()
         return facts
 
     def memory_stats(self) -> dict[str, float] | None:
@@ -432,6 +434,16 @@ def _cuda_rng(stream: FlashheadStream) -> Any:
     finally:
         stream.rng_state = torch.cuda.get_rng_state()
         torch.cuda.set_rng_state(saved)
+
+
+def _compile_cache_counters() -> dict[str, Any]:
+    """Inductor's FX-graph cache hits and misses in this process (a warm restart should only hit)."""
+    from torch._dynamo.utils import counters
+
+    inductor = counters.get("inductor", {})
+    return {"dir": os.environ.get("TORCHINDUCTOR_CACHE_DIR"),
+            **{key: int(inductor.get(key, 0)) for key in ("fxgraph_cache_hit", "fxgraph_cache_miss",
+                                                          "fxgraph_cache_bypass")}}
 
 
 def _versions() -> dict[str, str | None]:
