@@ -42,7 +42,10 @@ class ServerConfig:
     max_streams: int = 3
     max_batch: int = 1
     batch_wait_ms: float = 5.0
-    max_queued_chunks: int = 4  # per stream, audio chunks waiting for the model (backpressure)
+    # Per stream, audio chunks (0.96 s, 61 KB each) waiting for the model before the server stops
+    # reading the socket. Deep enough that TTS audio sent ahead never hides an `interrupt` behind it;
+    # frames, the costly part, are bounded separately (one generated chunk per stream).
+    max_queued_chunks: int = 64
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     max_audio_bytes: int = 64 * 1024 * 1024

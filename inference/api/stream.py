@@ -229,9 +229,7 @@ class StreamConnection:
             elif kind == protocol.INTERRUPT:
                 self.session.interrupt()
                 self.pcm.reset()
-                await self.send_json({"type": protocol.PLAYBACK, "event": "interrupted", "interrupted": True,
-                                      "position": self.frames_sent / self.rt.geometry.fps,
-                                      "frames_sent": self.frames_sent})
+                await self.send_playback("interrupted")
             elif kind == protocol.END:
                 self.ending = True
                 await self.end_segment()
@@ -281,12 +279,14 @@ class StreamConnection:
             return
         started, sent = time.perf_counter(), 0
         for frame in result.frames:
-            if epoch != self.session.lane.epoch:
-                return  # interrupted: the rest of this chunk is dropped
             payload = await self.encode(frame)
-            header = FrameHeader(self.frames_sent, result.index, round(self.frames_sent * 1e6 / fps), self.output)
-            await self.send_bytes(header.pack() + payload)
-            self.frames_sent += 1
+            async with self.send_lock:  # index, epoch check and count agree with any ack sent meanwhile
+                if epoch != self.session.lane.epoch:
+                    return  # interrupted: the rest of this chunk is dropped
+                header = FrameHeader(self.frames_sent, result.index, round(self.frames_sent * 1e6 / fps),
+                                     self.output)
+                await self.ws.send_bytes(header.pack() + payload)
+                self.frames_sent += 1
             sent += 1
             if self.first_frame_at is None:
                 self.first_frame_at = time.monotonic()
@@ -307,8 +307,14 @@ class StreamConnection:
             await self.segment_done()
 
     async def segment_done(self) -> None:
-        await self.send_json({"type": protocol.PLAYBACK, "event": "segment_done", "interrupted": False,
-                              "position": self.frames_sent / self.rt.geometry.fps, "frames_sent": self.frames_sent})
+        await self.send_playback("segment_done")
+
+    async def send_playback(self, event: str) -> None:
+        """A `playback` ack; its position counts exactly the frames sent before it."""
+        async with self.send_lock:
+            await self.ws.send_text(json.dumps({
+                "type": protocol.PLAYBACK, "event": event, "interrupted": event == "interrupted",
+                "position": self.frames_sent / self.rt.geometry.fps, "frames_sent": self.frames_sent}))
 
     async def idle_loop(self) -> None:
         """Queue a chunk of silence whenever less than one chunk of frames is ahead of playback."""
@@ -364,10 +370,6 @@ class StreamConnection:
     async def send_json(self, data: dict[str, Any]) -> None:
         async with self.send_lock:
             await self.ws.send_text(json.dumps(data))
-
-    async def send_bytes(self, data: bytes) -> None:
-        async with self.send_lock:
-            await self.ws.send_bytes(data)
 
     async def fail(self, error: InferenceError) -> None:
         """Send a typed error, then close with the matching code; quiet if the client is gone."""
