@@ -96,6 +96,8 @@ def render_report(console: Console, data: dict) -> None:
         detail += "".join(f"\n  [yellow]! {escape(w)}[/]" for w in step["warnings"])
         table.add_row(step["name"], f"[{style}]{step['status']}[/]", f"{step['seconds']:.2f}s", detail)
     console.print(table)
+    for note in data.get("notes") or []:
+        console.print(f"[yellow]! {escape(note)}[/]")
     if data.get("resumed_from"):
         console.print(f"[dim]the previous run stopped at {escape(data['resumed_from'])}; this run resumed[/]")
     summary = (f"{len(data['changed'])} changed" if data["mode"] == "apply"

@@ -25,11 +25,27 @@ def holder_record(run_id: str, command: str = "flashhead provision") -> dict:
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": command}
 
 
-def acquire(conn: Connector, state_dir: str, holder: dict, *, break_lock: bool = False) -> str:
-    """Create the lock file atomically (noclobber); refuse with the holder's name if it exists."""
+def acquire(conn: Connector, state_dir: str, holder: dict, *, break_lock: bool = False) -> tuple[str, str | None]:
+    """Create the lock file atomically (noclobber); refuse with the holder's name if it exists.
+
+    A lock left by a run from this machine whose process is gone is stale: it is taken over, and
+    the second value says whose it was. Returns (lock path, note about a taken-over lock or None).
+    """
     path = f"{state_dir}/lock"
     if break_lock:
         conn.run(["rm", "-f", path])
+    try:
+        return _acquire(conn, state_dir, path, holder), None
+    except HostLocked as locked:
+        stale = _stale_holder(locked.details.get("holder", ""))
+        if stale is None:
+            raise
+        conn.run(release_script(path, str(stale.get("run_id"))), check=False)
+        return _acquire(conn, state_dir, path, holder), (
+            f"took over a stale lock of run {stale.get('run_id')} (pid {stale.get('pid')} on this machine is gone)")
+
+
+def _acquire(conn: Connector, state_dir: str, path: str, holder: dict) -> str:
     script = (f"[ -d {quote(state_dir)} ] || exit {NO_STATE_DIR}; "
               f"set -C; if ! {{ cat > {quote(path)}; }} 2>/dev/null; then cat {quote(path)}; "
               f"exit {LOCKED_STATUS}; fi")
@@ -51,6 +67,24 @@ def release(conn: Connector, path: str, run_id: str) -> None:
 
 def release_script(path: str, run_id: str) -> str:
     return f"grep -qF {quote(run_id)} {quote(path)} 2>/dev/null && rm -f {quote(path)}; true\n"
+
+
+def _stale_holder(text: str) -> dict | None:
+    """The holder, if it is a run on this machine whose process no longer exists."""
+    try:
+        holder = json.loads(text)
+        pid = int(holder["pid"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    if holder.get("machine") != socket.gethostname() or not holder.get("run_id"):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return holder
+    except PermissionError:
+        return None  # alive, another user's
+    return None
 
 
 def _refusal(path: str, text: str) -> tuple[str, str]:

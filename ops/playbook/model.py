@@ -67,6 +67,7 @@ class RunReport:
     seconds: float = 0.0
     resumed_from: str | None = None
     error: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> list[str]:
@@ -80,5 +81,6 @@ class RunReport:
         from dataclasses import asdict
 
         return {"host": self.host, "mode": self.mode, "run_id": self.run_id, "seconds": round(self.seconds, 3),
-                "resumed_from": self.resumed_from, "changed": self.changed, "pending": self.pending,
+                "resumed_from": self.resumed_from, "notes": self.notes,
+                "changed": self.changed, "pending": self.pending,
                 "steps": [asdict(s) for s in self.steps], "error": self.error, "ok": self.error is None}

@@ -178,9 +178,12 @@ class Runner:
 
     def _take_lock(self) -> None:
         holder = lock.holder_record(self.run_id)
-        self.lock_path = lock.acquire(self.conn, self.state_dir, holder, break_lock=self.options.break_lock)
+        self.lock_path, took_over = lock.acquire(self.conn, self.state_dir, holder,
+                                                 break_lock=self.options.break_lock)
         self.log.enabled = True
-        self._event("lock", holder=holder)
+        self._event("lock", holder=holder, took_over=took_over)
+        if took_over:
+            self.report.notes.append(took_over)
 
     def _done(self, result: StepResult, started: float) -> StepResult:
         result.seconds = round(time.monotonic() - started, 3) if started else 0.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -207,6 +208,16 @@ def test_a_held_lock_is_refused_with_the_holder_named(provisioned):
         assert lock.exists()
         broken = host.provision(*skip_args(), "--break-lock")
         assert broken.returncode == 0, broken.stdout + broken.stderr
+        assert not lock.exists()
+        # a lock left by a run of this machine whose process died is stale: taken over, and said so
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        lock.write_text(json.dumps({"run_id": "20260101T000000Z-dead00", "user": "root",
+                                    "machine": socket.gethostname(), "pid": dead.pid,
+                                    "started": "2026-01-01T00:00:00Z", "command": "flashhead provision"}))
+        stale = host.provision(*skip_args(), "--output", "json")
+        assert stale.returncode == 0, stale.stdout + stale.stderr
+        assert any("stale lock of run 20260101T000000Z-dead00" in n for n in report(stale)["notes"])
         assert not lock.exists()
     finally:
         lock.unlink(missing_ok=True)
