@@ -17,7 +17,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -94,7 +93,8 @@ def main() -> int:
         for manifest in (host.model_root / "models").glob("*/.flashhead-manifest.json"):
             for name, entry in json.loads(manifest.read_text())["files"].items():
                 files[f"{manifest.parent.name}/{name}"] = entry["size"]
-        work = Path(tempfile.mkdtemp(prefix="ansible-bench-"))
+        work = shared / "ansible"
+        work.mkdir()
         (work / "play.yaml").write_text(ansible_play(host, files))
         (work / "inventory.ini").write_text(
             f"[gpu]\ntest ansible_host={sshd.address} ansible_port={sshd.port} ansible_user={sshd.user} "
