@@ -166,3 +166,26 @@ async def test_avatar_cache_is_bounded(server_factory) -> None:
             await client.get_avatar(ids[0])
         assert evicted.value.status == 404
         assert (await client.info())["avatars"] == 2
+
+
+@pytest.mark.asyncio
+async def test_generate_client_gone_frees_the_slot(server_factory) -> None:
+    """A client that gives up on a long generate stops it: the slot frees and the model stops early."""
+    running = server_factory({"FLASHHEAD_REFERENCE_CHUNK_MS": "100"})
+    audio = wav_bytes(speech_like(60.0), 16000)  # 63 chunks: 6.3 s of model time
+    async with FlashheadClient(running.url) as client:
+        request = asyncio.create_task(client.generate(audio, image=encode_image(face_image(), "PNG")))
+        while running.info()["active_streams"] < 1:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.5)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+    for _ in range(200):
+        if running.info()["active_streams"] == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert running.info()["active_streams"] == 0
+    chunks = next(float(line.split()[1]) for line in httpx.get(running.url + "/metrics").text.splitlines()
+                  if line.startswith("flashhead_chunks_generated_total"))
+    assert chunks < 60
