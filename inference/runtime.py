@@ -125,7 +125,7 @@ class Runtime:
             self.slot_freed.clear()
             try:
                 await asyncio.wait_for(self.slot_freed.wait(), timeout=max(0.0, deadline - time.monotonic()))
-            except TimeoutError:
+            except asyncio.TimeoutError:  # not the builtin before Python 3.11
                 break
         if self.active:
             log.warning("ending %d streams at shutdown", self.active)

@@ -147,7 +147,7 @@ class StreamConnection:
     async def read_start(self) -> protocol.StartRequest:
         try:
             message = await asyncio.wait_for(self.receive(), timeout=self.rt.config.ready_timeout_s)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # not the builtin before Python 3.11
             raise Timeout("no `start` message in time", "send `start` right after connecting") from None
         if "text" not in message or message["text"] is None:
             raise UnsupportedMedia("the first message must be a JSON `start`", "send `start`, then binary audio")
