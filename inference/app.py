@@ -38,11 +38,19 @@ def create_app(config: ServerConfig, backend: Backend | None = None) -> Starlett
     app = Starlette(
         routes=routes(),
         middleware=[Middleware(BearerAuth, token=config.api_token), Middleware(BodyLimit, limit=body_limit)],
-        exception_handlers={InferenceError: _error_response},
+        exception_handlers={InferenceError: _error_response, Exception: _internal_error},
         lifespan=lifespan,
     )
     app.state.runtime = runtime
     return app
+
+
+async def _internal_error(request: Request, error: Exception) -> JSONResponse:
+    """Anything unexpected: the traceback goes to the log, the client gets a typed 500."""
+    log.error("request failed: %s %s", request.method, request.url.path, exc_info=error)
+    request.app.state.runtime.metrics.errors.labels("internal").inc()
+    body = InferenceError("internal server error", "see the server log; retry the request").to_dict()
+    return JSONResponse(body, status_code=500)
 
 
 async def _error_response(request: Request, error: Exception) -> JSONResponse:

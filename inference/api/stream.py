@@ -135,6 +135,9 @@ class StreamConnection:
             await self.fail(error)
         except (ClientGone, WebSocketDisconnect):
             log.info("client left", extra={"stream": self.id, "frames": self.frames_sent})
+        except Exception:  # noqa: BLE001 - a bug or a backend crash: typed error to the client, trace to the log
+            log.exception("stream failed", extra={"stream": self.id})
+            await self.fail(InferenceError("internal server error", "see the server log; retry the stream"))
         finally:
             if self.session:
                 self.session.close()
