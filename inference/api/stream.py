@@ -24,6 +24,7 @@ import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from inference import protocol
+from inference.api.stream_stats import StreamStats
 from inference.api.uploads import decode_image
 from inference.avatars import Avatar
 from inference.errors import (
@@ -97,13 +98,7 @@ class StreamConnection:
         self.session: Session | None = None
         self.pcm: PcmInput | None = None
         self.output = "jpeg"
-        self.frames_sent = 0
-        self.chunks_sent = 0
-        self.idle_chunks = 0
-        self.generation_s: list[float] = []
-        self.queue_s: list[float] = []
-        self.first_audio_at: float | None = None
-        self.first_frame_at: float | None = None
+        self.stats = StreamStats()
         self.ready_at = time.monotonic()
         self.ending = False
 
@@ -134,7 +129,7 @@ class StreamConnection:
         except InferenceError as error:
             await self.fail(error)
         except (ClientGone, WebSocketDisconnect):
-            log.info("client left", extra={"stream": self.id, "frames": self.frames_sent})
+            log.info("client left", extra={"stream": self.id, "frames": self.stats.frames_sent})
         except Exception:  # noqa: BLE001 - a bug or a backend crash: typed error to the client, trace to the log
             log.exception("stream failed", extra={"stream": self.id})
             await self.fail(InferenceError("internal server error", "see the server log; retry the stream"))
@@ -250,8 +245,8 @@ class StreamConnection:
         if len(pcm) > self.rt.config.max_message_bytes:
             raise TooLarge(f"an audio message of {len(pcm)} bytes exceeds {self.rt.config.max_message_bytes}",
                            "send smaller packets (20-100 ms each is typical)")
-        if self.first_audio_at is None and pcm:
-            self.first_audio_at = time.monotonic()
+        if self.stats.first_audio_at is None and pcm:
+            self.stats.first_audio_at = time.monotonic()
         await self.session.push(self.pcm.push(pcm))
 
     async def end_segment(self) -> None:
@@ -286,22 +281,19 @@ class StreamConnection:
             async with self.send_lock:  # index, epoch check and count agree with any ack sent meanwhile
                 if epoch != self.session.lane.epoch:
                     return  # interrupted: the rest of this chunk is dropped
-                header = FrameHeader(self.frames_sent, result.index, round(self.frames_sent * 1e6 / fps),
+                header = FrameHeader(self.stats.frames_sent, result.index, round(self.stats.frames_sent * 1e6 / fps),
                                      self.output)
                 await self.ws.send_bytes(header.pack() + payload)
-                self.frames_sent += 1
+                self.stats.frames_sent += 1
             sent += 1
-            if self.first_frame_at is None:
-                self.first_frame_at = time.monotonic()
-                if self.first_audio_at is not None:
-                    self.rt.metrics.ttff.observe(self.first_frame_at - self.first_audio_at)
+            if self.stats.first_frame_at is None:
+                self.stats.first_frame_at = time.monotonic()
+                if self.stats.ttff_s is not None:
+                    self.rt.metrics.ttff.observe(self.stats.ttff_s)
         self.rt.metrics.frames.labels("idle" if result.job.idle else "stream").inc(sent)
-        self.chunks_sent += 1
-        self.idle_chunks += int(result.job.idle)
-        self.generation_s.append(result.generation_s)
-        self.queue_s.append(result.queue_s)
+        self.stats.chunk_sent(result.generation_s, result.queue_s, result.job.idle)
         await self.send_json({"type": protocol.STATS, "chunk": result.index, "frames": sent,
-                              "first_frame": self.frames_sent - sent, "idle": result.job.idle,
+                              "first_frame": self.stats.frames_sent - sent, "idle": result.job.idle,
                               "generation_ms": round(result.generation_s * 1000, 2),
                               "queue_ms": round(result.queue_s * 1000, 2),
                               "send_ms": round((time.perf_counter() - started) * 1000, 2),
@@ -317,16 +309,16 @@ class StreamConnection:
         async with self.send_lock:
             await self.ws.send_text(json.dumps({
                 "type": protocol.PLAYBACK, "event": event, "interrupted": event == "interrupted",
-                "position": self.frames_sent / self.rt.geometry.fps, "frames_sent": self.frames_sent}))
+                "position": self.stats.frames_sent / self.rt.geometry.fps, "frames_sent": self.stats.frames_sent}))
 
     async def idle_loop(self) -> None:
         """Queue a chunk of silence whenever less than one chunk of frames is ahead of playback."""
         assert self.session
         geometry = self.rt.geometry
         while not self.ending:
-            playing_since = self.first_frame_at or time.monotonic()
+            playing_since = self.stats.first_frame_at or time.monotonic()
             due = (time.monotonic() - playing_since) * geometry.fps
-            ahead = self.frames_sent - due
+            ahead = self.stats.frames_sent - due
             quiet = time.monotonic() - self.session.last_audio_at > geometry.chunk_seconds
             if quiet and not self.session.lane.busy and self.session.pending.size == 0 and ahead < geometry.new_frames:
                 await self.session.push_idle()
@@ -338,22 +330,10 @@ class StreamConnection:
         return await asyncio.to_thread(encode_jpeg, frame, self.rt.config.jpeg_quality)
 
     def summary(self) -> dict[str, Any]:
-        fps = self.rt.geometry.fps
-        generation = sorted(self.generation_s)
-        elapsed = (time.monotonic() - self.first_audio_at) if self.first_audio_at else 0.0
-        ttff = (self.first_frame_at - self.first_audio_at) if self.first_frame_at and self.first_audio_at else None
         assert self.session
-        return {"type": protocol.SUMMARY, "stream_id": self.id, "frames": self.frames_sent,
-                "chunks": self.chunks_sent, "idle_chunks": self.idle_chunks,
-                "audio_seconds": round(self.session.audio_samples / self.rt.geometry.sample_rate, 3),
-                "video_seconds": round(self.frames_sent / fps, 3), "interrupts": self.session.interrupts,
-                "ttff_ms": round(ttff * 1000, 1) if ttff is not None else None,
-                "stream_fps": round(self.frames_sent / elapsed, 2) if elapsed > 0 else None,
-                "generation_fps": round(self.frames_sent / sum(generation), 2) if sum(generation) > 0 else None,
-                "mean_generation_ms": round(1000 * sum(generation) / len(generation), 2) if generation else None,
-                "p95_generation_ms": round(1000 * generation[int(0.95 * (len(generation) - 1))], 2)
-                if generation else None,
-                "mean_queue_ms": round(1000 * sum(self.queue_s) / len(self.queue_s), 2) if self.queue_s else None}
+        audio_seconds = self.session.audio_samples / self.rt.geometry.sample_rate
+        return {"type": protocol.SUMMARY, "stream_id": self.id,
+                **self.stats.summary(self.rt.geometry.fps, audio_seconds, self.session.interrupts)}
 
     async def receive(self) -> dict[str, Any]:
         message = await self.ws.receive()
