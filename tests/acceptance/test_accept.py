@@ -79,7 +79,9 @@ def test_fps_fails_naming_the_check_and_value_when_the_server_is_slower_than_the
     cases = {case["@name"]: case for case in failed["testcase"]}
     failure = cases["single-stream-throughput.fps_per_stream"]["failure"][0]
     measured = float(failure["@message"].split(" fps")[0])
-    assert 0 < measured <= 20.5, result.stdout  # 24 frames per ≥ 1.2 s, one worker: at most 20 fps
+    # 24 frames per ≥ 1.2 s is 20 fps on average; a 1 s window can catch a chunk finished just after
+    # it opened, so the measured value may sit a little above 20, but always below the 25 threshold.
+    assert 0 < measured < 25, result.stdout
     assert f"is {measured:g} fps" in " ".join(result.stdout.split()), result.stdout  # the value, shown
     assert "threshold: fps_per_stream >= 25" in failure["$"]
 
