@@ -8,6 +8,7 @@ The real model on a GPU is covered by benchmarks/gpu_*.py (results in benchmarks
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -113,13 +114,26 @@ def test_random_weights_mode_is_announced(tmp_path: Path) -> None:
     assert checkpoints["weights"] == "checkpoints" and "warning" not in checkpoints
 
 
-def test_load_uses_flashheads_pipeline_and_compile_switches(tmp_path: Path) -> None:
+def test_load_uses_flashheads_pipeline_and_compile_switches(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     make_checkpoints(tmp_path)
+    # torch exports its default cache dir into the environment; an inherited one must not win.
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_inherited")
+    monkeypatch.delenv("TRITON_CACHE_DIR", raising=False)
     backend = create_backend(config(tmp_path, compile=True, compile_cache_dir=tmp_path / "cc"))
     backend.load()
     assert backend.pipeline.compiled == (True, True)
     assert backend.info()["engine"] == "pipeline"  # no torch model: FlashHead's own per-chunk API
     assert (tmp_path / "cc" / "inductor").is_dir() and (tmp_path / "cc" / "triton").is_dir()
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "cc" / "inductor")
+    assert os.environ["TRITON_CACHE_DIR"] == str(tmp_path / "cc" / "triton")
+
+
+def test_compile_off_leaves_the_flashhead_switches_off(tmp_path: Path) -> None:
+    make_checkpoints(tmp_path)
+    backend = create_backend(config(tmp_path, compile=False))
+    backend.load()
+    assert backend.pipeline.compiled == (False, False)
 
 
 @pytest.mark.parametrize(("model_type", "geometry"), [("lite", LITE), ("pro", PRO)])
