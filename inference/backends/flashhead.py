@@ -160,7 +160,7 @@ class FlashheadBackend(Backend):
         if self.compile:
             self._persist_compile_cache()
         self.fh = self._import_flashhead()
-        pipeline_module = sys.modules["flash_head.src.pipeline.flash_head_pipeline"]
+        pipeline_module: Any = sys.modules["flash_head.src.pipeline.flash_head_pipeline"]
         pipeline_module.COMPILE_MODEL = self.compile  # FlashHead's own switches, read by its constructor
         pipeline_module.COMPILE_VAE = self.compile
         build = dict(world_size=1, ckpt_dir=str(self.paths.checkpoints), model_type=self.model_type,

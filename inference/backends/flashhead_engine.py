@@ -199,7 +199,8 @@ class FastEngine:
         return x + block.ffn(block.norm2(x) * (1 + e[4]) + e[3]) * e[5]
 
     def _self_attention(self, attn: Any, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        b, s, n, d = *x.shape[:2], attn.num_heads, attn.head_dim
+        b, s = int(x.shape[0]), int(x.shape[1])
+        n, d = int(attn.num_heads), int(attn.head_dim)
         q = _rotate(attn.norm_q(attn.q(x)).view(b, s, n, d), cos, sin)
         k = _rotate(attn.norm_k(attn.k(x)).view(b, s, n, d), cos, sin)
         out = self.attention(q=q.flatten(2), k=k.flatten(2), v=attn.v(x), num_heads=attn.num_heads)

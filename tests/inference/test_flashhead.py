@@ -82,7 +82,8 @@ def test_missing_repository_fails_with_remedy(tmp_path: Path) -> None:
     with pytest.raises(BackendError) as caught:
         backend.load()
     assert "repository is not at" in caught.value.message and "nowhere" in caught.value.message
-    assert "flashhead provision" in caught.value.remedy and "FLASHHEAD_REPO_DIR" in caught.value.remedy
+    remedy = caught.value.remedy or ""
+    assert "flashhead provision" in remedy and "FLASHHEAD_REPO_DIR" in remedy
 
 
 @pytest.mark.parametrize("model_type", ["lite", "pro"])
@@ -95,7 +96,7 @@ def test_missing_checkpoints_are_named(tmp_path: Path, model_type: str) -> None:
     message = caught.value.message
     assert "wav2vec2-base-960h/config.json" in message
     assert ("Model_Pro" in message) == (model_type == "pro")
-    assert "FLASHHEAD_WEIGHTS=random" in caught.value.remedy
+    assert "FLASHHEAD_WEIGHTS=random" in (caught.value.remedy or "")
 
 
 def test_missing_gpu_fails_with_remedy(tmp_path: Path) -> None:
@@ -121,6 +122,7 @@ def test_load_uses_flashheads_pipeline_and_compile_switches(tmp_path: Path,
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_inherited")
     monkeypatch.delenv("TRITON_CACHE_DIR", raising=False)
     backend = create_backend(config(tmp_path, compile=True, compile_cache_dir=tmp_path / "cc"))
+    assert isinstance(backend, FlashheadBackend)
     backend.load()
     assert backend.pipeline.compiled == (True, True)
     assert backend.info()["engine"] == "pipeline"  # no torch model: FlashHead's own per-chunk API
@@ -132,6 +134,7 @@ def test_load_uses_flashheads_pipeline_and_compile_switches(tmp_path: Path,
 def test_compile_off_leaves_the_flashhead_switches_off(tmp_path: Path) -> None:
     make_checkpoints(tmp_path)
     backend = create_backend(config(tmp_path, compile=False))
+    assert isinstance(backend, FlashheadBackend)
     backend.load()
     assert backend.pipeline.compiled == (False, False)
 
@@ -140,6 +143,7 @@ def test_compile_off_leaves_the_flashhead_switches_off(tmp_path: Path) -> None:
 def test_chunk_geometry_matches_flashhead(tmp_path: Path, model_type: str, geometry: object) -> None:
     make_checkpoints(tmp_path, model_type)
     backend = create_backend(config(tmp_path, model_type=model_type))
+    assert isinstance(backend, FlashheadBackend)
     backend.load()
     assert backend.geometry == geometry
     assert backend.params["motion_frames_num"] == geometry.motion_frames  # type: ignore[attr-defined]
