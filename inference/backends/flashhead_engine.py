@@ -222,11 +222,13 @@ class FastEngine:
     # ---- capacity ---------------------------------------------------------------------------------
 
     def capacity(self) -> dict[str, Any]:
-        """Measured chunk time per batch size and the largest batch that stays real-time."""
+        """Measured chunk time per batch size and the concurrent streams that stay real time."""
+        from inference.backends.flashhead import safe_streams
+
         chunk_s = self.backend.geometry.chunk_seconds
-        realtime = [b for b, t in self.chunk_times.items() if t < chunk_s * 0.9]
         return {"chunk_seconds_by_batch": {str(b): round(t, 4) for b, t in sorted(self.chunk_times.items())},
-                "realtime_batch": max(realtime) if realtime else None, "chunk_seconds": chunk_s}
+                "chunk_seconds": chunk_s, "max_batch": self.backend.max_batch,
+                "safe_streams": safe_streams(self.chunk_times, chunk_s, self.backend.max_batch)}
 
 
 def _stable_compile_cache() -> None:

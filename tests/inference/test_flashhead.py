@@ -17,7 +17,7 @@ import pytest
 
 from inference.backends import create_backend
 from inference.backends.base import LITE, PRO
-from inference.backends.flashhead import FlashheadBackend
+from inference.backends.flashhead import FlashheadBackend, safe_streams
 from inference.config import ServerConfig
 from inference.errors import BackendError, BadInput
 
@@ -261,3 +261,18 @@ def test_server_streams_flashhead_frames(tmp_path: Path, server_factory) -> None
             return len(result.frames)
 
     assert asyncio.run(stream()) == 3 * LITE.new_frames
+
+
+# ---- capacity ------------------------------------------------------------------------------------------------
+
+def test_safe_streams_from_measured_chunk_times() -> None:
+    # The H100's fast engine: 98 ms alone, 582 ms for 8, 899 ms for 12 (benchmarks/results/gpu-batching-*).
+    assert safe_streams({}, 0.96, 8) is None
+    assert safe_streams({1: 0.098}, 0.96, 1) == 8  # streams take turns: 8 x 98 ms fit in 864 ms
+    assert safe_streams({1: 0.145}, 0.96, 1) == 5
+    measured = {1: 0.098, 8: 0.582, 12: 0.899}
+    # 12 in one batch take 0.899 s > 90 % of 0.96 s; the line through B = 1 and 12 admits 11.
+    assert safe_streams(measured, 0.96, 12) == 11
+    # Batches of 4 (0.316 s each on that line): 4 + 4 + 2 streams fit in 0.864 s, 11 would not.
+    assert safe_streams(measured, 0.96, 4) == 10
+    assert safe_streams({1: 2.0}, 0.96, 1) == 0  # slower than real time: admit nobody
