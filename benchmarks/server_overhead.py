@@ -91,7 +91,9 @@ def start_server(chunk_ms: float, max_streams: int) -> tuple[subprocess.Popen, s
         port = sock.getsockname()[1]
     env = {**os.environ, "FLASHHEAD_PORT": str(port), "FLASHHEAD_BACKEND": "reference",
            "FLASHHEAD_REFERENCE_CHUNK_MS": str(chunk_ms), "FLASHHEAD_MAX_STREAMS": str(max_streams),
-           "FLASHHEAD_LOG_LEVEL": "warning"}
+           "FLASHHEAD_LOG_LEVEL": "warning",
+           # Measure past the real-time capacity too (1..8 streams), so admit up to max_streams.
+           "FLASHHEAD_ADMISSION": "fixed"}
     process = subprocess.Popen([sys.executable, "-m", "inference"], cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):

@@ -40,6 +40,9 @@ class ServerConfig:
     api_token: str | None = field(default=None, repr=False)
     allow_insecure: bool = False  # serve a non-loopback address without a token
     max_streams: int = 3
+    # realtime: admit a stream only while measured chunk times keep every stream at 1x (and within
+    # max_streams); fixed: admit up to max_streams whatever the speed (benchmarks, offline work).
+    admission: str = "realtime"
     max_batch: int = 1
     batch_wait_ms: float = 5.0
     # Per stream, audio chunks (0.96 s, 61 KB each) waiting for the model before the server stops
@@ -101,6 +104,7 @@ def validate(config: ServerConfig) -> None:
     _choice(config, "model_type", ("lite", "pro"))
     _choice(config, "weights", ("checkpoints", "random"))
     _choice(config, "engine", ("auto", "fast", "pipeline"))
+    _choice(config, "admission", ("realtime", "fixed"))
     _choice(config, "log_format", ("json", "text"))
     _choice(config, "log_level", ("debug", "info", "warning", "error"))
     for name in ("max_streams", "max_batch", "max_queued_chunks", "max_image_bytes", "max_image_pixels",

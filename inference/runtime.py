@@ -18,6 +18,7 @@ import numpy as np
 from inference import __version__
 from inference.avatars import Avatar, AvatarCache, avatar_id
 from inference.backends import Backend, create_backend
+from inference.capacity import safe_streams
 from inference.config import ServerConfig
 from inference.errors import AtCapacity, InferenceError, NotReady
 from inference.metrics import Metrics
@@ -90,13 +91,26 @@ class Runtime:
         if not self.ready:
             self.metrics.rejected.labels("not_ready").inc()
             raise NotReady("the model is not ready yet", "wait until GET /readyz answers 200")
-        if self.active >= self.config.max_streams:
+        limit = self.stream_limit()
+        if self.active >= limit:
             self.metrics.rejected.labels("capacity").inc()
-            raise AtCapacity(f"at capacity: {self.active} of {self.config.max_streams} streams busy",
+            why = "" if limit == self.config.max_streams else \
+                f" (measured chunk times keep {limit} stream(s) real time on this model)"
+            raise AtCapacity(f"at capacity: {self.active} of {limit} streams busy{why}",
                              retry_after=max(1, round(self.geometry.chunk_seconds)))
         self.active += 1
         self.metrics.active.set(self.active)
         self.metrics.requests.labels(kind).inc()
+
+    def safe_streams(self) -> int | None:
+        """Concurrent streams that stay real time, from the model calls measured so far."""
+        return safe_streams(self.scheduler.chunk_times.medians(), self.geometry.chunk_seconds,
+                            self.config.max_batch)
+
+    def stream_limit(self) -> int:
+        """Streams admitted now: max_streams, lowered to what stays real time (never below one)."""
+        safe = self.safe_streams() if self.config.admission == "realtime" else None
+        return self.config.max_streams if safe is None else max(1, min(safe, self.config.max_streams))
 
     def release_slot(self) -> None:
         self.active -= 1
@@ -156,7 +170,11 @@ class Runtime:
             "samples_per_chunk": geometry.samples_per_chunk,
             "chunk_seconds": geometry.chunk_seconds,
             "capacity": {"max_streams": self.config.max_streams, "max_batch": self.config.max_batch,
-                         "max_queued_chunks": self.config.max_queued_chunks},
+                         "max_queued_chunks": self.config.max_queued_chunks,
+                         "admission": self.config.admission, "safe_streams": self.safe_streams(),
+                         "stream_limit": self.stream_limit(),
+                         "chunk_seconds_by_batch": {str(size): round(seconds, 4) for size, seconds
+                                                    in self.scheduler.chunk_times.medians().items()}},
             "active_streams": self.active,
             "ready": self.ready,
             "draining": self.draining,

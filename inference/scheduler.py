@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from inference.backends.base import Backend
+from inference.capacity import ChunkTimes
 from inference.metrics import Metrics
 
 log = logging.getLogger("inference.scheduler")
@@ -88,6 +89,7 @@ class Scheduler:
         self.max_batch = max_batch
         self.batch_wait_s = batch_wait_s
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self.chunk_times = ChunkTimes()
         self.lanes: list[Lane] = []
         self.cursor = 0
         self.wake = asyncio.Event()
@@ -205,6 +207,8 @@ class Scheduler:
             frames, error = [None] * len(lanes), failure
         elapsed = time.perf_counter() - started
         self.metrics.batch_size.observe(len(lanes))
+        if error is None:
+            self.chunk_times.record(len(lanes), elapsed)
         for lane, job, chunk in zip(lanes, jobs, frames, strict=True):
             self._deliver(lane, job, chunk, started, elapsed, error, len(lanes))
 

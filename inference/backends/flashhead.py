@@ -392,36 +392,6 @@ class PipelineEngine:
         return to_uint8_frames(video[self.motion_frames:])
 
 
-def safe_streams(chunk_times: dict[int, float], chunk_seconds: float, max_batch: int,
-                 margin: float = 0.9) -> int | None:
-    """How many concurrent streams stay real time, from measured chunk times per batch size.
-
-    Streams beyond `max_batch` take turns, so a round of S streams costs ceil(S / max_batch)
-    batches. Batch time is modelled as a + b * B through the smallest and largest measured B
-    (with one measurement, b = t / B: pessimistic, batching only helps). Real time means one round
-    fits in `margin` of a chunk's duration. None before anything was measured.
-    """
-    if not chunk_times:
-        return None
-    budget = margin * chunk_seconds
-    low, high = min(chunk_times), max(chunk_times)
-    if low == high:
-        slope, intercept = chunk_times[low] / low, 0.0
-    else:
-        slope = max((chunk_times[high] - chunk_times[low]) / (high - low), 1e-9)
-        intercept = chunk_times[low] - slope * low
-
-    def round_seconds(streams: int) -> float:
-        full, rest = divmod(streams, max_batch)
-        batches = [max_batch] * full + ([rest] if rest else [])
-        return sum(intercept + slope * size for size in batches)
-
-    streams = 0
-    while streams < 1024 and round_seconds(streams + 1) <= budget:
-        streams += 1
-    return streams
-
-
 def to_uint8_frames(video: Any) -> np.ndarray:
     """FlashHead's frames (T x H x W x 3, float 0..255, on its device) as host uint8, truncating as its writer does."""
     if hasattr(video, "detach"):

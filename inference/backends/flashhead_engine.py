@@ -223,7 +223,7 @@ class FastEngine:
 
     def capacity(self) -> dict[str, Any]:
         """Measured chunk time per batch size and the concurrent streams that stay real time."""
-        from inference.backends.flashhead import safe_streams
+        from inference.capacity import safe_streams
 
         chunk_s = self.backend.geometry.chunk_seconds
         return {"chunk_seconds_by_batch": {str(b): round(t, 4) for b, t in sorted(self.chunk_times.items())},

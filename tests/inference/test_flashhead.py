@@ -17,7 +17,8 @@ import pytest
 
 from inference.backends import create_backend
 from inference.backends.base import LITE, PRO
-from inference.backends.flashhead import FlashheadBackend, safe_streams
+from inference.backends.flashhead import FlashheadBackend
+from inference.capacity import safe_streams
 from inference.config import ServerConfig
 from inference.errors import BackendError, BadInput
 
