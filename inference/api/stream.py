@@ -17,7 +17,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import numpy as np
@@ -276,8 +276,7 @@ class StreamConnection:
             await self.segment_done()
             return
         started, sent = time.perf_counter(), 0
-        for frame in result.frames:
-            payload = await self.encode(frame)
+        async for payload in self.encoded(result.frames):
             async with self.send_lock:  # index, epoch check and count agree with any ack sent meanwhile
                 if epoch != self.session.lane.epoch:
                     return  # interrupted: the rest of this chunk is dropped
@@ -323,6 +322,20 @@ class StreamConnection:
             if quiet and not self.session.lane.busy and self.session.pending.size == 0 and ahead < geometry.new_frames:
                 await self.session.push_idle()
             await asyncio.sleep(geometry.chunk_seconds / 4)
+
+    async def encoded(self, frames: np.ndarray) -> AsyncIterator[bytes]:
+        """The chunk's frames encoded in parallel threads, yielded in order as each is ready.
+
+        One JPEG takes 1.6-3.3 ms of CPU at 512x512; one at a time, a 24-frame chunk spent up to
+        80 ms here. Pillow releases the GIL while encoding, so the chunk's frames encode side by side.
+        """
+        tasks = [asyncio.ensure_future(self.encode(frame)) for frame in frames]
+        try:
+            for task in tasks:
+                yield await task
+        finally:
+            for task in tasks:
+                task.cancel()
 
     async def encode(self, frame: np.ndarray) -> bytes:
         if self.output == "rgb":
