@@ -11,7 +11,7 @@ import traceback
 import click
 
 from ops.cli.common import App, output_option
-from ops.errors import ExitCode, FlashheadError
+from ops.errors import ExitCode, FlashheadError, UsageError
 
 # name -> (module:attribute, one-line help). The one list of all verbs.
 VERBS: dict[str, tuple[str, str]] = {
@@ -89,6 +89,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(int(ExitCode.USAGE))
     except KeyboardInterrupt:
         sys.exit(130)
+    except ModuleNotFoundError as missing:
+        app.output.error(UsageError(
+            f"this install of flashhead-ops lacks the Python module {missing.name!r}",
+            "reinstall the operator's CLI with its dependencies: pip install -e . (or pip install flashhead-ops); "
+            "`flashhead serve` and `demo` also need the server extra: pip install -e '.[server]'"))
+        sys.exit(int(ExitCode.USAGE))
     except Exception:  # noqa: BLE001 - the last line of defence: keep the traceback, say where
         path = _write_traceback()
         print(f"internal error: the traceback is in {path}; please attach it to a bug report", file=sys.stderr)

@@ -102,3 +102,13 @@ def test_doctor_unreachable(tmp_path: Path) -> None:
     assert done.returncode == 3
     report = json.loads(done.stdout)
     assert report["checks"][0]["name"] == "connect" and "connection refused" in report["checks"][0]["detail"]
+
+
+def test_missing_dependency_is_a_clear_usage_error() -> None:
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['fabric'] = None; from ops.cli.main import main; "
+            "main(['doctor', 'nobody@127.0.0.1:1'])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert "lacks the Python module 'fabric'" in done.stderr and "pip install" in done.stderr
