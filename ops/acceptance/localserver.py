@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ops.errors import FlashheadError, UsageError
 
-SERVER_MODULES = ("fastapi", "uvicorn", "numpy", "PIL", "av", "soxr")
+SERVER_MODULES = ("starlette", "uvicorn", "numpy", "PIL", "av", "soxr")
 
 
 class LocalServerFailed(FlashheadError):
