@@ -72,7 +72,7 @@ def test_full_run_provisions_the_host(provisioned, hub):
                           capture_output=True, text=True).stdout.strip()
     assert head == host.vars["flashhead_commit"]
     venv_python = root / ".venv" / "bin" / "python"
-    assert subprocess.run([str(venv_python), "-c", "import loguru, inference, fastapi"]).returncode == 0
+    assert subprocess.run([str(venv_python), "-c", "import loguru, inference, starlette"]).returncode == 0
     assert subprocess.run([str(venv_python), "-c", "import torch"], capture_output=True).returncode != 0  # owned
     # checkpoints: only what lite needs, every LFS file matching the hub's sha256
     model = root / "models" / "SoulX-FlashHead-1_3B"
