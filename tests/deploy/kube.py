@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ import kmock
 import yaml
 from kmock._internal.dicts import merge_patch_dict
 from kmock._internal.k8s import KubernetesError
+
+from tests.kmock_thread import serve_in_background
 
 RESOURCES = {
     "v1/namespaces": ("Namespace", False),
@@ -166,28 +167,4 @@ class Kube:
 
 def start(tmp: Path) -> Iterator[Kube]:
     """Run the stand-in on a loopback port in a background event loop."""
-    ready = threading.Event()
-    stop: dict[str, Any] = {}
-    box: dict[str, Any] = {}
-
-    async def serve() -> None:
-        server = ApiServer()
-        async with server, kmock.Server(server) as http:
-            for resource, (kind, namespaced) in RESOURCES.items():
-                server.resources[resource] = kmock.ResourceInfo(kind=kind, namespaced=namespaced)
-            stop["event"] = asyncio.Event()
-            box["kube"] = Kube(server, str(http.url), asyncio.get_running_loop(), tmp)
-            ready.set()
-            await stop["event"].wait()
-            server._errors[-1].clear()  # 404s and 403s are expected traffic here, not test errors
-
-    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
-    thread.start()
-    if not ready.wait(10):
-        raise RuntimeError("the Kubernetes stand-in did not start")
-    kube: Kube = box["kube"]
-    try:
-        yield kube
-    finally:
-        kube.loop.call_soon_threadsafe(stop["event"].set)
-        thread.join(10)
+    yield from serve_in_background(ApiServer, RESOURCES, lambda server, url, loop: Kube(server, url, loop, tmp))

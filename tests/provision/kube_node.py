@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ import aiohttp.web
 import attrs
 import kmock
 import yaml
+
+from tests.kmock_thread import serve_in_background
 
 RESOURCES = {"v1/pods": ("Pod", True), "v1/nodes": ("Node", False), "v1/namespaces": ("Namespace", False)}
 
@@ -99,35 +100,17 @@ class Cluster:
 
 def start(tmp: Path, node: str, node_env: dict[str, str] | None = None) -> Iterator[Cluster]:
     """Serve the stand-in on loopback in a background loop, with `node` registered."""
-    ready, box = threading.Event(), {}
 
-    async def serve() -> None:
-        api = NodeApi(node_env=node_env or {})
-        async with api, kmock.Server(api) as http:
-            for resource, (kind, namespaced) in RESOURCES.items():
-                api.resources[resource] = kmock.ResourceInfo(kind=kind, namespaced=namespaced)
-            api._objects[kmock.resource("v1/nodes"), None, node] = {
-                "apiVersion": "v1", "kind": "Node", "metadata": {"name": node},
-                "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
-            kubeconfig = tmp / "kubeconfig"
-            kubeconfig.write_text(yaml.safe_dump({
-                "apiVersion": "v1", "kind": "Config", "current-context": "node",
-                "clusters": [{"name": "node", "cluster": {"server": str(http.url)}}],
-                "users": [{"name": "tester", "user": {"token": "kube-test-token"}}],
-                "contexts": [{"name": "node", "context": {"cluster": "node", "user": "tester"}}]}))
-            box["stop"] = asyncio.Event()
-            box["cluster"] = Cluster(api, str(http.url), asyncio.get_running_loop(), kubeconfig)
-            ready.set()
-            await box["stop"].wait()
-            api._errors[-1].clear()
+    def on_start(api: NodeApi, url: str, loop: asyncio.AbstractEventLoop) -> Cluster:
+        api._objects[kmock.resource("v1/nodes"), None, node] = {
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": node},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+        kubeconfig = tmp / "kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "node",
+            "clusters": [{"name": "node", "cluster": {"server": url}}],
+            "users": [{"name": "tester", "user": {"token": "kube-test-token"}}],
+            "contexts": [{"name": "node", "context": {"cluster": "node", "user": "tester"}}]}))
+        return Cluster(api, url, loop, kubeconfig)
 
-    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
-    thread.start()
-    if not ready.wait(10):
-        raise RuntimeError("the Kubernetes stand-in did not start")
-    cluster: Cluster = box["cluster"]
-    try:
-        yield cluster
-    finally:
-        cluster.loop.call_soon_threadsafe(box["stop"].set)
-        thread.join(10)
+    yield from serve_in_background(lambda: NodeApi(node_env=node_env or {}), RESOURCES, on_start)
