@@ -37,6 +37,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-batch", type=int, default=1)
     parser.add_argument("--scenarios", default="throughput:1,realtime:1,realtime:2,realtime:3,realtime:4")
     parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--launch-ahead", type=int, default=1, help="FLASHHEAD_LAUNCH_AHEAD (0: no limit)")
     parser.add_argument("--restarts", type=int, default=0)
     parser.add_argument("--baseline", default="gpu-loop-lite-compiled-cold")
     parser.add_argument("--name", required=True)
@@ -59,7 +61,7 @@ def start(args: argparse.Namespace, log: Path) -> tuple[subprocess.Popen, str, f
            "FLASHHEAD_ENGINE": args.engine, "FLASHHEAD_COMPILE": "1" if args.compile else "0",
            "FLASHHEAD_COMPILE_CACHE_DIR": str(args.cache_dir.resolve()), "FLASHHEAD_PORT": str(port),
            "FLASHHEAD_MAX_STREAMS": str(args.max_streams), "FLASHHEAD_MAX_BATCH": str(args.max_batch),
-           "FLASHHEAD_LOG_LEVEL": "warning", "PYTHONUNBUFFERED": "1",
+           "FLASHHEAD_LAUNCH_AHEAD": str(args.launch_ahead), "FLASHHEAD_LOG_LEVEL": "warning", "PYTHONUNBUFFERED": "1",
            "FLASHHEAD_ADMISSION": "fixed"}  # measure past the real-time capacity too
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "gpu_serve.py")], cwd=ROOT, env=env,
@@ -86,9 +88,10 @@ def stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
-def accept(url: str, mode: str, streams: int, duration: float, report: Path) -> dict:
+def accept(url: str, mode: str, streams: int, duration: float, report: Path, warmup: float = 2.0) -> dict:
     command = [sys.executable, "-m", "ops.cli.main", "accept", "fps", "--url", url, "--mode", mode,
-               "--streams", str(streams), "--duration", str(duration), "--report", str(report), "--output", "json"]
+               "--streams", str(streams), "--duration", str(duration), "--warmup", str(warmup),
+               "--report", str(report), "--output", "json"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     try:
         body = json.loads(report.read_text())
@@ -107,14 +110,17 @@ def main() -> None:
     info = httpx.get(url + "/v1/info", timeout=10).json()
     document = {"benchmark": "flashhead_through_server", **gpu_common.environment(), "model_type": "lite",
                 "engine": args.engine, "compile": args.compile, "max_batch": args.max_batch,
+                "launch_ahead": args.launch_ahead,
                 "max_streams": args.max_streams, "restart_to_ready_s": [ready_s], "info": info, "scenarios": {}}
     try:
         for item in filter(None, args.scenarios.split(",")):
             mode, streams = item.split(":")
             report = Path("/tmp") / f"{args.name}-{mode}-{streams}.json"
-            result = accept(url, mode, int(streams), args.duration, report)
+            result = accept(url, mode, int(streams), args.duration, report, args.warmup)
+            result["info"] = httpx.get(url + "/v1/info", timeout=10).json()
             document["scenarios"][item] = result
             print(item, json.dumps(digest(result))[:800], flush=True)
+            gpu_common.write_result(args.name, document)
         document["info_after"] = httpx.get(url + "/v1/info", timeout=10).json()
         gpu_common.write_result(args.name, document)
     finally:
@@ -152,6 +158,10 @@ def digest(result: dict) -> dict:
             "server_p95_generation_ms": [s.get("server_p95_generation_ms") for s in per_stream],
             "ttff_s": [s.get("time_to_first_frame_s") for s in per_stream],
             "stalls": [s.get("stalls") for s in per_stream]})
+    info = result.get("info") or {}
+    found["event_loop_lag_ms"] = info.get("event_loop_lag_ms")
+    found["chunk_seconds_by_batch"] = (info.get("capacity") or {}).get("chunk_seconds_by_batch")
+    found["safe_streams"] = (info.get("capacity") or {}).get("safe_streams")
     if "aggregate_fps" not in found:
         found["raw"] = json.dumps(report)[:1500]
     return found

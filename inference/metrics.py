@@ -7,6 +7,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 TTFF_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 
 
@@ -27,6 +28,9 @@ class Metrics:
                               "Stream: first audio received to first frame sent.", buckets=TTFF_BUCKETS, registry=r)
         self.batch_size = Histogram("flashhead_batch_size", "Streams per backend call.",
                                     buckets=(1, 2, 3, 4, 6, 8, 12, 16), registry=r)
+        self.loop_lag = Histogram("flashhead_event_loop_lag_seconds",
+                                  "How late the event loop woke from a 20 ms sleep (GIL or loop blocked).",
+                                  buckets=LAG_BUCKETS, registry=r)
         self.active = Gauge("flashhead_active_streams", "Streams and generate requests holding a slot.", registry=r)
         self.queued = Gauge("flashhead_queued_chunks", "Audio chunks waiting for the model.", registry=r)
         self.requests = Counter("flashhead_requests", "Streams and generate requests accepted.", ["kind"],

@@ -21,6 +21,7 @@ from inference.backends import Backend, create_backend
 from inference.capacity import safe_streams
 from inference.config import ServerConfig
 from inference.errors import AtCapacity, InferenceError, NotReady
+from inference.loop_lag import LoopLag
 from inference.metrics import Metrics
 from inference.scheduler import Scheduler
 
@@ -45,17 +46,21 @@ class Runtime:
         self.on_fatal: Callable[[InferenceError], None] | None = None
         self.started_at = time.time()
         self.loader: asyncio.Task[None] | None = None
+        self.loop_lag = LoopLag(self.metrics.loop_lag)
+        self.lag_task: asyncio.Task[None] | None = None
         self.slot_freed = asyncio.Event()
 
     async def start(self) -> None:
         """Start the model worker and load + warm the backend in the background."""
         self.scheduler.start()
+        self.lag_task = asyncio.get_running_loop().create_task(self.loop_lag.run(), name="loop-lag")
         self.loader = asyncio.get_running_loop().create_task(self._load(), name="load-model")
 
     async def stop(self) -> None:
-        if self.loader:
-            self.loader.cancel()
-            await asyncio.gather(self.loader, return_exceptions=True)
+        for task in (self.loader, self.lag_task):
+            if task:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.scheduler.stop()
         try:
             self.backend.close()
@@ -176,6 +181,7 @@ class Runtime:
                          "chunk_seconds_by_batch": {str(size): round(seconds, 4) for size, seconds
                                                     in self.scheduler.chunk_times.medians().items()}},
             "active_streams": self.active,
+            "event_loop_lag_ms": self.loop_lag.summary(),
             "ready": self.ready,
             "draining": self.draining,
             "avatars": len(self.avatars.items),

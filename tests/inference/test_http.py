@@ -37,13 +37,16 @@ def test_info_reports_geometry_and_capacity(server: RunningServer) -> None:
     assert info["samples_per_chunk"] == 15360
     assert info["capacity"]["max_streams"] == 3
     assert info["ready"] is True and "numpy" in info["versions"]
+    lag = info["event_loop_lag_ms"]
+    assert lag["samples"] > 0 and 0 <= lag["p50"] <= lag["p95"] <= lag["max"]
 
 
 def test_metrics_exposition(server: RunningServer) -> None:
     text = httpx.get(server.url + "/metrics").text
     for name in ("flashhead_frames_generated_total", "flashhead_chunk_generation_seconds_bucket",
                  "flashhead_queue_wait_seconds_bucket", "flashhead_time_to_first_frame_seconds_bucket",
-                 "flashhead_active_streams", "flashhead_queued_chunks", "flashhead_rejected_streams_total"):
+                 "flashhead_active_streams", "flashhead_queued_chunks", "flashhead_rejected_streams_total",
+                 "flashhead_event_loop_lag_seconds_bucket"):
         assert name in text or name.replace("_total", "") in text, name
     assert "flashhead_gpu_memory_used_bytes 0.0" in text  # no GPU: never sampled
 

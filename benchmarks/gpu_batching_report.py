@@ -1,0 +1,119 @@
+"""Batched vs unbatched scheduler through the server, side by side, from two `gpu_server.py` runs.
+
+    python benchmarks/gpu_server.py --max-batch 1  --name gpu-batching-server-unbatched ...
+    python benchmarks/gpu_server.py --max-batch 12 --name gpu-batching-server-batched ...
+    python benchmarks/gpu_batching_report.py
+
+Both runs use the same scenarios (throughput:B and realtime:B for each B) on the same machine in one
+lease. Prints a table per B (aggregate FPS, per-stream real-time FPS, p95 chunk latency, time to
+first frame) and writes benchmarks/results/gpu-batching-server-lite.json. Needs no GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import gpu_common  # noqa: E402
+from gpu_server import digest  # noqa: E402
+
+CHUNK_SECONDS = 0.96
+REALTIME_FPS = 25 * 0.98  # the acceptance allowance for pacing jitter
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batched", default="gpu-batching-server-batched")
+    parser.add_argument("--unbatched", default="gpu-batching-server-unbatched")
+    parser.add_argument("--baseline", default="gpu-loop-lite-compiled-cold",
+                        help="FlashHead's own loop (gpu_flashhead_loop.py) for the single-stream ratio")
+    parser.add_argument("--name", default="gpu-batching-server-lite")
+    return parser.parse_args()
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((gpu_common.RESULTS / f"{name}.json").read_text())
+
+
+def realtime_row(found: dict[str, Any]) -> dict[str, Any]:
+    """The worst stream of a realtime scenario: what decides whether every stream kept up."""
+    fps, p95, ttff = found.get("per_stream_fps"), found.get("p95_chunk_latency_ms"), found.get("ttff_s")
+    if not fps:
+        return {"ok": False, "error": found.get("raw", "no measurement")}
+    worst = {"min_fps": min(fps), "max_p95_chunk_latency_ms": max(p95), "max_ttff_s": max(ttff),
+             "stalls": sum(found.get("stalls") or [])}
+    worst["realtime"] = worst["min_fps"] >= REALTIME_FPS and worst["max_p95_chunk_latency_ms"] < 1000 * CHUNK_SECONDS
+    return worst
+
+
+def compare(batched: dict[str, Any], unbatched: dict[str, Any]) -> dict[str, Any]:
+    sizes = sorted({int(key.split(":")[1]) for run in (batched, unbatched) for key in run["scenarios"]})
+    table: dict[str, Any] = {}
+    for size in sizes:
+        row: dict[str, Any] = {}
+        for label, run in (("batched", batched), ("unbatched", unbatched)):
+            scenarios = run["scenarios"]
+            throughput, realtime = scenarios.get(f"throughput:{size}"), scenarios.get(f"realtime:{size}")
+            if throughput:
+                row.setdefault("aggregate_fps", {})[label] = digest(throughput).get("aggregate_fps")
+            if realtime:
+                row.setdefault("realtime", {})[label] = realtime_row(digest(realtime))
+        fps = row.get("aggregate_fps", {})
+        if fps.get("batched") and fps.get("unbatched"):
+            row["batched_over_unbatched"] = round(fps["batched"] / fps["unbatched"], 3)
+        table[str(size)] = row
+    return table
+
+
+def main() -> None:
+    args = parse_args()
+    batched, unbatched = load(args.batched), load(args.unbatched)
+    table = compare(batched, unbatched)
+    document: dict[str, Any] = {
+        "benchmark": "flashhead_batching_through_server",
+        **{key: batched.get(key) for key in ("gpu", "driver", "versions", "weights", "model_type", "engine",
+                                             "compile", "launch_ahead")},
+        "runs": {"batched": {"name": args.batched, "max_batch": batched["max_batch"], "when": batched["when"]},
+                 "unbatched": {"name": args.unbatched, "max_batch": unbatched["max_batch"],
+                               "when": unbatched["when"]}},
+        "by_streams": table}
+    realtime = [int(size) for size, row in table.items() if row.get("realtime", {}).get("batched", {}).get("realtime")]
+    document["max_realtime_streams_batched"] = max(realtime, default=0)
+    single = table.get("1", {}).get("aggregate_fps", {}).get("batched")
+    baseline_path = gpu_common.RESULTS / f"{args.baseline}.json"
+    if single and baseline_path.exists():
+        baseline = json.loads(baseline_path.read_text())
+        document["single_stream_over_flashhead_loop"] = {
+            "server_fps": single, "loop_fps": baseline["fps"], "loop_gpu": baseline.get("gpu"),
+            "ratio": round(single / baseline["fps"], 3)}
+    gpu_common.write_result(args.name, document)
+    print(render(table))
+    print(json.dumps({k: document.get(k) for k in ("max_realtime_streams_batched",
+                                                   "single_stream_over_flashhead_loop")}))
+
+
+def render(table: dict[str, Any]) -> str:
+    lines = ["| B | aggregate FPS batched / unbatched (ratio) | realtime batched: min FPS, p95 ms, TTFF s | "
+             "realtime unbatched: min FPS, p95 ms, TTFF s |", "| --- | --- | --- | --- |"]
+    for size, row in table.items():
+        fps = row.get("aggregate_fps", {})
+        cells = [f"{_n(fps.get('batched'))} / {_n(fps.get('unbatched'))} ({_n(row.get('batched_over_unbatched'))})"]
+        for label in ("batched", "unbatched"):
+            rt = row.get("realtime", {}).get(label) or {}
+            cells.append(f"{_n(rt.get('min_fps'))}, {_n(rt.get('max_p95_chunk_latency_ms'))}, "
+                         f"{_n(rt.get('max_ttff_s'))}" + ("" if rt.get("realtime") else " (behind)"))
+        lines.append(f"| {size} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _n(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+if __name__ == "__main__":
+    main()
