@@ -77,7 +77,7 @@ def main() -> None:
     document: dict[str, Any] = {
         "benchmark": "flashhead_batching_through_server",
         **{key: batched.get(key) for key in ("gpu", "driver", "versions", "weights", "model_type", "engine",
-                                             "compile", "launch_ahead")},
+                                             "compile")},
         "runs": {"batched": {"name": args.batched, "max_batch": batched["max_batch"], "when": batched["when"]},
                  "unbatched": {"name": args.unbatched, "max_batch": unbatched["max_batch"],
                                "when": unbatched["when"]}},

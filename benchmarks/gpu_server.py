@@ -38,7 +38,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--scenarios", default="throughput:1,realtime:1,realtime:2,realtime:3,realtime:4")
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--launch-ahead", type=int, default=1, help="FLASHHEAD_LAUNCH_AHEAD (0: no limit)")
     parser.add_argument("--restarts", type=int, default=0)
     parser.add_argument("--baseline", default="gpu-loop-lite-compiled-cold")
     parser.add_argument("--name", required=True)
@@ -61,7 +60,7 @@ def start(args: argparse.Namespace, log: Path) -> tuple[subprocess.Popen, str, f
            "FLASHHEAD_ENGINE": args.engine, "FLASHHEAD_COMPILE": "1" if args.compile else "0",
            "FLASHHEAD_COMPILE_CACHE_DIR": str(args.cache_dir.resolve()), "FLASHHEAD_PORT": str(port),
            "FLASHHEAD_MAX_STREAMS": str(args.max_streams), "FLASHHEAD_MAX_BATCH": str(args.max_batch),
-           "FLASHHEAD_LAUNCH_AHEAD": str(args.launch_ahead), "FLASHHEAD_LOG_LEVEL": "warning", "PYTHONUNBUFFERED": "1",
+           "FLASHHEAD_LOG_LEVEL": "warning", "PYTHONUNBUFFERED": "1",
            "FLASHHEAD_ADMISSION": "fixed"}  # measure past the real-time capacity too
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "gpu_serve.py")], cwd=ROOT, env=env,
@@ -110,7 +109,6 @@ def main() -> None:
     info = httpx.get(url + "/v1/info", timeout=10).json()
     document = {"benchmark": "flashhead_through_server", **gpu_common.environment(), "model_type": "lite",
                 "engine": args.engine, "compile": args.compile, "max_batch": args.max_batch,
-                "launch_ahead": args.launch_ahead,
                 "max_streams": args.max_streams, "restart_to_ready_s": [ready_s], "info": info, "scenarios": {}}
     try:
         for item in filter(None, args.scenarios.split(",")):

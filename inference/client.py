@@ -245,7 +245,8 @@ class FlashheadClient:
         if idle_frames is not None:
             start["idle_frames"] = idle_frames
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
-        connection = await connect(self.ws_url, additional_headers=headers, max_size=None,
+        # No compression: frames are JPEG or raw RGB, and deflating them costs more than it saves.
+        connection = await connect(self.ws_url, additional_headers=headers, max_size=None, compression=None,
                                    open_timeout=30, close_timeout=5)
         # A refusal (capacity, draining, auth) may close the connection before `start` is sent;
         # its typed error message is still buffered for recv.

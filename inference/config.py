@@ -45,9 +45,6 @@ class ServerConfig:
     admission: str = "realtime"
     max_batch: int = 1
     batch_wait_ms: float = 5.0
-    # flashhead fast engine: GPU stages (audio, sampler step, decode) the model thread may queue
-    # ahead of the GPU before it waits with the GIL released; 0 = no limit.
-    launch_ahead: int = 1
     # Per stream, audio chunks (0.96 s, 61 KB each) waiting for the model before the server stops
     # reading the socket. Deep enough that TTS audio sent ahead never hides an `interrupt` behind it;
     # frames, the costly part, are bounded separately (one generated chunk per stream).
@@ -114,7 +111,7 @@ def validate(config: ServerConfig) -> None:
                  "max_audio_bytes", "max_message_bytes", "avatar_cache"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{PREFIX}{name.upper()} must be at least 1", "set a positive number")
-    for name in ("launch_ahead", "batch_wait_ms", "reference_chunk_ms", "grace_seconds", "max_audio_seconds",
+    for name in ("batch_wait_ms", "reference_chunk_ms", "grace_seconds", "max_audio_seconds",
                  "ready_timeout_s"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{PREFIX}{name.upper()} must not be negative", "set 0 or more")

@@ -66,9 +66,12 @@ class DrainingServer(uvicorn.Server):
 
 
 def uvicorn_config(app: Any, config: ServerConfig) -> uvicorn.Config:
+    """uvicorn's settings. WebSocket compression is off: frames are JPEG (or raw RGB), which deflate
+    cannot shrink, and compressing them ran on the event loop at ~10 ms a frame, capping every
+    stream together at ~90 FPS (measured on the H200)."""
     return uvicorn.Config(app, host=config.host, port=config.port, log_config=None, lifespan="on",
-                          ws_max_size=config.max_message_bytes + 1024, timeout_graceful_shutdown=5,
-                          server_header=False, access_log=True)
+                          ws_max_size=config.max_message_bytes + 1024, ws_per_message_deflate=False,
+                          timeout_graceful_shutdown=5, server_header=False, access_log=True)
 
 
 def release_large_buffers_eagerly() -> None:

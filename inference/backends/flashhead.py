@@ -99,7 +99,7 @@ class FlashheadBackend(Backend):
 
     def __init__(self, paths: FlashheadPaths, model_type: str = "lite", device: str = "cuda",
                  compile: bool = False, weights: str = "checkpoints", engine: str = "auto", seed: int = 0,
-                 max_batch: int = 1, launch_ahead: int = 1):
+                 max_batch: int = 1):
         if weights not in ("checkpoints", "random"):
             raise BackendError(f"unknown weights mode {weights!r}", "use FLASHHEAD_WEIGHTS=checkpoints or random")
         self.paths = paths
@@ -110,7 +110,6 @@ class FlashheadBackend(Backend):
         self.engine_name = engine
         self.seed = seed
         self.max_batch = max_batch
-        self.launch_ahead = launch_ahead
         self.geometry: ChunkGeometry = PRO if model_type == "pro" else LITE
         self.pipeline: Any = None
         self.fh: Any = None  # the flash_head.inference module
@@ -124,7 +123,7 @@ class FlashheadBackend(Backend):
     def from_config(cls, config: Any) -> FlashheadBackend:
         return cls(FlashheadPaths.from_config(config), config.model_type, config.device, bool(config.compile),
                    getattr(config, "weights", "checkpoints"), getattr(config, "engine", "auto"), config.seed,
-                   config.max_batch, config.launch_ahead)
+                   config.max_batch)
 
     # ---- start-up ------------------------------------------------------------------------------
 
@@ -326,8 +325,7 @@ class FlashheadBackend(Backend):
         facts: dict[str, Any] = {
             "backend": self.name, "model_type": self.model_type, "device": self.device,
             "weights": self.weights, "compile": self.compile, "repo": str(self.paths.repo),
-            "engine": getattr(self.engine, "name", self.engine_name), "launch_ahead": self.launch_ahead,
-            "versions": _versions(),
+            "engine": getattr(self.engine, "name", self.engine_name), "versions": _versions(),
             "timings_s": {k: round(v, 2) for k, v in self.timings.items()},
         }
         if self.weights == "random":

@@ -13,9 +13,7 @@ float32). This engine keeps the same computation and removes that overhead:
   generator, in FlashHead's order, and keeps its own motion latents;
 - decode, colour correction and motion re-encode run batched; FlashHead's VAE posterior sample
   draws from a per-stream generator seeded like the CUDA RNG the pipeline engine swaps in;
-- frames become uint8 on the GPU and cross to the host in one copy;
-- the model thread queues at most `launch_ahead` stages (audio, each sampler step, decode) ahead
-  of the GPU and waits for the rest on a CUDA event, which releases the GIL (`LaunchWindow`).
+- frames become uint8 on the GPU and cross to the host in one copy.
 
 For one stream the result equals FlashHead's `run_pipeline` within bf16 rounding
 (benchmarks/gpu_batching.py checks it on the GPU, and batched vs one-by-one for B = 2..).
@@ -24,7 +22,6 @@ For one stream the result equals FlashHead's `run_pipeline` within bf16 rounding
 from __future__ import annotations
 
 import time
-from collections import deque
 from typing import Any
 
 import numpy as np
@@ -71,7 +68,6 @@ class FastEngine:
         if backend.compile:
             _stable_compile_cache()
         self.forward = torch.compile(self._forward) if backend.compile else self._forward
-        self.window = LaunchWindow(backend.launch_ahead if self.device.type == "cuda" else 0)
         self.last_timings: dict[str, float] = {}
         self.chunk_times: dict[int, float] = {}  # batch size -> last measured chunk seconds
 
@@ -97,10 +93,8 @@ class FastEngine:
                 raise RuntimeError("generate_chunk before encode_audio")
         started = time.perf_counter()
         context = self.audio_embeddings(streams)
-        self.window.mark()
         latents = self.denoise(streams, context)
         frames = self.decode(streams, latents)
-        self.window.clear()
         for stream in streams:
             stream.embedding = None
         self.chunk_times[len(streams)] = time.perf_counter() - started
@@ -133,7 +127,6 @@ class FastEngine:
             fresh = torch.stack([torch.randn(self.latent_shape, dtype=self.dtype, device=self.device,
                                              generator=s.generator) for s in streams])
             noise = (1 - t_next) * x_0 + t_next * fresh
-            self.window.mark()
         return torch.where(mask, motion, noise)
 
     def _motion(self, streams: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,14 +145,12 @@ class FastEngine:
         vae = self.p.vae
         videos = vae.model.decode(vae.un_normalize_latents(latents), return_dict=False,
                                   target_shape=latents.shape)[0]
-        self.window.mark()
         if self.color_strength > 0.0:
             reference = torch.cat([s.avatar.color_reference for s in streams])
             videos = self.color_match(videos, reference, self.color_strength)
         posterior = vae.model.encode(videos[:, :, -self.motion_frames:], return_dict=False)[0]
         sample = posterior.sample(generator=[s.extra["vae_generator"] for s in streams])
         motion = vae.normalize_latents(sample)
-        self.window.mark()
         for index, stream in enumerate(streams):
             stream.motion = motion[index]
         new = videos[:, :, self.motion_frames:].float()
@@ -238,34 +229,6 @@ class FastEngine:
         return {"chunk_seconds_by_batch": {str(b): round(t, 4) for b, t in sorted(self.chunk_times.items())},
                 "chunk_seconds": chunk_s, "max_batch": self.backend.max_batch,
                 "safe_streams": safe_streams(self.chunk_times, chunk_s, self.backend.max_batch)}
-
-
-class LaunchWindow:
-    """Keeps the model thread at most `depth` GPU stages ahead of the GPU (0: no limit).
-
-    A thread that queues kernels faster than the GPU runs them ends up blocked inside a kernel
-    launch once CUDA's launch queue is full, and it blocks there holding the GIL: the server's
-    event loop and JPEG threads stop for most of the chunk. Waiting on a CUDA event instead
-    releases the GIL, so the server keeps sending frames while the GPU works.
-    """
-
-    def __init__(self, depth: int):
-        self.depth = depth
-        self.marks: deque[torch.cuda.Event] = deque()
-
-    def mark(self) -> None:
-        """The end of a stage: wait until no more than `depth` marked stages are still on the GPU."""
-        if self.depth <= 0:
-            return
-        event = torch.cuda.Event()
-        event.record()
-        self.marks.append(event)
-        while len(self.marks) > self.depth:
-            self.marks.popleft().synchronize()
-
-    def clear(self) -> None:
-        """Forget the marks (the chunk ended with a host copy, which waited for all of them)."""
-        self.marks.clear()
 
 
 def _stable_compile_cache() -> None:

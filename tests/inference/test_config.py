@@ -43,8 +43,6 @@ def test_overrides_win_over_the_environment() -> None:
     ({"FLASHHEAD_MODEL_TYPE": "max"}, "FLASHHEAD_MODEL_TYPE='max' is not valid"),
     ({"FLASHHEAD_MAX_STREAMS": "0"}, "FLASHHEAD_MAX_STREAMS must be at least 1"),
     ({"FLASHHEAD_GRACE_SECONDS": "-1"}, "FLASHHEAD_GRACE_SECONDS must not be negative"),
-    ({"FLASHHEAD_LAUNCH_AHEAD": "-1"}, "FLASHHEAD_LAUNCH_AHEAD must not be negative"),
-    ({"FLASHHEAD_LAUNCH_AHEAD": "1.5"}, "FLASHHEAD_LAUNCH_AHEAD='1.5' is not a valid int"),
     ({"FLASHHEAD_JPEG_QUALITY": "0"}, "FLASHHEAD_JPEG_QUALITY must be 1-100"),
     ({"FLASHHEAD_API_TOKEN": "short"}, "shorter than 16 characters"),
     ({"FLASHHEAD_HOST": "0.0.0.0"}, "refusing to serve 0.0.0.0 without an API token"),

@@ -234,3 +234,13 @@ async def test_anonymous_connections_hold_no_slot(server_factory) -> None:
         assert error["code"] == "unauthorized"
     for connection in anonymous:
         await connection.close()
+
+
+@pytest.mark.asyncio
+async def test_frames_are_never_deflated(server: RunningServer) -> None:
+    """JPEG frames do not compress; deflating them on the event loop capped all streams at ~90 FPS."""
+    async with websockets.connect(server.ws_url, compression="deflate") as connection:
+        offered = connection.request.headers.get("Sec-WebSocket-Extensions") if connection.request else None
+        assert offered and "permessage-deflate" in offered  # the client asks for it...
+        assert connection.response is not None
+        assert "Sec-WebSocket-Extensions" not in connection.response.headers  # ...and the server declines
