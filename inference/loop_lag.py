@@ -1,7 +1,7 @@
 """Event-loop lag: how late the server's event loop wakes from a short sleep.
 
-Every frame leaves through the event loop. When something holds the GIL for long (a model thread
-blocked inside a kernel launch) or a handler blocks the loop, all streams' frames wait, and the
+Every frame leaves through the event loop. When work runs on the loop itself (as WebSocket deflate
+of every frame once did) or other threads keep the GIL from it, all streams' frames wait, and the
 model's own speed no longer tells how fast the server is. The lag is sampled every `interval`
 seconds into `flashhead_event_loop_lag_seconds` and summarised in /v1/info.
 """
