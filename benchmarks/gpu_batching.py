@@ -2,11 +2,15 @@
 
     python benchmarks/gpu_batching.py --mode eager --check            # equality checks (no compile)
     python benchmarks/gpu_batching.py --mode compiled --batches 1,2,4,8,12
+    python benchmarks/gpu_batching.py --mode compiled --batches 1,8 --check-compiled  # + graphs vs eager, nvJPEG
 
 Checks (`--check`): the fast engine for one stream against FlashHead's own `run_pipeline` path
 (the pipeline engine) with the same avatar, audio and seed; and B streams in one batched call
 against each stream run alone. Reported as relative L2 and max/mean absolute differences of the
 uint8 frames (bf16 model: small differences are rounding, amplified by the 4-step sampler).
+`--check-compiled` (after the timing): the compiled DiT replayed as CUDA graphs against the same
+engine eager, over consecutive chunks (a graph output read after it was overwritten would show
+here), and the nvJPEG files decoded against the host frames.
 
 Timing: chunk time per batch size B (ring update + wav2vec2 + 4 DiT steps + decode + colour +
 motion re-encode + one host copy), aggregate and per-stream FPS, against the unbatched
@@ -33,6 +37,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batches", default="1,2,4,8,12")
     parser.add_argument("--chunks", type=int, default=6, help="measured chunks per batch size")
     parser.add_argument("--check", action="store_true", help="run the equality checks")
+    parser.add_argument("--check-compiled", action="store_true", help="graphs vs eager and nvJPEG checks")
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--name", default=None)
     return parser.parse_args()
@@ -74,6 +79,9 @@ def main() -> None:
                lambda: gpu_common.write_result(name, document))
         document["summary"] = summary(document["timing"], gpu_common)
         print(json.dumps(document["summary"], indent=1), flush=True)
+    if args.check_compiled:
+        document["compiled_checks"] = compiled_checks(backend, gpu_common)
+        print(json.dumps(document["compiled_checks"], indent=1), flush=True)
     gpu_common.write_result(name, document)
 
 
@@ -150,6 +158,44 @@ def checks(backend, pipeline_engine, gpu_common) -> dict:  # noqa: ANN001
     return result
 
 
+def compiled_checks(backend, gpu_common) -> dict:  # noqa: ANN001
+    """The compiled engine (CUDA graphs) against itself eager; its nvJPEG files against its host frames."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    engine, chunks = backend.engine, 3
+    result: dict = {"cuda_graphs": engine.cuda_graphs, "nvjpeg": engine.jpeg is not None}
+    for count in (1, 2):
+        graphs = run_chunks(backend, make_streams(backend, count, gpu_common), chunks, gpu_common, batched=True)
+        compiled_forward, engine.forward, engine.cuda_graphs = engine.forward, engine._forward, False
+        try:
+            eager = run_chunks(backend, make_streams(backend, count, gpu_common), chunks, gpu_common, batched=True)
+        finally:
+            engine.forward, engine.cuda_graphs = compiled_forward, result["cuda_graphs"]
+        result[f"graphs_vs_eager_{count}"] = [compare(g, e) for stream_g, stream_e in zip(graphs, eager, strict=True)
+                                              for g, e in zip(stream_g, stream_e, strict=True)]
+    if engine.jpeg is not None:
+        streams = make_streams(backend, 2, gpu_common)
+        host = run_chunks(backend, streams, 1, gpu_common, batched=True)
+        streams = make_streams(backend, 2, gpu_common)
+        for index, stream in enumerate(streams):
+            backend.encode_audio(stream, chunk_audio(backend, index, 0, gpu_common))
+        started = time.perf_counter()
+        files = backend.generate_jpeg_chunks(streams, 85)
+        result["jpeg_chunk_ms_2"] = 1000 * (time.perf_counter() - started)
+        decoded = [np.stack([np.asarray(Image.open(io.BytesIO(f)).convert("RGB")) for f in stream_files])
+                   for stream_files in files]
+        result["jpeg_vs_host"] = [compare(d, h[0]) for d, h in zip(decoded, host, strict=True)]
+        result["jpeg_kib_per_frame"] = sum(len(f) for stream_files in files for f in stream_files) / 1024 / (
+            2 * len(files[0]))
+    for key, values in list(result.items()):
+        if isinstance(values, list):
+            result[key + "_worst_rel_l2"] = max(v["rel_l2"] for v in values)
+    return result
+
+
 # ---- timing --------------------------------------------------------------------------------------
 
 def timing(backend, batches: list[int], chunks: int, gpu_common, results: dict, save) -> dict:  # noqa: ANN001
@@ -164,7 +210,7 @@ def timing(backend, batches: list[int], chunks: int, gpu_common, results: dict, 
     chunk_index = 10
     for batch in batches:
         group = streams[:batch]
-        run_chunks(backend, group, 1, gpu_common, batched=True)  # warm this shape
+        run_chunks(backend, group, 2, gpu_common, batched=True)  # warm this shape (and record its graph)
         times = []
         for _ in range(chunks):
             for index, stream in enumerate(group):

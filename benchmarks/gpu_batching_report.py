@@ -32,7 +32,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batched", default="gpu-batching-server-batched")
     parser.add_argument("--unbatched", default="gpu-batching-server-unbatched")
-    parser.add_argument("--baseline", default="gpu-loop-lite-compiled-cold",
+    parser.add_argument("--baseline", default="gpu-loop-lite-compiled-h200",
                         help="FlashHead's own loop (gpu_flashhead_loop.py) for the single-stream ratio")
     parser.add_argument("--name", default="gpu-batching-server-lite")
     return parser.parse_args()
@@ -84,19 +84,19 @@ def main() -> None:
                  "unbatched": {"name": args.unbatched, "max_batch": unbatched["max_batch"],
                                "when": unbatched["when"]}},
         "by_streams": table}
-    realtime = [int(size) for size, row in table.items() if row.get("realtime", {}).get("batched", {}).get("realtime")]
-    document["max_realtime_streams_batched"] = max(realtime, default=0)
-    single = table.get("1", {}).get("aggregate_fps", {}).get("batched")
     baseline_path = gpu_common.RESULTS / f"{args.baseline}.json"
-    if single and baseline_path.exists():
-        baseline = json.loads(baseline_path.read_text())
-        document["single_stream_over_flashhead_loop"] = {
-            "server_fps": single, "loop_fps": baseline["fps"], "loop_gpu": baseline.get("gpu"),
-            "ratio": round(single / baseline["fps"], 3)}
+    baseline = json.loads(baseline_path.read_text()) if baseline_path.exists() else None
+    for label in ("batched", "unbatched"):
+        realtime = [int(size) for size, row in table.items() if row.get("realtime", {}).get(label, {}).get("realtime")]
+        document[f"max_realtime_streams_{label}"] = max(realtime, default=0)
+        single = table.get("1", {}).get("aggregate_fps", {}).get(label)
+        if single and baseline:
+            document.setdefault("single_stream_over_flashhead_loop", {})[label] = {
+                "server_fps": single, "loop_fps": baseline["fps"], "loop_gpu": baseline.get("gpu"),
+                "ratio": round(single / baseline["fps"], 3)}
     gpu_common.write_result(args.name, document)
     print(render(table))
-    print(json.dumps({k: document.get(k) for k in ("max_realtime_streams_batched",
-                                                   "single_stream_over_flashhead_loop")}))
+    print(json.dumps({k: v for k, v in document.items() if k.startswith(("max_realtime", "single_stream"))}, indent=1))
 
 
 def render(table: dict[str, Any]) -> str:
@@ -106,15 +106,21 @@ def render(table: dict[str, Any]) -> str:
         fps = row.get("aggregate_fps", {})
         cells = [f"{_n(fps.get('batched'))} / {_n(fps.get('unbatched'))} ({_n(row.get('batched_over_unbatched'))})"]
         for label in ("batched", "unbatched"):
-            rt = row.get("realtime", {}).get(label) or {}
+            rt = row.get("realtime", {}).get(label)
+            if rt is None:
+                cells.append("not run")
+                continue
             cells.append(f"{_n(rt.get('min_fps'))}, {_n(rt.get('max_p95_chunk_latency_ms'))}, "
-                         f"{_n(rt.get('max_ttff_s'))}" + ("" if rt.get("realtime") else " (behind)"))
+                         f"{_n(rt.get('max_ttff_s'))}" + ("" if rt.get("realtime") else " (not real time)"))
         lines.append(f"| {size} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def _n(value: Any) -> str:
-    return "n/a" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value)
+    if value is None:
+        return "not run"
+    return f"{value:.0f}" if isinstance(value, float) and value >= 100 else f"{value:.3g}" if isinstance(value, float) \
+        else str(value)
 
 
 if __name__ == "__main__":

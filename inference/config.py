@@ -37,6 +37,8 @@ class ServerConfig:
     compile_cache_dir: Path | None = None  # flashhead: default {model_root}/.cache/torch-compile
     weights: str = "checkpoints"  # flashhead: checkpoints | random (capacity probe: frames are noise)
     engine: str = "auto"  # flashhead: auto | fast (batched, GPU) | pipeline (FlashHead's own per-chunk API)
+    cuda_graphs: bool = True  # flashhead fast engine with compile: the DiT replays as CUDA graphs
+    jpeg_on_device: bool = True  # flashhead fast engine: JPEG frames encoded on the GPU (nvJPEG)
     api_token: str | None = field(default=None, repr=False)
     allow_insecure: bool = False  # serve a non-loopback address without a token
     max_streams: int = 3

@@ -2,9 +2,12 @@
 
 Each stream has a bounded inbox of audio chunks and a bounded outbox of results. The scheduler
 picks, round robin, up to `max_batch` streams that have a chunk waiting and room in their outbox,
-waits at most `batch_wait_s` for a batch to fill, runs `encode_audio` for each and one
-`generate_chunks` call on the model thread, and hands each result back. A stream that is slow to
-read its results is skipped (backpressure) without holding the others back.
+waits at most `batch_wait_s` for a batch to fill (not when every open stream is in it already),
+runs `encode_audio` for each and one `generate_chunks` call on the model thread, and hands each
+result back. A stream that is slow to read its results is skipped (backpressure) without holding the
+others back. When every stream of a batch wants JPEG of one quality and the backend encodes JPEG on
+its device, the batch comes back as JPEG files (`generate_jpeg_chunks`) and the host CPU encodes
+nothing.
 """
 
 from __future__ import annotations
@@ -41,10 +44,13 @@ class ChunkJob:
     enqueued_at: float = field(default_factory=time.perf_counter)
 
 
+Frames = np.ndarray | list[bytes]  # (n, H, W, 3) uint8 RGB, or n JPEG files
+
+
 @dataclass
 class ChunkResult:
     job: ChunkJob
-    frames: np.ndarray | None
+    frames: Frames | None
     index: int  # chunk number within the stream
     generation_s: float = 0.0
     queue_s: float = 0.0
@@ -55,8 +61,9 @@ class ChunkResult:
 class Lane:
     """A stream's place in the scheduler: its backend state, inbox and outbox."""
 
-    def __init__(self, state: Any, max_queued: int):
+    def __init__(self, state: Any, max_queued: int, jpeg_quality: int | None = None):
         self.state = state
+        self.jpeg_quality = jpeg_quality  # the stream sends JPEG of this quality; None: it wants RGB frames
         self.inbox: deque[ChunkJob] = deque()
         self.max_queued = max_queued
         self.outbox: asyncio.Queue[ChunkResult] = asyncio.Queue()
@@ -108,9 +115,9 @@ class Scheduler:
             await asyncio.gather(self.task, return_exceptions=True)
         self.executor.shutdown(wait=True, cancel_futures=True)
 
-    async def open_lane(self, avatar: Any, seed: int, max_queued: int) -> Lane:
+    async def open_lane(self, avatar: Any, seed: int, max_queued: int, jpeg_quality: int | None = None) -> Lane:
         """Start a backend stream on the model thread and register it."""
-        lane = Lane(await self.call(self.backend.new_stream, avatar, seed), max_queued)
+        lane = Lane(await self.call(self.backend.new_stream, avatar, seed), max_queued, jpeg_quality)
         self.lanes.append(lane)
         return lane
 
@@ -163,8 +170,8 @@ class Scheduler:
                 self.wake.clear()
                 await self.wake.wait()
                 continue
-            if len(batch) < self.max_batch and self.batch_wait_s > 0:
-                await asyncio.sleep(self.batch_wait_s)
+            if len(batch) < min(self.max_batch, len(self.lanes)) and self.batch_wait_s > 0:
+                await asyncio.sleep(self.batch_wait_s)  # another stream's chunk may be about to arrive
                 batch = self._pick() or batch
             await self._run_batch(batch)
 
@@ -198,10 +205,11 @@ class Scheduler:
             lane.in_flight = True
             lane.changed.set()
         started = time.perf_counter()
-        frames: list[np.ndarray | None]
+        frames: list[Frames | None]
         error: Exception | None = None
         try:
-            frames = list(await self.call(self._generate, [lane.state for lane in lanes], jobs))
+            frames = list(await self.call(self._generate, [lane.state for lane in lanes], jobs,
+                                          self._device_jpeg_quality(lanes)))
         except Exception as failure:  # noqa: BLE001 - reported to each stream of the batch
             log.exception("backend failed on a batch of %d", len(lanes))
             frames, error = [None] * len(lanes), failure
@@ -212,13 +220,22 @@ class Scheduler:
         for lane, job, chunk in zip(lanes, jobs, frames, strict=True):
             self._deliver(lane, job, chunk, started, elapsed, error, len(lanes))
 
-    def _generate(self, states: list[Any], jobs: list[ChunkJob]) -> list[np.ndarray]:
+    def _device_jpeg_quality(self, lanes: list[Lane]) -> int | None:
+        """The JPEG quality the backend should encode the batch at, or None to return RGB frames."""
+        qualities = {lane.jpeg_quality for lane in lanes}
+        if len(qualities) == 1 and None not in qualities and self.backend.encodes_jpeg:
+            return qualities.pop()
+        return None
+
+    def _generate(self, states: list[Any], jobs: list[ChunkJob], jpeg_quality: int | None) -> list[Frames]:
         for state, job in zip(states, jobs, strict=True):
             assert job.samples is not None
             self.backend.encode_audio(state, job.samples)
-        return self.backend.generate_chunks(states)
+        if jpeg_quality is not None:
+            return list(self.backend.generate_jpeg_chunks(states, jpeg_quality))
+        return list(self.backend.generate_chunks(states))
 
-    def _deliver(self, lane: Lane, job: ChunkJob, frames: np.ndarray | None, started: float, elapsed: float,
+    def _deliver(self, lane: Lane, job: ChunkJob, frames: Frames | None, started: float, elapsed: float,
                  error: BaseException | None, batch_size: int) -> None:
         lane.in_flight = False
         lane.changed.set()

@@ -79,6 +79,7 @@ async def _render(rt: Runtime, avatar: Avatar, audio: np.ndarray, seed: int, req
             result = await session.next_result()
             if result.error is not None or result.frames is None:
                 raise BackendError(f"the backend failed: {result.error}", "see the server log")
+            assert isinstance(result.frames, np.ndarray)  # the lane asked for RGB frames (no JPEG quality)
             span = audio[offset: offset + len(result.frames) * geometry.samples_per_frame]
             await asyncio.to_thread(writer.add, result.frames, span)
             offset += span.size

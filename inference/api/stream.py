@@ -39,6 +39,7 @@ from inference.errors import (
 from inference.media import encode_jpeg
 from inference.protocol import FrameHeader
 from inference.runtime import Runtime
+from inference.scheduler import Frames
 from inference.sessions import PcmInput, Session
 
 log = logging.getLogger("inference.stream")
@@ -180,7 +181,8 @@ class StreamConnection:
     async def open(self, start: protocol.StartRequest, avatar: Avatar) -> None:
         config = self.rt.config
         seed = config.seed if start.seed is None else start.seed
-        lane = await self.rt.scheduler.open_lane(avatar.state, seed, config.max_queued_chunks)
+        quality = config.jpeg_quality if start.output == "jpeg" else None
+        lane = await self.rt.scheduler.open_lane(avatar.state, seed, config.max_queued_chunks, quality)
         self.session = Session(self.rt.scheduler, lane, self.rt.geometry)
         self.pcm = PcmInput(start.sample_rate, start.channels)
         self.output = start.output
@@ -323,12 +325,17 @@ class StreamConnection:
                 await self.session.push_idle()
             await asyncio.sleep(geometry.chunk_seconds / 4)
 
-    async def encoded(self, frames: np.ndarray) -> AsyncIterator[bytes]:
+    async def encoded(self, frames: Frames) -> AsyncIterator[bytes]:
         """The chunk's frames encoded in parallel threads, yielded in order as each is ready.
 
         One JPEG takes 1.6-3.3 ms of CPU at 512x512; one at a time, a 24-frame chunk spent up to
         80 ms here. Pillow releases the GIL while encoding, so the chunk's frames encode side by side.
+        Frames the backend already encoded on its device pass through.
         """
+        if isinstance(frames, list):
+            for payload in frames:
+                yield payload
+            return
         tasks = [asyncio.ensure_future(self.encode(frame)) for frame in frames]
         try:
             for task in tasks:

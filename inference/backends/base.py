@@ -10,7 +10,8 @@ The unit of work is a chunk. Per chunk the scheduler calls
     encode_audio(stream, samples)   # exactly geometry.samples_per_chunk float32 samples, 16 kHz mono
     generate_chunk(stream)          # -> geometry.new_frames frames for those samples
 Several streams may be batched by one `generate_chunks([s1, s2, ...])` call after each of them had
-its `encode_audio`; the default loops over `generate_chunk`.
+its `encode_audio`; the default loops over `generate_chunk`. A backend that can JPEG-encode on its
+device sets `encodes_jpeg`, and the server asks `generate_jpeg_chunks` for the streams that want JPEG.
 """
 
 from __future__ import annotations
@@ -122,6 +123,15 @@ class Backend(abc.ABC):
         Override to batch several streams into one forward pass; the default runs them one by one.
         """
         return [self.generate_chunk(stream) for stream in streams]
+
+    @property
+    def encodes_jpeg(self) -> bool:
+        """True when `generate_jpeg_chunks` works (the backend encodes on its device, off the host CPU)."""
+        return False
+
+    def generate_jpeg_chunks(self, streams: list[StreamState], quality: int) -> list[list[bytes]]:
+        """`generate_chunks`, each frame returned as a JPEG file of `quality`. Only when `encodes_jpeg`."""
+        raise NotImplementedError(f"the {self.name} backend does not encode JPEG")
 
     def clear_audio(self, stream: StreamState) -> None:  # noqa: B027 - optional hook
         """Forget the stream's audio context (after an interrupt); motion state is kept."""

@@ -99,7 +99,7 @@ class FlashheadBackend(Backend):
 
     def __init__(self, paths: FlashheadPaths, model_type: str = "lite", device: str = "cuda",
                  compile: bool = False, weights: str = "checkpoints", engine: str = "auto", seed: int = 0,
-                 max_batch: int = 1):
+                 max_batch: int = 1, cuda_graphs: bool = True, jpeg_on_device: bool = True):
         if weights not in ("checkpoints", "random"):
             raise BackendError(f"unknown weights mode {weights!r}", "use FLASHHEAD_WEIGHTS=checkpoints or random")
         self.paths = paths
@@ -110,6 +110,8 @@ class FlashheadBackend(Backend):
         self.engine_name = engine
         self.seed = seed
         self.max_batch = max_batch
+        self.cuda_graphs = cuda_graphs  # fast engine, compiled: the DiT replays as CUDA graphs
+        self.jpeg_on_device = jpeg_on_device  # fast engine: nvJPEG when torchvision has it
         self.geometry: ChunkGeometry = PRO if model_type == "pro" else LITE
         self.pipeline: Any = None
         self.fh: Any = None  # the flash_head.inference module
@@ -122,8 +124,8 @@ class FlashheadBackend(Backend):
     @classmethod
     def from_config(cls, config: Any) -> FlashheadBackend:
         return cls(FlashheadPaths.from_config(config), config.model_type, config.device, bool(config.compile),
-                   getattr(config, "weights", "checkpoints"), getattr(config, "engine", "auto"), config.seed,
-                   config.max_batch)
+                   config.weights, config.engine, config.seed, config.max_batch, config.cuda_graphs,
+                   config.jpeg_on_device)
 
     # ---- start-up ------------------------------------------------------------------------------
 
@@ -234,12 +236,12 @@ class FlashheadBackend(Backend):
 
     def warm_up(self) -> None:
         """Run two chunks alone (the second compiles the motion re-encode's shapes), then, when batching,
-        two batched chunks (compiles the batch-dynamic graphs), so no real chunk pays a compile."""
+        two batched chunks (compiles the batch-dynamic graphs), so no real chunk pays a compile. With
+        CUDA graphs every batch size up to max_batch runs twice (warm, then record)."""
         started = time.perf_counter()
         image = np.full((self.geometry.height, self.geometry.width, 3), 128, np.uint8)
         avatar = self.prepare_avatar(image)
-        sizes = [1] + ([min(2, self.max_batch)] if self.max_batch > 1 and self.engine.name == "fast" else [])
-        for size in sizes:
+        for size in self._warm_up_sizes():
             streams = [self.new_stream(avatar, seed=index) for index in range(size)]
             for _ in range(2):
                 for stream in streams:
@@ -250,6 +252,13 @@ class FlashheadBackend(Backend):
             self.timings[f"warm_up_batch{size}_s"] = time.perf_counter() - started
         self.release_avatar(avatar)
         self.timings["warm_up_s"] = time.perf_counter() - started
+
+    def _warm_up_sizes(self) -> list[int]:
+        if self.engine.name != "fast" or self.max_batch == 1:
+            return [1]
+        if self.engine.cuda_graphs:
+            return list(range(1, self.max_batch + 1))
+        return [1, 2]
 
     # ---- avatars and streams -------------------------------------------------------------------
 
@@ -309,6 +318,16 @@ class FlashheadBackend(Backend):
             stream.chunks += 1
         return frames
 
+    @property
+    def encodes_jpeg(self) -> bool:
+        return getattr(self.engine, "jpeg", None) is not None
+
+    def generate_jpeg_chunks(self, streams: list[FlashheadStream], quality: int) -> list[list[bytes]]:
+        files = self.engine.generate(streams, jpeg_quality=quality)
+        for stream in streams:
+            stream.chunks += 1
+        return files
+
     def clear_audio(self, stream: FlashheadStream) -> None:
         stream.ring[:] = 0.0
         stream.embedding = None
@@ -326,6 +345,7 @@ class FlashheadBackend(Backend):
             "backend": self.name, "model_type": self.model_type, "device": self.device,
             "weights": self.weights, "compile": self.compile, "repo": str(self.paths.repo),
             "engine": getattr(self.engine, "name", self.engine_name), "versions": _versions(),
+            "cuda_graphs": bool(getattr(self.engine, "cuda_graphs", False)), "jpeg_on_device": self.encodes_jpeg,
             "timings_s": {k: round(v, 2) for k, v in self.timings.items()},
         }
         if self.weights == "random":

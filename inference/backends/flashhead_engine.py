@@ -13,7 +13,12 @@ float32). This engine keeps the same computation and removes that overhead:
   generator, in FlashHead's order, and keeps its own motion latents;
 - decode, colour correction and motion re-encode run batched; FlashHead's VAE posterior sample
   draws from a per-stream generator seeded like the CUDA RNG the pipeline engine swaps in;
-- frames become uint8 on the GPU and cross to the host in one copy.
+- frames become uint8 on the GPU and cross to the host in one copy, or are JPEG-encoded there
+  (nvJPEG through torchvision) so only the JPEG bytes cross;
+- compiled, the DiT replays as CUDA graphs, one per batch size (recorded by the backend's `warm_up`). Inductor
+  launches its kernels from Python, about 2,000 a chunk; every launch gives up the GIL and waits
+  to get it back from the server's other threads, which made a chunk inside the server up to 1.75x
+  slower than alone. A replay is one launch.
 
 For one stream the result equals FlashHead's `run_pipeline` within bf16 rounding
 (benchmarks/gpu_batching.py checks it on the GPU, and batched vs one-by-one for B = 2..).
@@ -65,11 +70,15 @@ class FastEngine:
         patch = config.patch_size
         grid = (frames // patch[0], self.latent_shape[2] // patch[1], self.latent_shape[3] // patch[2])
         self.cos, self.sin = self._rope(grid)
-        if backend.compile:
-            _stable_compile_cache()
-        self.forward = torch.compile(self._forward) if backend.compile else self._forward
+        self.cuda_graphs = backend.compile and backend.cuda_graphs
+        self.forward = self._compiled_forward() if backend.compile else self._forward
+        self.jpeg = _nvjpeg_encoder(self.device) if backend.jpeg_on_device else None
         self.last_timings: dict[str, float] = {}
         self.chunk_times: dict[int, float] = {}  # batch size -> last measured chunk seconds
+
+    def _compiled_forward(self) -> Any:
+        _stable_compile_cache()
+        return torch.compile(self._forward, mode="reduce-overhead" if self.cuda_graphs else None)
 
     # ---- per-stream state ------------------------------------------------------------------------
 
@@ -87,7 +96,8 @@ class FastEngine:
     # ---- one batched chunk ---------------------------------------------------------------------
 
     @torch.no_grad()
-    def generate(self, streams: list[Any]) -> list[np.ndarray]:
+    def generate(self, streams: list[Any], jpeg_quality: int | None = None) -> list[np.ndarray] | list[list[bytes]]:
+        """One chunk per stream: uint8 frames on the host, or (with `jpeg_quality`) JPEG bytes per frame."""
         for stream in streams:
             if stream.embedding is None:
                 raise RuntimeError("generate_chunk before encode_audio")
@@ -97,8 +107,22 @@ class FastEngine:
         frames = self.decode(streams, latents)
         for stream in streams:
             stream.embedding = None
+        result = self.encode_jpeg(frames, jpeg_quality) if jpeg_quality else _to_host(frames)
         self.chunk_times[len(streams)] = time.perf_counter() - started
-        return frames
+        return result
+
+    def encode_jpeg(self, frames: torch.Tensor, quality: int) -> list[list[bytes]]:
+        """(B, T, H, W, 3) uint8 on the GPU -> per stream, T JPEG files; one host copy for all."""
+        assert self.jpeg is not None, "jpeg_quality given without an nvJPEG encoder"
+        batch, count = frames.shape[:2]
+        planar = frames.permute(0, 1, 4, 2, 3).contiguous()
+        encoded = self.jpeg([planar[b, t] for b in range(batch) for t in range(count)], quality=quality)
+        blob = torch.cat(encoded).cpu().numpy().tobytes()
+        files, offset = [], 0
+        for tensor in encoded:
+            files.append(blob[offset: offset + tensor.numel()])
+            offset += tensor.numel()
+        return [files[b * count: (b + 1) * count] for b in range(batch)]
 
     def audio_embeddings(self, streams: list[Any]) -> torch.Tensor:
         """(B, frame_num, 5, 12, 768): FlashHead's `get_audio_embedding` for each ring, batched."""
@@ -120,7 +144,7 @@ class FastEngine:
         steps = len(p.timesteps) - 1
         for i in range(steps):
             noise = torch.where(mask, motion, noise)
-            flow = self.forward(noise, p.timesteps[i], context, y)
+            flow = self._step(noise, p.timesteps[i], context, y)
             t_i = (p.timesteps[i] / p.num_timesteps).to(self.dtype)
             t_next = (p.timesteps[i + 1] / p.num_timesteps).to(self.dtype)
             x_0 = noise - flow * t_i
@@ -128,6 +152,12 @@ class FastEngine:
                                              generator=s.generator) for s in streams])
             noise = (1 - t_next) * x_0 + t_next * fresh
         return torch.where(mask, motion, noise)
+
+    def _step(self, x: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One DiT call. Its output lives in the CUDA graph's memory until the next replay overwrites it."""
+        if self.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()  # the last step's output is used up: reuse its memory
+        return self.forward(x, timestep, context, y)
 
     def _motion(self, streams: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """The motion latents of each stream padded to the chunk, and where they apply."""
@@ -140,8 +170,8 @@ class FastEngine:
             mask[index, :, :count] = True
         return motion, mask
 
-    def decode(self, streams: list[Any], latents: torch.Tensor) -> list[np.ndarray]:
-        """VAE decode, colour correction, motion re-encode (all batched); uint8 frames to the host."""
+    def decode(self, streams: list[Any], latents: torch.Tensor) -> torch.Tensor:
+        """VAE decode, colour correction, motion re-encode (all batched): (B, T, H, W, 3) uint8 on the GPU."""
         vae = self.p.vae
         videos = vae.model.decode(vae.un_normalize_latents(latents), return_dict=False,
                                   target_shape=latents.shape)[0]
@@ -154,9 +184,7 @@ class FastEngine:
         for index, stream in enumerate(streams):
             stream.motion = motion[index]
         new = videos[:, :, self.motion_frames:].float()
-        frames = (((new + 1) / 2).clamp(0, 1) * 255).permute(0, 2, 3, 4, 1).to(torch.uint8)
-        host = frames.cpu().numpy()
-        return [host[index] for index in range(len(streams))]
+        return (((new + 1) / 2).clamp(0, 1) * 255).permute(0, 2, 3, 4, 1).to(torch.uint8)
 
     # ---- the DiT, batch-capable --------------------------------------------------------------------
 
@@ -229,6 +257,24 @@ class FastEngine:
         return {"chunk_seconds_by_batch": {str(b): round(t, 4) for b, t in sorted(self.chunk_times.items())},
                 "chunk_seconds": chunk_s, "max_batch": self.backend.max_batch,
                 "safe_streams": safe_streams(self.chunk_times, chunk_s, self.backend.max_batch)}
+
+
+def _to_host(frames: torch.Tensor) -> list[np.ndarray]:
+    host = frames.cpu().numpy()
+    return [host[index] for index in range(host.shape[0])]
+
+
+def _nvjpeg_encoder(device: torch.device) -> Any:
+    """torchvision's batched nvJPEG `encode_jpeg`, or None where it is missing or fails on `device`."""
+    if device.type != "cuda":
+        return None
+    try:
+        from torchvision.io import encode_jpeg
+
+        encode_jpeg([torch.zeros((3, 16, 16), dtype=torch.uint8, device=device)], quality=85)
+    except Exception:  # noqa: BLE001 - no torchvision, or one built without nvJPEG: encode on the host
+        return None
+    return encode_jpeg
 
 
 def _stable_compile_cache() -> None:

@@ -28,6 +28,9 @@ def test_values_are_typed() -> None:
     assert config.resolved_repo_dir == Path("/src/fh")
     assert config.resolved_checkpoint_dir == Path("/data/fh/models")
     assert config.model_type == "pro"
+    assert (config.cuda_graphs, config.jpeg_on_device) == (True, True)
+    off = from_env({"FLASHHEAD_CUDA_GRAPHS": "0", "FLASHHEAD_JPEG_ON_DEVICE": "no"})
+    assert (off.cuda_graphs, off.jpeg_on_device) == (False, False)
 
 
 def test_overrides_win_over_the_environment() -> None:

@@ -126,7 +126,9 @@ def test_load_uses_flashheads_pipeline_and_compile_switches(tmp_path: Path,
     assert isinstance(backend, FlashheadBackend)
     backend.load()
     assert backend.pipeline.compiled == (True, True)
-    assert backend.info()["engine"] == "pipeline"  # no torch model: FlashHead's own per-chunk API
+    facts = backend.info()
+    assert facts["engine"] == "pipeline"  # no torch model: FlashHead's own per-chunk API
+    assert facts["cuda_graphs"] is False and facts["jpeg_on_device"] is False and not backend.encodes_jpeg
     assert (tmp_path / "cc" / "inductor").is_dir() and (tmp_path / "cc" / "triton").is_dir()
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "cc" / "inductor")
     assert os.environ["TRITON_CACHE_DIR"] == str(tmp_path / "cc" / "triton")

@@ -199,3 +199,68 @@ async def test_backend_failure_reaches_only_its_stream() -> None:
     assert isinstance(failed.error, RuntimeError) and failed.frames is None
     assert fine.error is None and fine.frames is not None
     await scheduler.stop()
+
+
+class JpegBackend(RecordingBackend):
+    """Encodes on its 'device': each frame becomes a tagged JPEG stand-in with the quality asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jpeg_calls: list[tuple[tuple[str, ...], int]] = []
+
+    @property
+    def encodes_jpeg(self) -> bool:
+        return True
+
+    def generate_jpeg_chunks(self, streams: list[dict], quality: int) -> list[list[bytes]]:
+        self.jpeg_calls.append((tuple(stream["name"] for stream in streams), quality))
+        return [[f"{stream['name']}:{quality}:{index}".encode() for index in range(GEOMETRY.new_frames)]
+                for stream in streams]
+
+
+async def _one_batch(backend: RecordingBackend, qualities: dict[str, int | None], keep: int) -> dict[str, Any]:
+    backend.gate.clear()
+    scheduler = await _scheduler(backend, max_batch=len(qualities), wait=0.001)
+    lanes = {name: await scheduler.open_lane(name, 0, 2, quality) for name, quality in qualities.items()}
+    for lane in lanes.values():
+        await scheduler.submit(lane, _job(lane, keep))
+    backend.gate.set()
+    results = {name: await lane.outbox.get() for name, lane in lanes.items()}
+    await scheduler.stop()
+    return results
+
+
+@pytest.mark.asyncio
+async def test_a_batch_wanting_jpeg_is_encoded_by_a_backend_that_can() -> None:
+    backend = JpegBackend()
+    results = await _one_batch(backend, {"a": 80, "b": 80}, keep=5)
+    assert backend.jpeg_calls == [(("a", "b"), 80)] and backend.calls == []
+    assert results["a"].frames == [f"a:80:{index}".encode() for index in range(5)]  # `keep` applies to files too
+    assert results["b"].batch_size == 2
+
+
+@pytest.mark.asyncio
+async def test_a_batch_with_an_rgb_stream_or_mixed_qualities_gets_rgb_frames() -> None:
+    for qualities in ({"a": 80, "b": None}, {"a": 80, "b": 60}):
+        backend = JpegBackend()
+        results = await _one_batch(backend, qualities, keep=GEOMETRY.new_frames)
+        assert backend.jpeg_calls == [] and backend.calls == [("a", "b")]
+        assert all(isinstance(result.frames, np.ndarray) for result in results.values())
+
+
+@pytest.mark.asyncio
+async def test_a_backend_that_cannot_encode_gets_rgb_requests_only() -> None:
+    backend = RecordingBackend()
+    results = await _one_batch(backend, {"a": 85}, keep=GEOMETRY.new_frames)
+    assert backend.calls == [("a",)] and results["a"].frames.shape == (24, 8, 8, 3)
+
+
+@pytest.mark.asyncio
+async def test_no_wait_for_a_batch_to_fill_when_every_stream_is_in_it() -> None:
+    scheduler = await _scheduler(RecordingBackend(), max_batch=8, wait=60.0)
+    lanes = [await scheduler.open_lane(name, 0, max_queued=2) for name in "ab"]
+    for lane in lanes:
+        await scheduler.submit(lane, _job(lane))
+    for lane in lanes:  # a 60 s wait would time out here: with both streams ready there is no one to wait for
+        assert (await asyncio.wait_for(lane.outbox.get(), timeout=10)).error is None
+    await scheduler.stop()
