@@ -4,9 +4,10 @@
     python benchmarks/gpu_server.py --max-batch 12 --name gpu-batching-server-batched ...
     python benchmarks/gpu_batching_report.py
 
-Both runs use the same scenarios (throughput:B and realtime:B for each B) on the same machine in one
-lease. Prints a table per B (aggregate FPS, per-stream real-time FPS, p95 chunk latency, time to
-first frame) and writes benchmarks/results/gpu-batching-server-lite.json. Needs no GPU.
+Both sides are measured on the same machine in one lease; a side may name several runs (`--unbatched
+a,b`: their scenarios together, later runs win). Prints a table per B (aggregate FPS, per-stream
+real-time FPS, p95 chunk latency, time to first frame) and writes
+benchmarks/results/gpu-batching-server-lite.json. Needs no GPU.
 """
 
 from __future__ import annotations
@@ -31,15 +32,23 @@ REALTIME_FPS = 25 * (1 - REALTIME_FPS_ALLOWANCE)  # what `accept fps` counts as 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batched", default="gpu-batching-server-batched")
-    parser.add_argument("--unbatched", default="gpu-batching-server-unbatched")
+    parser.add_argument("--unbatched", default="gpu-batching-server-unbatched,gpu-batching-server-unbatched-more")
     parser.add_argument("--baseline", default="gpu-loop-lite-compiled-h200",
                         help="FlashHead's own loop (gpu_flashhead_loop.py) for the single-stream ratio")
     parser.add_argument("--name", default="gpu-batching-server-lite")
     return parser.parse_args()
 
 
-def load(name: str) -> dict[str, Any]:
-    return json.loads((gpu_common.RESULTS / f"{name}.json").read_text())
+def load(names: str) -> dict[str, Any]:
+    """One run, or several of the same server settings with their scenarios merged."""
+    runs = [json.loads((gpu_common.RESULTS / f"{name}.json").read_text()) for name in names.split(",")]
+    merged = {**runs[0], "scenarios": {}, "runs": [{"name": name, "when": run["when"]}
+                                                   for name, run in zip(names.split(","), runs, strict=True)]}
+    for run in runs:
+        if run["max_batch"] != merged["max_batch"]:
+            raise SystemExit(f"{names}: runs with different max_batch cannot be merged")
+        merged["scenarios"].update(run["scenarios"])
+    return merged
 
 
 def realtime_row(found: dict[str, Any]) -> dict[str, Any]:
@@ -80,9 +89,8 @@ def main() -> None:
         "benchmark": "flashhead_batching_through_server",
         **{key: batched.get(key) for key in ("gpu", "driver", "versions", "weights", "model_type", "engine",
                                              "compile")},
-        "runs": {"batched": {"name": args.batched, "max_batch": batched["max_batch"], "when": batched["when"]},
-                 "unbatched": {"name": args.unbatched, "max_batch": unbatched["max_batch"],
-                               "when": unbatched["when"]}},
+        "runs": {"batched": {"max_batch": batched["max_batch"], "runs": batched["runs"]},
+                 "unbatched": {"max_batch": unbatched["max_batch"], "runs": unbatched["runs"]}},
         "by_streams": table}
     baseline_path = gpu_common.RESULTS / f"{args.baseline}.json"
     baseline = json.loads(baseline_path.read_text()) if baseline_path.exists() else None
