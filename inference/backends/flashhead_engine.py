@@ -15,10 +15,10 @@ float32). This engine keeps the same computation and removes that overhead:
   draws from a per-stream generator seeded like the CUDA RNG the pipeline engine swaps in;
 - frames become uint8 on the GPU and cross to the host in one copy, or are JPEG-encoded there
   (nvJPEG through torchvision) so only the JPEG bytes cross;
-- compiled, the DiT replays as CUDA graphs, one per batch size (recorded by the backend's `warm_up`). Inductor
-  launches its kernels from Python, about 2,000 a chunk; every launch gives up the GIL and waits
-  to get it back from the server's other threads, which made a chunk inside the server up to 1.75x
-  slower than alone. A replay is one launch.
+- compiled, the DiT replays as CUDA graphs, one per batch size (recorded by the backend's
+  `warm_up`). Inductor launches its kernels from Python, about 2,000 a chunk; every launch gives up
+  the GIL and waits to get it back from the server's other threads: a batch of 8 took 1.02 s inside
+  the server against 0.58 s alone. A replay is one launch (now 0.57 s inside the server).
 
 For one stream the result equals FlashHead's `run_pipeline` within bf16 rounding
 (benchmarks/gpu_batching.py checks it on the GPU, and batched vs one-by-one for B = 2..).
@@ -26,6 +26,7 @@ For one stream the result equals FlashHead's `run_pipeline` within bf16 rounding
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 from einops import rearrange
 
+log = logging.getLogger("inference.flashhead")
 _NORM_EPS = 1e-7  # Wav2Vec2FeatureExtractor's zero-mean unit-variance normalisation
 
 
@@ -272,7 +274,8 @@ def _nvjpeg_encoder(device: torch.device) -> Any:
         from torchvision.io import encode_jpeg
 
         encode_jpeg([torch.zeros((3, 16, 16), dtype=torch.uint8, device=device)], quality=85)
-    except Exception:  # noqa: BLE001 - no torchvision, or one built without nvJPEG: encode on the host
+    except Exception as error:  # noqa: BLE001 - no torchvision, or one built without nvJPEG
+        log.warning("JPEG frames are encoded on the host: nvJPEG is not usable (%s)", error)
         return None
     return encode_jpeg
 
