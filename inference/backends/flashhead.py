@@ -313,20 +313,20 @@ class FlashheadBackend(Backend):
         return self.generate_chunks([stream])[0]
 
     def generate_chunks(self, streams: list[FlashheadStream]) -> list[np.ndarray]:
-        frames = self.engine.generate(streams)
-        for stream in streams:
-            stream.chunks += 1
-        return frames
+        return self._generate(streams)
 
     @property
     def encodes_jpeg(self) -> bool:
         return getattr(self.engine, "jpeg", None) is not None
 
     def generate_jpeg_chunks(self, streams: list[FlashheadStream], quality: int) -> list[list[bytes]]:
-        files = self.engine.generate(streams, jpeg_quality=quality)
+        return self._generate(streams, jpeg_quality=quality)
+
+    def _generate(self, streams: list[FlashheadStream], **options: Any) -> Any:
+        result = self.engine.generate(streams, **options)
         for stream in streams:
             stream.chunks += 1
-        return files
+        return result
 
     def clear_audio(self, stream: FlashheadStream) -> None:
         stream.ring[:] = 0.0
