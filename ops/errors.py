@@ -86,6 +86,17 @@ class CommandTimeout(RemoteCommandFailed):
     """A command on the host ran past its timeout."""
 
 
+class SessionLost(RemoteCommandFailed):
+    """A command ended with no exit status: it died of a signal, or its SSH session was cut."""
+
+    def __init__(self, command: str, output: str):
+        super().__init__(command, -1, output, "re-run: every step is safe to repeat. If it happens again, look for "
+                                              "a killed process in the host's kernel log (`journalctl -k`: the OOM "
+                                              "killer?) and for the session in sshd's log")
+        self.message = f"the command ended without an exit status (killed by a signal, or the session cut): {command}"
+        self.args = (self.message,)
+
+
 class CheckFailed(FlashheadError):
     exit_code = ExitCode.CHECK_FAILED
 

@@ -20,7 +20,7 @@ import paramiko
 from fabric import Config, Connection
 
 from ops.connectors.base import Connector, Result, env_script, quote
-from ops.errors import AuthenticationFailed, CommandTimeout, ConnectionFailed, HostKeyError
+from ops.errors import AuthenticationFailed, CommandTimeout, ConnectionFailed, HostKeyError, SessionLost
 from ops.inventory import Host
 from ops.sshkeys import auth_remedy, fingerprint, offered_keys
 
@@ -166,8 +166,10 @@ def _collect(channel: paramiko.Channel, script: str, timeout: float) -> Result:
         if time.monotonic() > deadline:
             output = (stdout + stderr).decode(errors="replace")
             raise CommandTimeout(script, -1, output, f"the command ran past {timeout:.0f} s on the host")
-    return Result(script, channel.recv_exit_status(), stdout.decode(errors="replace"),
-                  stderr.decode(errors="replace"))
+    status = channel.recv_exit_status()
+    if status == -1:  # sshd sent exit-signal (paramiko keeps no status) or closed the channel without one
+        raise SessionLost(script, (stdout + stderr).decode(errors="replace"))
+    return Result(script, status, stdout.decode(errors="replace"), stderr.decode(errors="replace"))
 
 
 def _drain(channel: paramiko.Channel, stdout: bytearray, stderr: bytearray) -> bool:

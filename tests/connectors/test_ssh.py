@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from ops.connectors.ssh import SSHConnector
-from ops.errors import AuthenticationFailed, CommandTimeout, ConnectionFailed, HostKeyError, RemoteCommandFailed
+from ops.errors import (
+    AuthenticationFailed,
+    CommandTimeout,
+    ConnectionFailed,
+    HostKeyError,
+    RemoteCommandFailed,
+    SessionLost,
+)
 from ops.inventory import Host
 from tests.sshd import SSHServer, free_port, keygen
 
@@ -91,6 +98,15 @@ def test_env_reaches_the_command_but_never_argv_or_logs(ssh_env: SSHServer) -> N
     assert seen_in_argv == []
     assert secret not in ssh_env.log()
     assert leftovers == "0"
+
+
+def test_a_command_killed_by_a_signal_is_not_a_status(ssh_env: SSHServer) -> None:
+    with SSHConnector(make_host(ssh_env)) as conn:
+        with pytest.raises(SessionLost) as lost:
+            conn.run("echo before; kill -KILL $$", check=False)  # sshd reports exit-signal, no exit-status
+        assert "without an exit status" in lost.value.message and "journalctl" in (lost.value.remedy or "")
+        assert "before" in lost.value.output
+        assert conn.run(["echo", "still usable"]).stdout == "still usable\n"
 
 
 def test_command_timeout(ssh_env: SSHServer) -> None:
