@@ -8,7 +8,6 @@ server exits 0. A second signal exits at once. A model that fails to load exits 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import signal
 from types import FrameType
@@ -16,6 +15,7 @@ from typing import Any
 
 import uvicorn
 
+from inference import memory
 from inference.app import create_app
 from inference.backends import create_backend
 from inference.config import ServerConfig
@@ -24,7 +24,6 @@ from inference.logs import configure
 from inference.runtime import Runtime
 
 log = logging.getLogger("inference.server")
-M_MMAP_THRESHOLD = -3  # the mallopt parameter number in glibc's malloc.h
 
 
 class DrainingServer(uvicorn.Server):
@@ -74,24 +73,11 @@ def uvicorn_config(app: Any, config: ServerConfig) -> uvicorn.Config:
                           timeout_graceful_shutdown=5, server_header=False, access_log=True)
 
 
-def release_large_buffers_eagerly() -> None:
-    """Have glibc map every buffer over 4 MiB on its own, so a freed chunk of frames goes back to the OS.
-
-    By default glibc raises its mmap threshold after the first large free and then serves 19 MB
-    frame buffers from the heap, where a burst of streams leaves the process hundreds of MB larger
-    for good. No effect (and no error) on other C libraries.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024)
-    except (OSError, AttributeError):
-        pass
-
-
 def run(config: ServerConfig) -> int:
     """Serve until a signal; returns the process exit status. Raises InferenceError on bad set-up."""
     configure(config.log_level, config.log_format)
-    release_large_buffers_eagerly()
+    memory.limit_arenas()
+    memory.release_large_buffers_eagerly()
     backend = create_backend(config)  # validates paths now, before binding the port
     app = create_app(config, backend)
     server = DrainingServer(uvicorn_config(app, config), app.state.runtime, config.grace_seconds)

@@ -176,7 +176,9 @@ class StreamConnection:
             data = base64.b64decode(start.image_b64 or "", validate=True)
         except (binascii.Error, ValueError):
             raise BadInput("`image` is not valid base64", "base64-encode the photo's file bytes") from None
-        return await self.rt.prepare_avatar(await decode_image(self.rt, data))
+        async with self.rt.upload_slot():
+            image = await decode_image(self.rt, data)
+        return await self.rt.prepare_avatar(image)
 
     async def open(self, start: protocol.StartRequest, avatar: Avatar) -> None:
         config = self.rt.config
