@@ -14,11 +14,14 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn.config import HTTP_PROTOCOLS
+from uvicorn.importer import import_from_string
 
 from inference import memory
 from inference.app import create_app
 from inference.backends import create_backend
 from inference.config import ServerConfig
+from inference.connection_guard import guarded
 from inference.errors import InferenceError
 from inference.logs import configure
 from inference.runtime import Runtime
@@ -67,9 +70,12 @@ class DrainingServer(uvicorn.Server):
 def uvicorn_config(app: Any, config: ServerConfig) -> uvicorn.Config:
     """uvicorn's settings. WebSocket compression is off: frames are JPEG (or raw RGB), which deflate
     cannot shrink, and compressing them ran on the event loop at ~10 ms a frame, capping every
-    stream together at ~90 FPS (measured on the H200)."""
-    return uvicorn.Config(app, host=config.host, port=config.port, log_config=None, lifespan="on",
+    stream together at ~90 FPS (measured on the H200). Connections get a request-head deadline and
+    a cap (inference/connection_guard.py), a keep-alive timeout and a 16 KiB limit on a request head."""
+    http = guarded(import_from_string(HTTP_PROTOCOLS["auto"]), config.header_timeout_s, config.max_connections)
+    return uvicorn.Config(app, host=config.host, port=config.port, log_config=None, lifespan="on", http=http,
                           ws_max_size=config.max_message_bytes + 1024, ws_per_message_deflate=False,
+                          timeout_keep_alive=config.keep_alive_s, h11_max_incomplete_event_size=16 * 1024,
                           timeout_graceful_shutdown=5, server_header=False, access_log=True)
 
 

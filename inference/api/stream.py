@@ -12,7 +12,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import hmac
 import json
 import logging
 import time
@@ -37,6 +36,7 @@ from inference.errors import (
     UnsupportedMedia,
 )
 from inference.media import encode_jpeg
+from inference.middleware import token_matches
 from inference.protocol import FrameHeader
 from inference.runtime import Runtime
 from inference.scheduler import Frames
@@ -164,7 +164,7 @@ class StreamConnection:
         expected = self.rt.config.api_token
         if not expected or self.ws.scope.get("flashhead.authorized"):
             return
-        if token_in_start is not None and hmac.compare_digest(token_in_start.encode(), expected.encode()):
+        if token_matches(token_in_start, expected):
             return
         raise Unauthorized("missing or wrong bearer token",
                            "send `Authorization: Bearer <FLASHHEAD_API_TOKEN>` or `token` in `start`")
