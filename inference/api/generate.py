@@ -89,8 +89,8 @@ async def _render(rt: Runtime, avatar: Avatar, audio: np.ndarray, seed: int, req
         done, offset = 0, 0
         while done < total:
             result = await session.next_result()
-            if result.error is not None or result.frames is None:
-                raise BackendError(f"the backend failed: {result.error}", "see the server log")
+            if result is None or result.error is not None or result.frames is None:
+                raise BackendError(f"the backend failed: {result and result.error}", "see the server log")
             assert isinstance(result.frames, np.ndarray)  # the lane asked for RGB frames (no JPEG quality)
             span = audio[offset: offset + len(result.frames) * geometry.samples_per_frame]
             await asyncio.to_thread(writer.add, result.frames, span)
