@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -76,3 +77,40 @@ async def test_a_cancelled_request_gives_its_worker_back(pool: MediaPool) -> Non
             break
         await asyncio.sleep(0.02)
     assert pool.idle.qsize() == 2 and pool.replaced == 0
+
+
+def _status_mb(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(field)
+
+
+@pytest.mark.asyncio
+async def test_long_audio_memory_comes_back(tmp_path) -> None:
+    """599 s of 192 kHz silence (the request that took 1.96 GB and kept 1.6 GB): decoded to 16 kHz while
+    decoding, in a worker whose memory goes back to its baseline after each of several in a row."""
+    import subprocess
+
+    from inference.media import AudioLimits, decode_audio
+
+    flac = tmp_path / "long.flac"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "anullsrc=r=192000:cl=mono", "-t", "599",
+                    str(flac)], check=True)
+    data = flac.read_bytes()
+    pool = MediaPool(size=1, memory_mb=1024, timeout_s=60)
+    await pool.start()
+    try:
+        pid = next(iter(pool.workers)).process.pid
+        baseline = _status_mb(pid, "VmRSS")
+        after = []
+        for _ in range(4):
+            samples = await pool.run(decode_audio, data, AudioLimits(64 * 2**20, 600))
+            assert samples.size == 599 * 16000
+            after.append(_status_mb(pid, "VmRSS"))
+        peak = _status_mb(pid, "VmHWM")
+    finally:
+        await pool.stop()
+    print(f"worker RSS baseline {baseline:.0f} MB, after each decode {[round(x) for x in after]} MB, peak {peak:.0f}")
+    assert max(after) < baseline + 60  # the 38 MB result and the decoder's buffers went back
+    assert peak < baseline + 300
