@@ -39,8 +39,8 @@ async def test_frames_in_order_and_count_with_24khz_input(server: RunningServer)
     assert [frame.pts for frame in result.frames] == [i / 25 for i in range(expected)]
     assert result.summary is not None
     assert result.summary.frames == expected and result.summary.audio_seconds == seconds
-    assert sum(stat["frames"] for stat in result.stats) == expected
-    assert [stat["chunk"] for stat in result.stats] == list(range(len(result.stats)))
+    assert sum(stat.frames for stat in result.stats) == expected
+    assert [stat.chunk for stat in result.stats] == list(range(len(result.stats)))
     assert all(frame.data[:2] == b"\xff\xd8" for frame in result.frames)  # JPEG
     assert result.frames[0].to_array().shape == (512, 512, 3)
     assert result.summary.ttff_ms is not None and result.ttff_s is not None
