@@ -7,7 +7,8 @@ audio past the limit, one sample at 48 kHz, a body trickled a byte at a time, si
 connections, broken WebSocket messages and tokens that are not ASCII. Each side runs on a fresh
 server; both sides are printed together:
 
-  RSS of the server (and of its media workers) at start and end, p95 chunk latency of the
+  RSS of the server (and of its media workers) at start (after one warm-up round of every
+  request on both sides) and end, and every 15 s between, p95 chunk latency of the
   streams (queue + generation, from their `stats`), frames, stream errors, 5xx answers, and
   how the hostile requests were answered. Goals: RSS flat within 5 %, no 5xx, p95 unchanged.
 
@@ -183,7 +184,8 @@ async def realtime_stream(url: str, avatar: str, until: float, latencies: list[f
 
 
 async def hostile(url: str, avatar: str, until: float, answers: Counter[str]) -> None:
-    """Cycle through the requests that once crashed, stalled or bloated the server."""
+    """Cycle through the requests that once crashed, stalled or bloated the server (one round when
+    `until` has passed already: the warm-up both sides get)."""
     host, port = url.removeprefix("http://").split(":")
     tone = (np.sin(np.arange(4800) / 10) * 8000).astype(np.int16)[:, None]
     uploads = [("audio 8 ch", "audio", wav(np.repeat(tone, 8, axis=1), 48000)),
@@ -194,14 +196,14 @@ async def hostile(url: str, avatar: str, until: float, answers: Counter[str]) ->
                                                                   png_declaring(50000, 50000))]
     step = 0
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        while time.monotonic() < until:
+        while time.monotonic() < until or step < len(uploads):
             name, field, data = uploads[step % len(uploads)]
             if field == "audio":
                 response = await client.post("/v1/generate", data={"avatar_id": avatar}, files={"audio": ("a", data)})
             else:
                 response = await client.post("/v1/avatars", files={"image": ("i", data)})
             answers[f"{name}: {response.status_code}"] += 1
-            if step % 3 == 0:
+            if step % 3 == 0 or time.monotonic() >= until:
                 answers[await trickle(host, int(port))] += 1
                 silent = [socket.create_connection((host, int(port))) for _ in range(20)]
                 answers[await ws_garbage(url.replace("http", "ws") + "/v1/stream")] += 1
@@ -249,15 +251,25 @@ async def side(streams: int, minutes: float, chunk_ms: float, with_hostile: bool
             avatar = await client.create_avatar(face_png())
             warm = await client.stream_audio(speech(1.0), avatar_id=avatar)
             assert warm.summary is not None
+        # Both sides first serve one round of every request (the first generate alone adds ~20 MB of
+        # encoder and thread state that stays: warm-up, not growth), then RSS is taken.
+        await hostile(url, avatar, time.monotonic(), Counter())
         await asyncio.sleep(1)
         rss_start, family_start = rss_mb(process.pid), family_rss_mb(process.pid)
         until = time.monotonic() + minutes * 60
+        timeline: list[float] = []
+
+        async def sample() -> None:
+            while time.monotonic() < until:
+                timeline.append(round(rss_mb(process.pid), 1))
+                await asyncio.sleep(15)
         latencies: list[float] = []
         errors: Counter[str] = Counter()
         answers: Counter[str] = Counter()
         work = [realtime_stream(url, avatar, until, latencies, errors) for _ in range(streams)]
         if with_hostile:
             work.append(hostile(url, avatar, until, answers))  # type: ignore[arg-type]
+        work.append(sample())  # type: ignore[arg-type]
         results = await asyncio.gather(*work)
         await asyncio.sleep(2)
         rss_end, family_end = rss_mb(process.pid), family_rss_mb(process.pid)
@@ -267,7 +279,7 @@ async def side(streams: int, minutes: float, chunk_ms: float, with_hostile: bool
         latencies.sort()
         return {"hostile": with_hostile, "streams": streams, "minutes": minutes, "alive": alive,
                 "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(rss_end, 1),
-                "rss_change": round(rss_end / rss_start - 1, 4),
+                "rss_change": round(rss_end / rss_start - 1, 4), "rss_every_15s_mb": timeline,
                 "with_workers_start_mb": round(family_start, 1), "with_workers_end_mb": round(family_end, 1),
                 "frames": sum(int(r) for r in results[:streams]), "chunks": len(latencies),
                 "p50_chunk_ms": round(statistics.median(latencies), 1) if latencies else None,
@@ -293,6 +305,7 @@ def main() -> None:
               f"p95 chunk {result['p95_chunk_ms']} ms (p50 {result['p50_chunk_ms']}); frames {result['frames']}; "
               f"stream errors {sum(result['stream_errors'].values())}; 5xx {result['server_5xx']}; "
               f"alive {result['alive']}")
+        print(f"  RSS every 15 s: {result['rss_every_15s_mb']}")
     ratio = (hostile_side["p95_chunk_ms"] or 0) / (calm["p95_chunk_ms"] or 1)
     print(f"p95 chunk latency with / without hostile traffic: {ratio:.2f}x")
     print("hostile answers:", json.dumps(hostile_side["hostile_answers"], indent=1))

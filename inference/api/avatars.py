@@ -16,8 +16,7 @@ async def create(request: Request) -> JSONResponse:
     rt = runtime(request)
     if not rt.ready:
         raise NotReady("the model is not ready yet", "wait until GET /readyz answers 200")
-    async with rt.upload_slot():
-        form = await read_form(request, rt)
+    async with rt.upload_slot(), read_form(request, rt) as form:
         image = await decode_image(rt, await file_bytes(form, "image") or b"")
     existed = avatar_id(image.pixels) in rt.avatars.items
     avatar = await rt.prepare_avatar(image)

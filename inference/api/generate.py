@@ -31,12 +31,10 @@ async def generate(request: Request) -> Response:
     """Multipart fields: `audio` (file), and `avatar_id` (text) or `image` (file); optional `seed`."""
     rt = runtime(request)
     rt.check_admission("generate")  # a full or draining server refuses before reading the body
-    async with rt.upload_slot():
-        form = await read_form(request, rt)
+    async with rt.upload_slot(), read_form(request, rt) as form:
         photo = await _photo(rt, form)  # an unknown avatar id fails before the audio is decoded
         audio = await decode_audio(rt, await file_bytes(form, "audio") or b"")
         seed = _seed(form, rt.config.seed)
-        del form
     rt.acquire_slot("generate")
     try:
         avatar = rt.avatars.get(photo) if isinstance(photo, str) else await rt.prepare_avatar(photo)

@@ -9,7 +9,9 @@ all of this succeeded, so a slow or broken upload never holds one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 import numpy as np
 from starlette.datastructures import FormData, UploadFile
@@ -49,8 +51,9 @@ async def read_body(request: Request, rt: Runtime) -> bytes:
         parts.append(part)
 
 
-async def read_form(request: Request, rt: Runtime) -> FormData:
-    """Read the body (see `read_body`), then parse it as multipart/form-data."""
+@contextlib.asynccontextmanager
+async def read_form(request: Request, rt: Runtime) -> AsyncIterator[FormData]:
+    """Read the body (see `read_body`), then parse it as multipart/form-data; its files close on exit."""
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise BadInput("expected a multipart/form-data upload", "send the file as a form field (curl -F)")
@@ -60,11 +63,15 @@ async def read_form(request: Request, rt: Runtime) -> FormData:
         return {"type": "http.request", "body": body, "more_body": False}
 
     try:
-        return await Request(request.scope, replay).form(max_files=2, max_fields=8,
+        form = await Request(request.scope, replay).form(max_files=2, max_fields=8,
                                                          max_part_size=MAX_FORM_FIELD_BYTES)
     except Exception as error:  # noqa: BLE001 - the multipart parser raises several types
         raise BadInput(f"the upload could not be parsed: {error}", "send a valid multipart/form-data body") \
             from None
+    try:
+        yield form
+    finally:
+        await form.close()
 
 
 async def file_bytes(form: FormData, name: str, required: bool = True) -> bytes | None:
