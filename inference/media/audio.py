@@ -84,7 +84,8 @@ def _open_options() -> dict[str, Any]:
 def _check_declared(stream: Any, limits: AudioLimits) -> None:
     channels = stream.codec_context.channels
     if channels > limits.max_channels:
-        raise TooLarge(f"the audio has {channels} channels; the limit is {limits.max_channels}",
+        raise TooLarge(f"the audio has {channels} channels; the limit is {limits.max_channels} "
+                       "(FLASHHEAD_MAX_AUDIO_CHANNELS)",
                        "mix it down to mono or stereo first (ffmpeg -ac 1)")
 
 
@@ -134,7 +135,8 @@ class _Decoder:
     def check(self, frame: Any) -> None:
         channels, rate = len(frame.layout.channels), frame.sample_rate
         if channels > self.limits.max_channels:
-            raise TooLarge(f"the audio has {channels} channels; the limit is {self.limits.max_channels}",
+            raise TooLarge(f"the audio has {channels} channels; the limit is {self.limits.max_channels} "
+                           "(FLASHHEAD_MAX_AUDIO_CHANNELS)",
                            "mix it down to mono or stereo first (ffmpeg -ac 1)")
         if not 1 <= rate <= MAX_SOURCE_RATE:
             raise BadInput(f"the audio's sample rate is {rate} Hz; the server decodes 1 to {MAX_SOURCE_RATE} Hz",
