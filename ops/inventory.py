@@ -138,7 +138,8 @@ def _validate_vars(values: Any, source: str, key: str, base: dict[str, Any]) -> 
         raise InventoryError(f"{source}: {key}: must be a mapping of variable name to value")
     merged = {**base, **values}
     if merged["model_type"] not in MODEL_TYPES:
-        raise InventoryError(f"{source}: {key}.model_type: {merged['model_type']!r} is not one of {', '.join(MODEL_TYPES)}")
+        raise InventoryError(f"{source}: {key}.model_type: {merged['model_type']!r} is not one of "
+                             f"{', '.join(MODEL_TYPES)}")
     root = merged["model_root"]
     if not isinstance(root, str) or not root.startswith("/"):
         raise InventoryError(f"{source}: {key}.model_root: {root!r} must be an absolute path")

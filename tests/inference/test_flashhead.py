@@ -11,10 +11,13 @@ covered by benchmarks/gpu_*.py (results in benchmarks/results/gpu-*.json).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -82,7 +85,8 @@ def run_streams(backend: FlashheadBackend, images: list[np.ndarray], seeds: list
                 batched: bool) -> list[list[np.ndarray]]:
     """Fresh streams (one per image/seed), `chunks` chunks each; batched in one call or one by one."""
     samples = backend.geometry.samples_per_chunk
-    streams = [backend.new_stream(backend.prepare_avatar(image), seed) for image, seed in zip(images, seeds, strict=True)]
+    streams = [backend.new_stream(backend.prepare_avatar(image), seed)
+               for image, seed in zip(images, seeds, strict=True)]
     audio = [audio_chunks(chunks * samples / 16000 + 0.1, seed, samples) for seed in seeds]
     frames: list[list[np.ndarray]] = [[] for _ in streams]
     for index in range(chunks):
@@ -125,12 +129,21 @@ def test_missing_checkpoints_are_named(tmp_path: Path, model_type: str) -> None:
     assert "FLASHHEAD_WEIGHTS=random" in (caught.value.remedy or "")
 
 
-def test_missing_gpu_fails_with_remedy(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lacking", ["torch", "gpu"])
+def test_missing_gpu_fails_with_remedy(tmp_path: Path, lacking: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
     make_checkpoints(tmp_path)
+    if lacking == "torch":
+        monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
+    else:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # also on a GPU host
     backend = create_backend(config(tmp_path, device="cuda"))
     with pytest.raises(BackendError) as caught:
         backend.load()
-    assert "torch is not installed" in caught.value.message or "no CUDA GPU" in caught.value.message
+    expected = {"torch": ("torch is not installed", "flashhead provision"),
+                "gpu": ("no CUDA GPU is visible", "nvidia-smi")}[lacking]
+    assert expected[0] in caught.value.message and expected[1] in (caught.value.remedy or "")
 
 
 def test_random_weights_mode_is_announced(tmp_path: Path) -> None:
@@ -338,7 +351,15 @@ def test_server_streams_flashhead_frames(tmp_path: Path, server_factory, model_t
     server = server_factory({"FLASHHEAD_BACKEND": "flashhead", "FLASHHEAD_DEVICE": "cpu",
                              "FLASHHEAD_MODEL_TYPE": model_type,
                              "FLASHHEAD_MODEL_ROOT": str(tmp_path), "FLASHHEAD_REPO_DIR": str(FAKE_REPO),
-                             "FLASHHEAD_CHECKPOINT_DIR": str(tmp_path / "models")})
+                             "FLASHHEAD_CHECKPOINT_DIR": str(tmp_path / "models")}, wait_ready=False)
+    # Warm-up runs real chunks of the fake model on the CPU: on a busy machine that takes a while.
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert server.process.poll() is None, server.log_text()
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(server.url + "/readyz", timeout=2).status_code == 200:
+                break
+        time.sleep(0.2)
     info = server.info()
     assert info["backend"] == "flashhead" and info["backend_info"]["engine"] == "fast"
     assert info["model_type"] == model_type and set(info["backend_info"]["startup_s"]) >= {"build_s", "warm_up_s"}

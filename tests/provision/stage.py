@@ -19,7 +19,7 @@ from tests.provision.hf_server import HubServer
 from tests.sshd import SSHServer, free_port
 
 TOKEN = "hf_TESTtoken_9f8e7d6c5b4a3210"  # the secret the tests hunt for in logs and argv
-GPU_STEPS = ("cuda_toolkit", "torch", "flash_attn")  # need a GPU / NVIDIA's repo: check mode only
+GPU_STEPS = ("cuda_toolkit", "torch", "flash_attn", "compile_cache")  # need a GPU / NVIDIA's repo: check mode only
 
 
 def new_shared_dir() -> Path:

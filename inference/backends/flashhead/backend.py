@@ -148,10 +148,9 @@ class FlashheadBackend(Backend):
                 persist_compile_cache(self.paths.compile_cache)
             module = self._import_flashhead()
         with self._phase("build_s"):
-            build = dict(world_size=1, ckpt_dir=str(self.paths.checkpoints), model_type=self.model_type,
-                         wav2vec_dir=str(self.paths.wav2vec))
             with self._compile_switches(), self._random_weights():
-                pipeline = module.get_pipeline(**build)
+                pipeline = module.get_pipeline(world_size=1, ckpt_dir=str(self.paths.checkpoints),
+                                               model_type=self.model_type, wav2vec_dir=str(self.paths.wav2vec))
             self.flashhead = LoadedFlashhead(module, pipeline, module.get_infer_params(), self.model_type)
             self._check_geometry()
         with self._phase("engine_s"):
@@ -188,7 +187,7 @@ class FlashheadBackend(Backend):
     @contextlib.contextmanager
     def _compile_switches(self) -> Iterator[None]:
         """FlashHead's own COMPILE_MODEL / COMPILE_VAE, read by its pipeline's constructor: set for the build only."""
-        module = sys.modules["flash_head.src.pipeline.flash_head_pipeline"]
+        module: Any = sys.modules["flash_head.src.pipeline.flash_head_pipeline"]
         saved = (module.COMPILE_MODEL, module.COMPILE_VAE)
         module.COMPILE_MODEL = module.COMPILE_VAE = self.settings.compile
         try:
@@ -384,7 +383,7 @@ def _compile_cache_counters(folder: Path) -> dict[str, Any]:
     """Inductor's FX-graph cache hits and misses in this process (a warm restart should only hit)."""
     from torch._dynamo.utils import counters
 
-    inductor = counters.get("inductor", {})
+    inductor: dict[str, int] = dict(counters.get("inductor", {}))
     return {"dir": str(folder), **{key: int(inductor.get(key, 0)) for key in
                                    ("fxgraph_cache_hit", "fxgraph_cache_miss", "fxgraph_cache_bypass")}}
 

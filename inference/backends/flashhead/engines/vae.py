@@ -3,10 +3,10 @@
 FlashHead's pipeline calls `vae.decode(latent)` / `vae.encode(frames)` one stream at a time; the
 fast engine goes one level down to run a whole batch in one call, and that level differs per VAE:
 
-| model | VAE (FlashHead class) | stride | decode | motion re-encode |
-| --- | --- | --- | --- | --- |
-| Lite | LTX `LtxVAE` | 8 x 32 x 32, 128 ch | `model.decode(un_normalize_latents(z))` | posterior sample, then `normalize_latents` |
-| Pro | Wan 2.1 `WanVAE` | 4 x 8 x 8, 16 ch | `model.decode(z, scale)`, clamped to [-1, 1] | `model.encode(x, scale)`: the posterior mean |
+- Lite, LTX `LtxVAE` (stride 8 x 32 x 32, 128 channels): decode `model.decode(un_normalize_latents(z))`;
+  motion re-encode samples the posterior, then `normalize_latents`.
+- Pro, Wan 2.1 `WanVAE` (stride 4 x 8 x 8, 16 channels): decode `model.decode(z, scale)`, clamped to
+  [-1, 1]; motion re-encode `model.encode(x, scale)`, the posterior mean (nothing sampled).
 
 `codec_for` picks the codec for a model type and checks at start-up that the loaded VAE has every
 method the codec calls, so a model type the engine cannot serve fails with a remedy before any
