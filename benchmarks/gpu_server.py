@@ -81,7 +81,7 @@ def provision_cache(args: argparse.Namespace, log: Path) -> dict:
     for _ in range(2):
         started = time.perf_counter()
         done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_serve.py"), "compile-cache"], cwd=ROOT,
-                              env=server_env(args, 0), capture_output=True, text=True, check=False)
+                              env=server_env(args, 8000), capture_output=True, text=True, check=False)
         with log.open("a") as handle:
             handle.write(done.stdout + done.stderr)
         line = next((x for x in done.stdout.splitlines() if x.startswith("@@compile-cache ")), "@@compile-cache {}")
