@@ -60,8 +60,9 @@ def test_builds_once_then_is_up_to_date(tmp_path: Path, builds: list[ServerConfi
 def test_a_change_that_shapes_the_graphs_makes_it_stale(tmp_path: Path, builds: list[ServerConfig],
                                                         change: str) -> None:
     compile_cache.run(settings(tmp_path))
-    changes: dict[str, object] = {"model_type": {"model_type": "pro"}, "max_batch": {"max_batch": 4},
-                                  "cuda_graphs": {"cuda_graphs": False}, "engine": {"engine": "pipeline"}}.get(change, {})
+    options: dict[str, dict[str, object]] = {"model_type": {"model_type": "pro"}, "max_batch": {"max_batch": 4},
+                                             "cuda_graphs": {"cuda_graphs": False}, "engine": {"engine": "pipeline"}}
+    changes = options.get(change, {})
     if change == "flashhead_code":
         model = tmp_path / "repo" / "flash_head" / "src" / "modules" / "flash_head_model.py"
         model.write_text(model.read_text() + "\n# patched\n")
