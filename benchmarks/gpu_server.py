@@ -45,6 +45,7 @@ def parse_args() -> argparse.Namespace:
                         help="before the first start, build the compile cache as the playbook step does (then again: "
                              "skipped), so every server start is a warm one")
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--compile-scope", choices=["model", "blocks"], default="model")
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/flashhead-server-cache"))
     parser.add_argument("--max-streams", type=int, default=4)
     parser.add_argument("--max-batch", type=int, default=1)
@@ -68,7 +69,7 @@ def server_env(args: argparse.Namespace, port: int, extra: dict[str, str] | None
     return {**os.environ, "FLASHHEAD_BACKEND": "flashhead", "FLASHHEAD_WEIGHTS": "random",
             "FLASHHEAD_REPO_DIR": str(args.repo.resolve()), "FLASHHEAD_MODEL_ROOT": "/tmp/flashhead-model-root",
             "FLASHHEAD_ENGINE": args.engine, "FLASHHEAD_MODEL_TYPE": args.model_type,
-            "FLASHHEAD_COMPILE": "1" if args.compile else "0",
+            "FLASHHEAD_COMPILE": "1" if args.compile else "0", "FLASHHEAD_COMPILE_SCOPE": args.compile_scope,
             "FLASHHEAD_COMPILE_CACHE_DIR": str(args.cache_dir.resolve()), "FLASHHEAD_PORT": str(port),
             "FLASHHEAD_MAX_STREAMS": str(args.max_streams), "FLASHHEAD_MAX_BATCH": str(args.max_batch),
             "FLASHHEAD_LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1",
@@ -151,10 +152,14 @@ def main() -> None:
     if args.fresh_cache and args.cache_dir.exists():
         shutil.rmtree(args.cache_dir)
     provisioning = provision_cache(args, log) if args.provision_cache else None
+    if provisioning:
+        gpu_common.write_result(args.name, {"benchmark": "flashhead_through_server", "model_type": args.model_type,
+                                            "compile_scope": args.compile_scope, "provisioning": provisioning})
     process, url, ready_s = start(args, log)
     info = httpx.get(url + "/v1/info", timeout=10).json()
     document = {"benchmark": "flashhead_through_server", **gpu_common.environment(), "model_type": args.model_type,
-                "engine": info["backend_info"].get("engine"), "compile": args.compile, "max_batch": args.max_batch,
+                "engine": info["backend_info"].get("engine"), "compile": args.compile,
+                "compile_scope": args.compile_scope if args.compile else None, "max_batch": args.max_batch,
                 "max_streams": args.max_streams, "restart_to_ready_s": [ready_s],
                 "startup_phases_s": [info["backend_info"].get("startup_s")],
                 "first_start_cache": ("built by the compile_cache step" if provisioning else

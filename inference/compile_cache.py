@@ -60,7 +60,8 @@ def wanted_stamp(config: ServerConfig) -> dict[str, Any]:
         "flashhead_code": code_digest(config.resolved_repo_dir / "flash_head"),
         "engine_code": code_digest(ENGINE_CODE),
         "settings": {"model_type": config.model_type, "engine": config.engine, "max_batch": config.max_batch,
-                     "cuda_graphs": config.cuda_graphs, "device": config.device},
+                     "cuda_graphs": config.cuda_graphs, "compile_scope": config.compile_scope,
+                     "device": config.device},
     }
 
 

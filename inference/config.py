@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.backends import BACKEND_NAMES, MODEL_TYPES
-from inference.backends.flashhead.engines import ENGINE_CHOICES
+from inference.backends.flashhead.engines import COMPILE_SCOPES, ENGINE_CHOICES
 from inference.errors import ConfigError
 
 PREFIX = "FLASHHEAD_"
@@ -44,6 +44,9 @@ class ServerConfig:
     # flashhead: warm-up runs (and, with CUDA graphs, records) every batch size up to max_batch; off =
     # batch 1 and 2 only, the other sizes record their graph on first use (~1 s each): a faster start.
     warm_all_batches: bool = True
+    # flashhead compiled fast engine: `model` compiles the whole DiT step (one graph, one CUDA graph per
+    # batch size); `blocks` compiles one DiT block and reuses it for all 30 (a far shorter compile).
+    compile_scope: str = "model"
     api_token: str | None = field(default=None, repr=False)
     allow_insecure: bool = False  # serve a non-loopback address without a token
     max_streams: int = 3
@@ -115,6 +118,7 @@ def validate(config: ServerConfig) -> None:
     _choice(config, "model_type", MODEL_TYPES)
     _choice(config, "weights", ("checkpoints", "random"))
     _choice(config, "engine", ENGINE_CHOICES)
+    _choice(config, "compile_scope", COMPILE_SCOPES)
     _choice(config, "admission", ("realtime", "fixed"))
     _choice(config, "log_format", ("json", "text"))
     _choice(config, "log_level", ("debug", "info", "warning", "error"))

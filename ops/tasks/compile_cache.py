@@ -34,6 +34,7 @@ def cache_settings(ctx: Context) -> dict[str, str]:
         "FLASHHEAD_ENGINE": str(ctx.arg("engine", "auto")),
         "FLASHHEAD_MAX_BATCH": str(ctx.arg("max_batch", 1)),
         "FLASHHEAD_CUDA_GRAPHS": "1" if ctx.arg("cuda_graphs", True) else "0",
+        "FLASHHEAD_COMPILE_SCOPE": str(ctx.arg("compile_scope", "model")),
     }
 
 

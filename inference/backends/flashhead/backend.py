@@ -82,7 +82,7 @@ class FlashheadBackend(Backend):
     @classmethod
     def from_config(cls, config: ServerConfig) -> FlashheadBackend:
         settings = EngineSettings(compile=config.compile, cuda_graphs=config.cuda_graphs,
-                                  jpeg_on_device=config.jpeg_on_device)
+                                  jpeg_on_device=config.jpeg_on_device, compile_scope=config.compile_scope)
         return cls(FlashheadPaths.from_config(config), config.model_type, config.device, config.weights,
                    config.engine, config.seed, config.max_batch, settings, config.warm_all_batches)
 
@@ -341,6 +341,7 @@ class FlashheadBackend(Backend):
             "weights": self.weights, "compile": self.settings.compile, "repo": str(self.paths.repo),
             "engine": self._engine.name if self._engine else self.engine_name, "versions": _versions(),
             "cuda_graphs": bool(self._engine and self._engine.cuda_graphs), "jpeg_on_device": self.encodes_jpeg,
+            "compile_scope": self.settings.compile_scope if self.settings.compile else None,
             "startup_s": {k: round(v, 2) for k, v in self.timings.items()},
         }
         if self.weights == "random":

@@ -14,3 +14,5 @@ ENGINES: dict[str, str] = {
     "pipeline": "inference.backends.flashhead.engines.pipeline:PipelineEngine",
 }
 ENGINE_CHOICES: tuple[str, ...] = ("auto", *ENGINES)
+# What the compiled fast engine hands to torch.compile: the whole DiT step, or one DiT block reused 30 times.
+COMPILE_SCOPES: tuple[str, ...] = ("model", "blocks")

@@ -49,6 +49,7 @@ class EngineSettings:
     compile: bool = False
     cuda_graphs: bool = True  # compiled fast engine: the DiT replays as CUDA graphs
     jpeg_on_device: bool = True  # fast engine: nvJPEG when torchvision has it
+    compile_scope: str = "model"  # compiled fast engine: "model" (the DiT step) or "blocks" (one block, reused)
 
 
 @dataclass
