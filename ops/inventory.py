@@ -26,10 +26,10 @@ from typing import Any
 
 import yaml
 
+from inference.backends import MODEL_TYPES
 from ops.errors import InventoryError, UsageError
 
 CONNECTORS = ("ssh", "local", "kubectl")
-MODEL_TYPES = ("lite", "pro")
 DEFAULT_VARS: dict[str, Any] = {"model_root": "/opt/models/flashhead", "model_type": "lite"}
 HOST_KEYS = {"address", "user", "port", "identity_file", "sudo", "connector", "node", "vars"}
 _ADHOC = re.compile(
@@ -138,7 +138,8 @@ def _validate_vars(values: Any, source: str, key: str, base: dict[str, Any]) -> 
         raise InventoryError(f"{source}: {key}: must be a mapping of variable name to value")
     merged = {**base, **values}
     if merged["model_type"] not in MODEL_TYPES:
-        raise InventoryError(f"{source}: {key}.model_type: {merged['model_type']!r} is not one of lite, pro")
+        raise InventoryError(f"{source}: {key}.model_type: {merged['model_type']!r} is not one of "
+                             f"{', '.join(MODEL_TYPES)}")
     root = merged["model_root"]
     if not isinstance(root, str) or not root.startswith("/"):
         raise InventoryError(f"{source}: {key}.model_root: {root!r} must be an absolute path")

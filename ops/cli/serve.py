@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from inference.backends import BACKEND_NAMES, MODEL_TYPES
 from ops.cli.common import App, output_option, pass_app
 from ops.errors import CheckFailed, UsageError
 
@@ -17,9 +18,9 @@ if TYPE_CHECKING:
 @click.command()
 @click.option("--host", default=None, help="Bind address (FLASHHEAD_HOST, default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="TCP port (FLASHHEAD_PORT, default 8000).")
-@click.option("--backend", type=click.Choice(["reference", "flashhead"]), default=None,
+@click.option("--backend", type=click.Choice(BACKEND_NAMES), default=None,
               help="reference: CPU, no model (CI, demos); flashhead: the GPU model (FLASHHEAD_BACKEND).")
-@click.option("--model-type", type=click.Choice(["lite", "pro"]), default=None, help="FLASHHEAD_MODEL_TYPE.")
+@click.option("--model-type", type=click.Choice(MODEL_TYPES), default=None, help="FLASHHEAD_MODEL_TYPE.")
 @click.option("--model-root", type=click.Path(path_type=Path), default=None,
               help="Repo, checkpoints and venv prepared by `flashhead provision` (FLASHHEAD_MODEL_ROOT).")
 @click.option("--max-streams", type=int, default=None, help="Concurrent streams (FLASHHEAD_MAX_STREAMS).")

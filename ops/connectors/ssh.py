@@ -107,7 +107,7 @@ class SSHConnector(Connector):
         self.open()
         transport = self.connection.client.get_transport()
         assert transport is not None
-        channel = transport.open_session()
+        channel = open_session(transport)
         try:
             channel.exec_command(script)
             if stdin is not None:
@@ -215,3 +215,20 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
         with known_hosts.open("a") as handle:
             handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
         client.get_host_keys().add(hostname, key.get_name(), key)
+
+
+def open_session(transport: paramiko.Transport, attempts: int = 6) -> paramiko.Channel:
+    """A new session channel, waiting briefly when sshd refuses one for its session limit.
+
+    sshd allows MaxSessions (10 by default) sessions per connection and answers a channel open beyond
+    them with "Connect failed". The playbook's concurrent checks can meet that limit while sessions
+    they just closed are still being torn down on the server; a short wait lets them go.
+    """
+    for attempt in range(attempts):
+        try:
+            return transport.open_session()
+        except paramiko.ChannelException as error:
+            if error.code != paramiko.common.OPEN_FAILED_CONNECT_FAILED or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2 ** attempt)
+    raise AssertionError("unreachable")

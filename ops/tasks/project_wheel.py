@@ -2,8 +2,10 @@
 
 The wheel is built locally (`pip wheel --no-deps`) and uploaded, so the host needs no access to
 this source. Only the server extra's requirements are installed from the package source (index or
-wheelhouse), not the operator's CLI dependencies. Done when the installed distribution carries
-the fingerprint of the local sources (recorded in the host state).
+wheelhouse), not the operator's CLI dependencies, at the versions CI tested: the constraints file
+(constraints/server.txt, shipped in this package as ops/tasks/server-constraints.txt) is uploaded
+and passed to pip with `-c`, so a host never resolves an untested set. Done when the installed
+distribution carries the fingerprint of the local sources and constraints (recorded in the host state).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 
 PROJECT = Path(__file__).resolve().parents[2]
 DISTRIBUTION = "flashhead-ops"
+CONSTRAINTS = Path(__file__).with_name("server-constraints.txt")  # a link to constraints/server.txt
 
 
 class WheelBuildFailed(FlashheadError):
@@ -37,9 +40,9 @@ class WheelBuildFailed(FlashheadError):
 
 
 def source_fingerprint(root: Path = PROJECT) -> str:
-    """sha256 over what the host uses from the wheel: the `inference` package and pyproject.toml."""
+    """sha256 over what the host uses: the `inference` package, pyproject.toml and the server constraints."""
     digest = hashlib.sha256()
-    files = sorted([root / "pyproject.toml", *(root / "inference").rglob("*.py")])
+    files = sorted([root / "pyproject.toml", root / "constraints" / "server.txt", *(root / "inference").rglob("*.py")])
     for path in files:
         if "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
@@ -121,13 +124,18 @@ class ProjectWheel(Task):
     def remote_wheel(self, ctx: Context) -> str:
         return f"{ctx.vars['state_dir']}/wheels/{self._wheel().name}"
 
+    def remote_constraints(self, ctx: Context) -> str:
+        return f"{ctx.vars['state_dir']}/server-constraints.txt"
+
     def files(self, ctx: Context) -> dict[str, bytes]:
-        return {self.remote_wheel(ctx): self._wheel().read_bytes()}
+        return {self.remote_wheel(ctx): self._wheel().read_bytes(),
+                self.remote_constraints(ctx): CONSTRAINTS.read_bytes()}
 
     def apply_script(self, ctx: Context, state: State | None) -> str:
         python = f"{ctx.arg('venv')}/bin/python"
         wheel = self.remote_wheel(ctx)
         extras = extra_requirements(self._wheel(), str(ctx.arg("extra", "server")))
-        return (pip_install(python, extras, **pip_source(ctx)) + "\n"
+        constraints = ["-c", self.remote_constraints(ctx)]
+        return (pip_install(python, extras, **pip_source(ctx), options=constraints) + "\n"
                 + pip_install(python, [wheel], options=["--no-deps", "--force-reinstall"]) + "\n"
                 + f"echo {self.fingerprint} > {quote(self.marker(ctx))}\n")

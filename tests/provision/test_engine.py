@@ -115,7 +115,10 @@ def test_the_wheel_ships_the_playbook(project_wheel):
 
     with zipfile.ZipFile(project_wheel) as wheel:
         shipped = wheel.read("ops/playbook/flashhead.yaml").decode()
-    assert shipped == (Path(__file__).resolve().parents[2] / "playbooks" / "flashhead.yaml").read_text()
+        constraints = wheel.read("ops/tasks/server-constraints.txt").decode()
+    root = Path(__file__).resolve().parents[2]
+    assert shipped == (root / "playbooks" / "flashhead.yaml").read_text()
+    assert constraints == (root / "constraints" / "server.txt").read_text()  # what inference_module installs
 
 
 def test_requirements_against_the_play_pins(tmp_path: Path):
