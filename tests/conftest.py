@@ -39,6 +39,24 @@ def ssh_env(sshd_server: SSHServer, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     return server
 
 
+@pytest.fixture(scope="session")
+def shared_dir() -> Iterator[Path]:
+    """A directory under /tmp that the unprivileged test login user can read (pytest's tmp is 0700)."""
+    from tests.provision.stage import new_shared_dir
+
+    path = new_shared_dir()
+    yield path
+    subprocess.run(["rm", "-rf", str(path)], check=False)
+
+
+@pytest.fixture(scope="session")
+def project_wheel(shared_dir: Path) -> Path:
+    """This project's wheel, built once: the checkout changes under concurrent work, the wheel does not."""
+    from ops.tasks.project_wheel import build_wheel
+
+    return build_wheel(out=shared_dir / "built")
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the real `flashhead` entry point in a subprocess (exit codes and streams as users see them)."""

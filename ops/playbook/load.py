@@ -11,8 +11,7 @@ from ops.errors import UsageError
 from ops.playbook.expand import expand, expand_vars
 from ops.playbook.model import Play, StepSpec
 
-# playbooks/flashhead.yaml, through a symlink in the package so that wheels ship it as package data
-DEFAULT_PLAYBOOK = Path(__file__).with_name("flashhead.yaml")
+DEFAULT_PLAYBOOK = "flashhead.yaml"  # in the shipped playbooks/ folder (see ops/bundled.py)
 STEP_KEYS = {"name", "task", "args", "when"}
 
 
@@ -20,7 +19,7 @@ def load_play(path: str | Path | None, host_vars: dict[str, Any] | None = None) 
     """Read a playbook; host vars (inventory, --var) override the play's vars; all are expanded."""
     from ops.tasks import TASKS
 
-    file = Path(path) if path else DEFAULT_PLAYBOOK
+    file = Path(path) if path else default_playbook()
     try:
         raw = yaml.safe_load(file.read_text())
     except OSError as exc:
@@ -42,6 +41,13 @@ def load_play(path: str | Path | None, host_vars: dict[str, Any] | None = None) 
     for step in steps:
         step.args = expand(step.args, variables)
     return Play(name=str(raw.get("name", file.stem)), path=str(file), vars=variables, steps=steps)
+
+
+def default_playbook() -> Path:
+    """The bundled FlashHead playbook (playbooks/flashhead.yaml)."""
+    from ops.bundled import bundled
+
+    return bundled("playbooks") / DEFAULT_PLAYBOOK
 
 
 def coerce_overrides(overrides: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:

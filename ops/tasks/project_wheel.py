@@ -20,6 +20,7 @@ from ops.connectors.base import quote
 from ops.errors import ExitCode, FlashheadError
 from ops.playbook.model import State
 from ops.tasks.base import Task
+from ops.tasks.own_wheel import DISTRIBUTION, installed_fingerprint, is_checkout, repack_installed
 from ops.tasks.pip import pip_install, pip_source, versions_check
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from ops.playbook.context import Context
 
 PROJECT = Path(__file__).resolve().parents[2]
-DISTRIBUTION = "flashhead-ops"
 
 
 class WheelBuildFailed(FlashheadError):
@@ -38,6 +38,8 @@ class WheelBuildFailed(FlashheadError):
 
 def source_fingerprint(root: Path = PROJECT) -> str:
     """sha256 over what the host uses from the wheel: the `inference` package and pyproject.toml."""
+    if not is_checkout(root):
+        return installed_fingerprint()
     digest = hashlib.sha256()
     files = sorted([root / "pyproject.toml", *(root / "inference").rglob("*.py")])
     for path in files:
@@ -54,6 +56,8 @@ def build_wheel(root: Path = PROJECT, out: Path | None = None) -> Path:
         cached = sorted(out.glob("*.whl"))
         if cached:
             return cached[0]
+    if not is_checkout(root):
+        return repack_installed(out)
     out.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(root)]
     done = subprocess.run(command, capture_output=True, text=True)

@@ -110,12 +110,16 @@ def test_verify_explains_an_abi_mismatch():
     assert not state.done and "ABI mismatch" in state.summary and "c10::Error" in state.summary
 
 
-def test_the_wheel_ships_the_playbook(project_wheel):
+def test_the_wheel_ships_the_playbooks_and_manifests_unchanged(project_wheel):
     import zipfile
 
+    root = Path(__file__).resolve().parents[2]
     with zipfile.ZipFile(project_wheel) as wheel:
-        shipped = wheel.read("ops/playbook/flashhead.yaml").decode()
-    assert shipped == (Path(__file__).resolve().parents[2] / "playbooks" / "flashhead.yaml").read_text()
+        shipped = {name[len("ops/_bundled/"):]: wheel.read(name) for name in wheel.namelist()
+                   if name.startswith("ops/_bundled/")}
+    on_disk = {str(p.relative_to(root)): p.read_bytes() for folder in ("playbooks", "manifests")
+               for p in (root / folder).rglob("*") if p.is_file()}
+    assert shipped == on_disk
 
 
 def test_requirements_against_the_play_pins(tmp_path: Path):
