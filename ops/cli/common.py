@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -19,6 +20,8 @@ class App:
     """State shared by the verbs of one invocation."""
 
     inventory_path: str = "inventory.yaml"
+    inventory_named: bool = False  # given by --inventory/-i or FLASHHEAD_INVENTORY: it must exist
+    inventory_checked: bool = False
     verbosity: int = 0
     output_mode: str = "text"
     exit_code: ExitCode = ExitCode.OK
@@ -51,7 +54,19 @@ def output_option(func: F) -> F:
     )(func)
 
 
-pass_app = click.make_pass_decorator(App, ensure=True)
+def pass_app(func: F) -> F:
+    """Pass the App to a verb, after checking what every verb relies on: an inventory named with
+    --inventory/-i or FLASHHEAD_INVENTORY exists and is valid (whether or not the verb reads it)."""
+    @functools.wraps(func)
+    def verb(*args: Any, **kwargs: Any) -> Any:
+        app = click.get_current_context().ensure_object(App)
+        if app.inventory_named and not app.inventory_checked:
+            from ops.inventory import load_inventory
+
+            load_inventory(app.inventory_path, required=True)
+            app.inventory_checked = True
+        return func(app, *args, **kwargs)
+    return verb  # type: ignore[return-value]
 
 
 def host_options(func: F) -> F:
@@ -83,13 +98,20 @@ def parse_key_values(pairs: tuple[str, ...], flag: str = "--var") -> dict[str, s
     return values
 
 
-def open_host(app: App, host: str, connector: str | None, accept_new_host_key: bool,
-              var_overrides: tuple[str, ...]) -> Any:
-    """Resolve HOST against the inventory and open its connector (not yet connected)."""
-    from ops.connectors import connect
+def resolve(app: App, host: str, *, connector: str | None = None, var_overrides: tuple[str, ...] = (),
+            playbook: str | None = None) -> Any:
+    """HOST resolved against the inventory, with --var overrides checked against the known vars."""
     from ops.inventory import resolve_host
 
-    resolved = resolve_host(host, app.inventory_path, connector=connector,
-                            overrides=parse_key_values(var_overrides) or None)
+    return resolve_host(host, app.inventory_path, connector=connector, required=app.inventory_named,
+                        overrides=parse_key_values(var_overrides) or None, playbook=playbook)
+
+
+def open_host(app: App, host: str, connector: str | None, accept_new_host_key: bool,
+              var_overrides: tuple[str, ...], playbook: str | None = None) -> Any:
+    """Resolve HOST against the inventory and open its connector (not yet connected)."""
+    from ops.connectors import connect
+
+    resolved = resolve(app, host, connector=connector, var_overrides=var_overrides, playbook=playbook)
     options = {"accept_new_host_key": accept_new_host_key} if resolved.connector != "local" else {}
     return connect(resolved, **options)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ops.cli.common import App, output_option, parse_key_values, pass_app
+from ops.cli.common import App, output_option, pass_app, resolve
 
 
 @click.command(name="export-script")
@@ -28,11 +28,10 @@ def export_script(app: App, host: str, out: str | None, only: tuple[str, ...], s
     The script embeds its helper programs and the inference wheel, never a secret: HF_TOKEN is
     read from the environment of whoever runs it.
     """
-    from ops.inventory import resolve_host
     from ops.playbook.export import render_script
     from ops.playbook.load import load_play
 
-    resolved = resolve_host(host, app.inventory_path, overrides=parse_key_values(var_overrides) or None)
+    resolved = resolve(app, host, var_overrides=var_overrides, playbook=playbook)
     play = load_play(playbook, resolved.vars)
     name = Path(out).name if out else "flashhead-provision.sh"
     script = render_script(play, resolved.target, only, skip, source, name=name)

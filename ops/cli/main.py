@@ -68,6 +68,7 @@ def cli(ctx: click.Context, inventory: str, verbose: int) -> None:
     """
     app = ctx.ensure_object(App)
     app.inventory_path = inventory
+    app.inventory_named = ctx.get_parameter_source("inventory") != click.core.ParameterSource.DEFAULT
     app.verbosity = verbose
 
 

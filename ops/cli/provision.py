@@ -47,7 +47,7 @@ def provision(app: App, host: str, connector: str | None, accept_new_host_key: b
     from ops.playbook.load import load_play
     from ops.playbook.runner import RunOptions, run_play
 
-    with open_host(app, host, connector, accept_new_host_key, var_overrides) as conn:
+    with open_host(app, host, connector, accept_new_host_key, var_overrides, playbook) as conn:
         play = load_play(playbook, conn.host.vars)
         options = RunOptions(mode="check" if check_only else "apply", only=only, skip=skip, break_lock=break_lock,
                              source=source, secrets=hf_token_from_env(), on_event=_live(app))

@@ -20,8 +20,11 @@ from ops.connectors.base import Connector, Result, env_script, quote
 from ops.errors import ClusterError, CommandTimeout
 from ops.inventory import Host
 
-DEFAULT_IMAGE = "debian:12-slim"  # needs nothing but nsenter (util-linux): the host's tools do the work
+# Needs nothing but nsenter (util-linux): the host's tools do the work. Pinned by digest (12.12-slim).
+DEFAULT_IMAGE = "debian:12.12-slim@sha256:d5d3f9c23164ea16f31852f95bd5959aad1c5e854332fe00f7b3a20fcc9f635c"
 DEFAULT_NAMESPACE = "default"
+# The inventory vars this connector reads (name -> default).
+KUBECTL_VARS: dict[str, Any] = {"kubectl_namespace": "", "kubectl_image": DEFAULT_IMAGE, "kubectl_tolerations": []}
 POD_DEADLINE_S = 8 * 3600
 NSENTER = ["nsenter", "-t", "1", "-m", "-u", "-i", "-n", "-p", "--"]
 # Reads "<n>\n<env script>" then "<m>\n<stdin>" from stdin; the script comes as $0.

@@ -50,6 +50,17 @@ def default_playbook() -> Path:
     return bundled("playbooks") / DEFAULT_PLAYBOOK
 
 
+def playbook_var_names(path: str | Path | None) -> set[str]:
+    """The names in a playbook's `vars:` block (the shipped playbook's for None); empty if unreadable
+    (load_play reports that properly)."""
+    try:
+        raw = yaml.safe_load(Path(path or default_playbook()).read_text())
+    except (OSError, yaml.YAMLError):
+        return set()
+    play_vars = raw.get("vars") if isinstance(raw, dict) else None
+    return {str(name) for name in play_vars} if isinstance(play_vars, dict) else set()
+
+
 def coerce_overrides(overrides: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     """`--var key=value` arrives as text: parse it as YAML where the play's default is not a string."""
     coerced = {}
