@@ -72,6 +72,7 @@ def smoke(app: App, url: str, token_env: str | None, image: Path | None, audio: 
     """Live/ready probes, /v1/info, an avatar, one generated MP4 checked with ffprobe, one stream."""
     from ops.acceptance.smoke import run_smoke
 
+    check_outputs({"--junit": junit_path, "--report": json_path, "--clip": clip})
     target = make_target(url, token_env, timeout, wait_ready)
     image, audio = default_inputs(image, audio)
     app.output.progress(f"smoke test of {target.url} …")
@@ -100,12 +101,22 @@ def fps(app: App, url: str, token_env: str | None, image: Path | None, audio: Pa
     """Generated frames per second per stream and in aggregate, warm-up excluded, against thresholds."""
     from ops.acceptance.fps import run_fps
 
+    check_outputs({"--junit": junit_path, "--report": json_path})
     target = make_target(url, token_env, timeout, wait_ready)
     image, audio = default_inputs(image, audio)
     scenarios = select_scenarios(profile, mode, streams, duration, warmup, min_fps)
     app.output.progress(f"fps test of {target.url}: " + ", ".join(s.name for s in scenarios) + " …")
     report = asyncio.run(run_fps(target, scenarios, image, audio, profile=profile, progress=app.output.progress))
     finish(app, [report], junit_path, json_path)
+
+
+def check_outputs(paths: dict[str, Path | None] | list[tuple[str, Path]]) -> None:
+    """Refuse output paths that are not regular files before the run, not after it."""
+    from ops.output import check_output_path
+
+    for option, path in (paths.items() if isinstance(paths, dict) else paths):
+        if path is not None:
+            check_output_path(path, option)
 
 
 def make_target(url: str, token_env: str | None, timeout: float, wait_ready: float) -> Target:

@@ -28,8 +28,11 @@ def demo(app: App, out: Path, port: int, profile: str) -> None:
 
     Exit code 0 when every check passed, 1 when one failed.
     """
-    from ops.acceptance.demo import run_demo
-    from ops.cli.accept import exit_code
+    from ops.acceptance.demo import OUTPUT_FILES, run_demo
+    from ops.cli.accept import check_outputs, exit_code
+
+    if out.is_dir():
+        check_outputs([("--out", out / name) for name in OUTPUT_FILES])
 
     app.output.progress(f"starting the inference server (reference backend) on 127.0.0.1{f':{port}' if port else ''} …")
     result = run_demo(out, port=port, profile=profile, progress=app.output.progress)
