@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ops.errors import RemoteCommandFailed
+from ops.errors import RemoteCommandFailed, SessionLost
 from ops.inventory import Host
 
 Command = str | Sequence[str]
@@ -37,12 +37,14 @@ def env_script(env: Mapping[str, str]) -> str:
 
 @dataclass
 class Result:
-    """What a command did on the host."""
+    """What a command did on the host. `lost`: it ended without an exit status (killed by a signal,
+    or its session cut); `run()` turns that into SessionLost, the same for every connector."""
 
     command: str
     exit_status: int
     stdout: str
     stderr: str
+    lost: bool = False
 
     @property
     def ok(self) -> bool:
@@ -54,16 +56,25 @@ class Result:
 
 
 class Connector(ABC):
-    """A way to run commands and move files on one host."""
+    """A way to run commands and move files on one host.
+
+    The contract every implementation keeps: `open()` connects (and raises a typed error with a
+    remedy when it cannot); `run()` returns the exit status and output, raises CommandTimeout past
+    its timeout and SessionLost when the command ends without a status; env values never reach argv.
+    """
 
     def __init__(self, host: Host):
         self.host = host
         self._is_root: bool | None = None
 
+    def open(self) -> None:  # noqa: B027 - connectors without a session have nothing to open
+        """Connect to the host, or raise ConnectionFailed/ClusterError with the remedy."""
+
     @abstractmethod
     def _execute(self, script: str, *, env: Mapping[str, str] | None, stdin: str | bytes | None,
                  timeout: float) -> Result:
-        """Run a shell script on the host (as the login user) and collect its output."""
+        """Run a shell script on the host (as the login user) and collect its output; set `lost`
+        on the result when the command ended without an exit status."""
 
     @abstractmethod
     def put(self, local_path: str | Path, remote_path: str, *, mode: int | None = None,
@@ -97,6 +108,8 @@ class Connector(ABC):
             script = f"sudo -n -H -- bash -c {quote(script)}"
         result = self._execute(script, env=env, stdin=stdin, timeout=timeout)
         result.command = to_shell(command)
+        if result.lost:
+            raise SessionLost(result.command, result.output)
         if check and not result.ok:
             raise RemoteCommandFailed(result.command, result.exit_status, result.output)
         return result
@@ -115,7 +128,7 @@ class Connector(ABC):
         return self._is_root
 
     def __enter__(self) -> Connector:
-        return self
+        return self  # opened on first use (doctor opens explicitly, to tell connect from auth)
 
     def __exit__(self, *exc: object) -> None:
         self.close()

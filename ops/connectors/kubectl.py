@@ -156,7 +156,8 @@ class KubectlConnector(Connector):
         finally:
             client.close()
             exec_api.api_client.close()
-        return Result(script, int(status if status is not None else -1), "".join(stdout), "".join(stderr))
+        return Result(script, int(status if status is not None else -1), "".join(stdout), "".join(stderr),
+                      lost=status is None)  # the WebSocket closed without a status frame
 
     def put(self, local_path: str | Path, remote_path: str, *, mode: int | None = None,
             sudo: bool = False) -> None:

@@ -25,7 +25,7 @@ class LocalConnector(Connector):
             output = (exc.stdout or b"").decode(errors="replace") + (exc.stderr or b"").decode(errors="replace")
             raise CommandTimeout(script, -1, output, f"the command ran past {timeout:.0f} s") from exc
         return Result(script, done.returncode, done.stdout.decode(errors="replace"),
-                      done.stderr.decode(errors="replace"))
+                      done.stderr.decode(errors="replace"), lost=done.returncode < 0)  # < 0: killed by a signal
 
     def _stage_env(self, env: Mapping[str, str]) -> str:
         fd, path = tempfile.mkstemp(prefix=".flashhead-env-")  # created 0600
@@ -36,10 +36,13 @@ class LocalConnector(Connector):
     def put(self, local_path: str | Path, remote_path: str, *, mode: int | None = None,
             sudo: bool = False) -> None:
         if sudo and not self.is_root:
-            staged = tempfile.mktemp(prefix=".flashhead-put-")
-            shutil.copyfile(local_path, staged)
-            self.sudo(["install", "-D", "-m", oct(mode or 0o644)[2:], staged, remote_path])
-            os.unlink(staged)
+            fd, staged = tempfile.mkstemp(prefix=".flashhead-put-")  # created 0600, O_EXCL
+            try:
+                with os.fdopen(fd, "wb") as handle, open(local_path, "rb") as source:
+                    shutil.copyfileobj(source, handle)
+                self.sudo(["install", "-D", "-m", oct(mode or 0o644)[2:], staged, remote_path])
+            finally:
+                os.unlink(staged)
             return
         target = Path(remote_path)
         target.parent.mkdir(parents=True, exist_ok=True)

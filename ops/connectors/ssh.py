@@ -20,7 +20,7 @@ import paramiko
 from fabric import Config, Connection
 
 from ops.connectors.base import Connector, Result, env_script, quote
-from ops.errors import AuthenticationFailed, CommandTimeout, ConnectionFailed, HostKeyError, SessionLost
+from ops.errors import AuthenticationFailed, CommandTimeout, ConnectionFailed, HostKeyError
 from ops.inventory import Host
 from ops.sshkeys import auth_remedy, fingerprint, offered_keys
 
@@ -119,9 +119,7 @@ class SSHConnector(Connector):
 
     def _stage_env(self, env: Mapping[str, str]) -> str:
         path = f"/tmp/.flashhead-env-{secrets.token_hex(8)}"
-        sftp = self.sftp
-        with sftp.open(path, "w") as handle:
-            sftp.chmod(path, 0o600)
+        with _create_private(self.sftp, path) as handle:
             handle.write(env_script(env))
         return f". {path}; rm -f {path}; "
 
@@ -154,6 +152,20 @@ class SSHConnector(Connector):
         self.connection.close()
 
 
+def _create_private(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPFile:
+    """Create `path` for writing with mode 0600 in the open request itself (O_CREAT|O_EXCL): the file
+    is never readable by others, not even between an open and a chmod, and an existing file or link
+    there is refused. (SFTPClient.open sends no mode, so the request is made here.)"""
+    from paramiko.sftp import CMD_HANDLE, CMD_OPEN, SFTP_FLAG_CREATE, SFTP_FLAG_EXCL, SFTP_FLAG_WRITE
+
+    attributes = paramiko.SFTPAttributes()
+    attributes.st_mode = 0o600
+    kind, message = sftp._request(CMD_OPEN, path, SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_EXCL, attributes)
+    if kind != CMD_HANDLE:
+        raise paramiko.SFTPError("Expected handle")
+    return paramiko.SFTPFile(sftp, message.get_binary(), "w")
+
+
 def _collect(channel: paramiko.Channel, script: str, timeout: float) -> Result:
     stdout, stderr = bytearray(), bytearray()
     deadline = time.monotonic() + timeout
@@ -167,9 +179,8 @@ def _collect(channel: paramiko.Channel, script: str, timeout: float) -> Result:
             output = (stdout + stderr).decode(errors="replace")
             raise CommandTimeout(script, -1, output, f"the command ran past {timeout:.0f} s on the host")
     status = channel.recv_exit_status()
-    if status == -1:  # sshd sent exit-signal (paramiko keeps no status) or closed the channel without one
-        raise SessionLost(script, (stdout + stderr).decode(errors="replace"))
-    return Result(script, status, stdout.decode(errors="replace"), stderr.decode(errors="replace"))
+    # -1: sshd sent exit-signal (paramiko keeps no status) or closed the channel without one
+    return Result(script, status, stdout.decode(errors="replace"), stderr.decode(errors="replace"), lost=status == -1)
 
 
 def _drain(channel: paramiko.Channel, stdout: bytearray, stderr: bytearray) -> bool:

@@ -65,11 +65,11 @@ def test_an_unknown_node_is_a_cluster_error_naming_it(cluster):
 
 def test_provision_runs_through_the_kubectl_connector(cluster, shared_dir, cli):
     root = shared_dir / "kubectl-host" / "flashhead"
-    result = cli("--inventory", str(shared_dir / "no-inventory.yaml"), "provision", NODE, "--connector", "kubectl",
+    result = cli("provision", NODE, "--connector", "kubectl",
                  "--step", "preflight", "--step", "venv",
                  "--var", f"model_root={root}", "--var", "python=/usr/bin/python3", "--var", "use_uv=never",
                  "--var", 'disk_gib={"venv": 0.1}', "--output", "json",
-                 env={"KUBECONFIG": str(cluster.kubeconfig)})
+                 env={"KUBECONFIG": str(cluster.kubeconfig)}, cwd=shared_dir)  # no inventory there
     assert result.returncode == 0, result.stdout + result.stderr
     assert (root / ".venv" / "bin" / "python").exists()
     assert cluster.pods() == [] and len(cluster.api.created) == 1
