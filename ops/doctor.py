@@ -60,7 +60,10 @@ def _check_access(connector: Connector, report: Diagnosis) -> bool:
         report.add("host key", False, error.message, error.remedy)
         report.details.update(error.details)
     except AuthenticationFailed as error:
-        report.add("connect", True, "TCP and SSH handshake; host key known")
+        if "identity_file" in error.details:  # refused before connecting: the key file is missing
+            report.add("connect", None, "not tried without a key file")
+        else:
+            report.add("connect", True, "TCP and SSH handshake; host key known")
         report.add("authenticate", False, error.message, error.remedy)
         report.details.update(error.details)
     except ConnectionFailed as error:

@@ -75,8 +75,12 @@ def host_options(func: F) -> F:
         click.argument("host"),
         click.option("--connector", type=click.Choice(["ssh", "local", "kubectl"]), default=None,
                      help="How to reach the host (default: the inventory's, else ssh)."),
+        click.option("--identity-file", "-k", "identity_file", metavar="PATH", default=None,
+                     help="SSH private key to offer (ssh's -i; here -i is --inventory). Overrides the "
+                          "inventory's identity_file."),
         click.option("--accept-new-host-key", is_flag=True,
-                     help="Trust a host key seen for the first time and record it in known_hosts."),
+                     help="Trust a host key seen for the first time and record it in known_hosts "
+                          "(FLASHHEAD_KNOWN_HOSTS, default ~/.ssh/known_hosts)."),
         click.option("--var", "var_overrides", multiple=True, metavar="KEY=VALUE",
                      help="Override an inventory var (e.g. model_root=/data/flashhead)."),
         output_option,
@@ -108,10 +112,12 @@ def resolve(app: App, host: str, *, connector: str | None = None, var_overrides:
 
 
 def open_host(app: App, host: str, connector: str | None, accept_new_host_key: bool,
-              var_overrides: tuple[str, ...], playbook: str | None = None) -> Any:
+              var_overrides: tuple[str, ...], playbook: str | None = None, identity_file: str | None = None) -> Any:
     """Resolve HOST against the inventory and open its connector (not yet connected)."""
     from ops.connectors import connect
 
     resolved = resolve(app, host, connector=connector, var_overrides=var_overrides, playbook=playbook)
+    if identity_file:
+        resolved.identity_file = identity_file
     options = {"accept_new_host_key": accept_new_host_key} if resolved.connector != "local" else {}
     return connect(resolved, **options)

@@ -15,12 +15,13 @@ if TYPE_CHECKING:
 @click.command()
 @host_options
 @pass_app
-def facts(app: App, host: str, connector: str | None, accept_new_host_key: bool,
+def facts(app: App, host: str, connector: str | None, identity_file: str | None, accept_new_host_key: bool,
           var_overrides: tuple[str, ...]) -> None:
     """Print what HOST is: OS, CPU, RAM, free disk, Pythons, GPUs, CUDA toolkits and verdicts."""
     from ops.facts import gather_facts
 
-    with open_host(app, host, connector, accept_new_host_key, var_overrides) as conn:
+    with open_host(app, host, connector, accept_new_host_key, var_overrides,
+                   identity_file=identity_file) as conn:
         app.output.result(gather_facts(conn), render_facts)
 
 

@@ -35,7 +35,8 @@ def hf_token_from_env() -> dict[str, str]:
               help="Pre-staged checkpoints on the host (DIR/SoulX-FlashHead-1_3B, DIR/wav2vec2-base-960h).")
 @click.option("--break-lock", is_flag=True, help="Remove a stale host lock left by a run that died.")
 @pass_app
-def provision(app: App, host: str, connector: str | None, accept_new_host_key: bool, var_overrides: tuple[str, ...],
+def provision(app: App, host: str, connector: str | None, identity_file: str | None, accept_new_host_key: bool,
+              var_overrides: tuple[str, ...],
               check_only: bool, show_diff: bool, only: tuple[str, ...], skip: tuple[str, ...],
               playbook: str | None, source: str | None, break_lock: bool) -> None:
     """Provision HOST with the FlashHead playbook: CUDA 12.8, venv, torch, flash-attn, repo, checkpoints.
@@ -47,7 +48,8 @@ def provision(app: App, host: str, connector: str | None, accept_new_host_key: b
     from ops.playbook.load import load_play
     from ops.playbook.runner import RunOptions, run_play
 
-    with open_host(app, host, connector, accept_new_host_key, var_overrides, playbook) as conn:
+    with open_host(app, host, connector, accept_new_host_key, var_overrides, playbook,
+                   identity_file=identity_file) as conn:
         play = load_play(playbook, conn.host.vars)
         options = RunOptions(mode="check" if check_only else "apply", only=only, skip=skip, break_lock=break_lock,
                              source=source, secrets=hf_token_from_env(), on_event=_live(app))

@@ -22,7 +22,7 @@ from fabric import Config, Connection
 from ops.connectors.base import Connector, Result, env_script, quote
 from ops.errors import AuthenticationFailed, CommandTimeout, ConnectionFailed, HostKeyError
 from ops.inventory import Host
-from ops.sshkeys import auth_remedy, fingerprint, offered_keys
+from ops.sshkeys import DEFAULT_KEY_NAMES, auth_remedy, fingerprint, offered_keys
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 CONNECT_TIMEOUT = 15.0
@@ -48,6 +48,13 @@ class SSHConnector(Connector):
         connection = Connection(self.host.address or self.host.name, user=self.host.user, port=self.host.port,
                                 config=config, connect_timeout=int(self.connect_timeout),
                                 connect_kwargs=connect_kwargs)
+        # ~/.ssh/config IdentityFile entries that do not exist are skipped, as OpenSSH skips them;
+        # the identity_file named by the inventory or --identity-file is checked in open()
+        named = connect_kwargs.get("key_filename", [])
+        keys = connection.connect_kwargs.get("key_filename") or []
+        keys = [keys] if isinstance(keys, str) else keys
+        connection.connect_kwargs["key_filename"] = [
+            key for key in keys if key in named or os.path.exists(os.path.expanduser(key))]
         client = connection.client
         if self.known_hosts.exists():
             client.load_host_keys(str(self.known_hosts))
@@ -66,6 +73,7 @@ class SSHConnector(Connector):
             return
         connection = self.connection
         where = f"{connection.host}:{connection.port}"
+        self._check_identity_file()
         try:
             connection.open()
         except socket.gaierror as exc:
@@ -98,8 +106,36 @@ class SSHConnector(Connector):
                 details={"offered_keys": [key.describe() for key in keys]},
             ) from exc
         except paramiko.SSHException as exc:
+            if "No authentication methods available" in str(exc):
+                raise self._no_key() from exc
             raise ConnectionFailed(f"SSH handshake with {where} failed: {exc}",
                                    "check that the port speaks SSH and the server is healthy") from exc
+
+    def _check_identity_file(self) -> None:
+        """The key file the inventory or --identity-file names must exist and be readable."""
+        if not self.host.identity_file:
+            return
+        path = os.path.expanduser(self.host.identity_file)
+        if os.path.isfile(path) and os.access(path, os.R_OK):
+            return
+        why = "does not exist" if not os.path.exists(path) else "is not a readable file"
+        raise AuthenticationFailed(
+            f"the SSH key file {path} {why} (identity_file of host {self.host.name}, or --identity-file)",
+            f"fix the path in the inventory or --identity-file/-k; or create that key: ssh-keygen -t ed25519 -f "
+            f"{path} -N '' and have its public half ({path}.pub) authorized on the host (`flashhead doctor` "
+            "prints how once the key exists)",
+            details={"identity_file": path})
+
+    def _no_key(self) -> AuthenticationFailed:
+        """No key to offer at all: say where we looked and how to make one."""
+        agent = "ssh-agent (SSH_AUTH_SOCK is unset)" if not os.environ.get("SSH_AUTH_SOCK") else \
+            "ssh-agent (it holds no key)"
+        defaults = ", ".join(str(Path("~/.ssh", name)) for name in DEFAULT_KEY_NAMES)
+        return AuthenticationFailed(
+            f"no SSH key to offer {self.destination}: no identity_file is set, {agent}, and none of {defaults} exists",
+            auth_remedy(self.host, self.destination, []),
+            details={"looked_in": ["identity_file (inventory) / --identity-file: not set", agent,
+                                   *[str(Path.home() / ".ssh" / name) for name in DEFAULT_KEY_NAMES]]})
 
     def _execute(self, script: str, *, env: Mapping[str, str] | None, stdin: str | bytes | None,
                  timeout: float) -> Result:
