@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -32,6 +33,35 @@ class App:
         if self._output is None or self._output.mode != self.output_mode:
             self._output = Output(self.output_mode, self.verbosity)
         return self._output
+
+
+class Bounded(click.ParamType):
+    """A number within [low, high], finite: out-of-range, nan and inf are usage errors naming the option."""
+
+    def __init__(self, kind: type[int] | type[float], low: float, high: float, what: str):
+        self.kind, self.low, self.high, self.what = kind, low, high, what
+        self.name = f"{kind.__name__} {what}"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number: float
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = self.kind(value)
+        else:
+            try:
+                number = self.kind(str(value).strip())
+            except ValueError:
+                self.fail(f"{value!r} is not {'an integer' if self.kind is int else 'a number'}", param, ctx)
+        if not math.isfinite(number) or not self.low <= number <= self.high:
+            self.fail(f"{value} is out of range: {self.what}", param, ctx)
+        return number
+
+
+PORT = Bounded(int, 1, 65535, "a TCP port, 1-65535")
+PORT_OR_ZERO = Bounded(int, 0, 65535, "a TCP port, 1-65535, or 0 for a free one")
+COUNT = Bounded(int, 1, 100_000, "a count from 1 to 100000")
+SECONDS = Bounded(float, 0, 7 * 86400, "seconds, from 0 to 604800 (a week)")
+MILLISECONDS = Bounded(float, 0, 3_600_000, "milliseconds, from 0 to 3600000")
+RATE = Bounded(float, 0, 1_000_000, "a rate from 0 to 1000000")
 
 
 def _set_output(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:

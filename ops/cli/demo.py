@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ops.cli.common import App, output_option, pass_app
+from ops.cli.common import PORT_OR_ZERO, App, output_option, pass_app
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 @click.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("demo-output"), show_default=True,
               help="Folder for demo.mp4, junit.xml, smoke.json, fps.json and server.log.")
-@click.option("--port", type=int, default=0, help="Loopback port for the server (default: a free one).")
+@click.option("--port", type=PORT_OR_ZERO, default=0, help="Loopback port for the server (default: a free one).")
 @click.option("--profile", default="reference-cpu", show_default=True, help="FPS profile to accept against.")
 @output_option
 @pass_app
