@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ops.errors import AuthenticationFailed, ConnectionFailed, ExitCode, HostKeyError
-from ops.facts.verdicts import GIB, required_disk_bytes
 
 if TYPE_CHECKING:
     from ops.connectors.base import Connector
@@ -88,28 +87,12 @@ def _check_sudo(connector: Connector, report: Diagnosis) -> None:
 
 
 def _check_host(connector: Connector, report: Diagnosis) -> None:
+    """The host requirements of the play (ops/facts/requirements.py), as facts and preflight judge them."""
     from ops.facts import gather_facts
+    from ops.playbook.load import play_vars
 
-    facts = gather_facts(connector)
+    facts = gather_facts(connector, play_vars(connector.host.vars))
     report.details["facts"] = facts
-    verdicts = facts["verdicts"]
-    disk = facts["disk"]
-    needed = required_disk_bytes(connector.host.vars)
-    free = disk.get("free_bytes")
-    report.add("disk", free is not None and free >= needed,
-               f"{(free or 0) / GIB:.1f} GiB free at {disk.get('path')}, {needed / GIB:.1f} GiB needed",
-               f"free space on {disk.get('mount')} or set model_root to a larger disk (inventory vars)")
-    gpu = facts["gpu"]
-    names = ", ".join(g["name"] for g in gpu["gpus"])
-    report.add("NVIDIA GPU", gpu["present"], names or gpu["error"],
-               "install the NVIDIA driver (570 or newer) and check `nvidia-smi` on the host")
-    if gpu["present"]:
-        report.add("driver supports CUDA 12.8", verdicts["driver_supports_cuda_12_8"],
-                   f"driver {gpu['driver']}, needs ≥ 570.26",
-                   "upgrade the NVIDIA driver to the 570 branch or newer (this tool never touches the driver)")
-        capability = ", ".join(f"sm_{g['compute_capability'].replace('.', '')}" for g in gpu["gpus"])
-        report.add("FlashAttention 2 arch", verdicts["flash_attn2_supported"], f"{capability}, needs ≥ sm_80",
-                   "FlashAttention 2 needs an Ampere, Ada or Hopper GPU (RTX 30xx/40xx, A100, H100, L40)")
-    os_ = facts["os"]
-    report.add("OS", os_["supported"], os_["pretty_name"] + f" ({os_['arch']})",
-               "supported: Ubuntu 22.04/24.04 or Debian 12 on x86_64")
+    for verdict in facts["verdicts"]["requirements"]:
+        if verdict["blocks"]:
+            report.add(verdict["name"], verdict["ok"], verdict["detail"], verdict["remedy"])

@@ -13,7 +13,8 @@ from ops.errors import ExitCode
 if TYPE_CHECKING:
     from rich.console import Console
 
-STATUS_STYLE = {"ok": "green", "changed": "yellow", "pending": "cyan", "failed": "red", "skipped": "dim"}
+STATUS_STYLE = {"ok": "green", "changed": "yellow", "pending": "cyan", "failed": "red", "blocked": "red",
+                "skipped": "dim"}
 
 
 def hf_token_from_env() -> dict[str, str]:
@@ -104,4 +105,6 @@ def render_report(console: Console, data: dict) -> None:
         console.print(f"[dim]the previous run stopped at {escape(data['resumed_from'])}; this run resumed[/]")
     summary = (f"{len(data['changed'])} changed" if data["mode"] == "apply"
                else f"{len(data['pending'])} pending")
+    if data.get("blocked"):
+        summary = f"{len(data['blocked'])} blocked ({', '.join(data['blocked'])}), " + summary
     console.print(f"{summary}, {data['seconds']:.2f}s total")

@@ -2,8 +2,9 @@
 node (hostPID, hostNetwork), commands run in the host's namespaces via `nsenter -t 1`.
 
 The pod is created on first use and deleted on close (and has a deadline, so a crashed run does
-not leave it behind for long). Environment values and stdin travel inside the exec's stdin stream
-(length-prefixed), never in the exec command line, which the API server may log.
+not leave it behind for long). The script, its environment values and its stdin travel inside the
+exec's stdin stream (length-prefixed), never in the exec command line: the API server may log that
+URL, and proxies in front of it cap its length.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ DEFAULT_NAMESPACE = "default"
 KUBECTL_VARS: dict[str, Any] = {"kubectl_namespace": "", "kubectl_image": DEFAULT_IMAGE, "kubectl_tolerations": []}
 POD_DEADLINE_S = 8 * 3600
 NSENTER = ["nsenter", "-t", "1", "-m", "-u", "-i", "-n", "-p", "--"]
-# Reads "<n>\n<env script>" then "<m>\n<stdin>" from stdin; the script comes as $0.
+# Reads "<n>\n<env script>", "<k>\n<script>" and "<m>\n<stdin>" from its stdin, then runs the script.
 WRAPPER = ('export LC_ALL=C; IFS= read -r n; e=""; [ "$n" = 0 ] || IFS= read -r -d "" -N "$n" e; '
-           'eval "$e"; unset e; IFS= read -r m; head -c "$m" | bash -c "$0"')
+           'IFS= read -r k; s=""; [ "$k" = 0 ] || IFS= read -r -d "" -N "$k" s; '
+           'eval "$e"; unset e; IFS= read -r m; head -c "$m" | bash -c "$s"')
 
 
 def pod_manifest(name: str, node: str, namespace: str, image: str) -> dict[str, Any]:
@@ -49,10 +51,11 @@ def pod_manifest(name: str, node: str, namespace: str, image: str) -> dict[str, 
     }
 
 
-def stdin_frame(env: Mapping[str, str] | None, data: bytes) -> bytes:
-    """What the wrapper reads: the env exports and the command's stdin, each length-prefixed."""
+def stdin_frame(script: str, env: Mapping[str, str] | None, data: bytes) -> bytes:
+    """What the wrapper reads: the env exports, the script and the command's stdin, each length-prefixed."""
     exports = env_script(env).encode() if env else b""
-    return f"{len(exports)}\n".encode() + exports + f"{len(data)}\n".encode() + data
+    code = script.encode()
+    return b"".join(f"{len(part)}\n".encode() + part for part in (exports, code, data))
 
 
 class KubectlConnector(Connector):
@@ -138,12 +141,12 @@ class KubectlConnector(Connector):
         exec_api = k8s.CoreV1Api(k8s.ApiClient(self.api.api_client.configuration))
         client = self._call(lambda: stream(
             exec_api.connect_get_namespaced_pod_exec, self.pod, self.namespace,
-            command=[*NSENTER, "bash", "-c", WRAPPER, script], stdin=True, stdout=True, stderr=True, tty=False,
+            command=[*NSENTER, "bash", "-c", WRAPPER], stdin=True, stdout=True, stderr=True, tty=False,
             _preload_content=False), "exec in the pod")
         stdout, stderr = [], []
         deadline = time.monotonic() + timeout
         try:
-            client.write_stdin(stdin_frame(env, data))
+            client.write_stdin(stdin_frame(script, env, data))
             while client.is_open():
                 client.update(timeout=0.5)
                 if client.peek_stdout():

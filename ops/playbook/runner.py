@@ -27,7 +27,19 @@ from ops.playbook.eventlog import EventLog
 from ops.playbook.expand import evaluate_when
 from ops.playbook.hoststate import HostState
 from ops.playbook.load import select_steps
-from ops.playbook.model import CHANGED, FAILED, OK, PENDING, SKIPPED, Play, RunReport, State, StepResult
+from ops.playbook.model import (
+    BLOCKED,
+    CHANGED,
+    FAILED,
+    OK,
+    PENDING,
+    SKIPPED,
+    Play,
+    RunReport,
+    State,
+    StepResult,
+    human_output,
+)
 from ops.playbook.remedies import remedy_for
 
 if TYPE_CHECKING:
@@ -88,13 +100,25 @@ class Runner:
                     resumed_from=self.report.resumed_from)
         current = ""
         pool = self._prefetch(steps)
+        blocked: list[FlashheadError] = []
         try:
             for spec in steps:
                 if self.options.mode == "apply" and self.lock_path is None and spec.task != "preflight":
                     current = "lock"
                     self._take_lock()
                 current = spec.name
-                self.report.steps.append(self._step(spec))
+                try:
+                    self.report.steps.append(self._step(spec))
+                except CheckFailed as error:
+                    if self.options.mode != "check":
+                        raise
+                    # nothing changes in --check: report the blocker and what every other step would do
+                    self.ctx.redact_error(error)
+                    blocked.append(error)
+                    self.report.steps.append(StepResult(spec.name, BLOCKED, summary=error.message))
+                    self._event("step", step=spec.name, status=BLOCKED, error=error.to_dict())
+            if blocked:
+                self.report.error = blocked[0].to_dict()
             if self.options.mode == "apply" and self.lock_path is None:
                 current = "lock"
                 self._take_lock()
@@ -161,7 +185,7 @@ class Runner:
         if result.exit_status >= 2 or result.exit_status < 0:
             message, remedy = task.blocked(self.ctx, result)
             raise CheckFailed(message, remedy, details={"step": self.ctx.step, "exit_status": result.exit_status,
-                                                        "output_tail": _tail(result.output)})
+                                                        "output_tail": _tail(human_output(result.output))})
         return task.parse_check(self.ctx, result), seconds
 
     def _apply(self, task: Task, state: State) -> None:
@@ -241,6 +265,7 @@ def _name_failed_command(error: FlashheadError) -> None:
     if not isinstance(error, RemoteCommandFailed):
         return
     error.remedy = error.remedy or remedy_for(error.output)
+    error.details["output_tail"] = _tail(human_output(error.output))
     found = list(_FAILED_LINE.finditer(error.output))
     if found:
         command, status = found[-1]["command"], int(found[-1]["status"])

@@ -61,10 +61,10 @@ def test_cuda_toolkit_apply_installs_the_toolkit_package_only():
     assert script == (
         '. /etc/os-release\ndistro="${ID}${VERSION_ID//./}"\n'
         "export DEBIAN_FRONTEND=noninteractive\n"
-        "tmp=$(mktemp -d)\n"
-        'curl -fsSL --retry 3 -o "$tmp/cuda-keyring_1.1-1_all.deb" '
+        'tmp=$(mktemp -d); keyring="$tmp"/cuda-keyring_1.1-1_all.deb\n'
+        'curl -fsSL --retry 3 -o "$keyring" '
         'https://developer.download.nvidia.com/compute/cuda/repos/"${distro}"/x86_64/cuda-keyring_1.1-1_all.deb\n'
-        'dpkg -i "$tmp/cuda-keyring_1.1-1_all.deb"\n'
+        'dpkg -i "$keyring"\n'
         'rm -rf "$tmp"\n'
         "apt-get update -q\n"
         "apt-get install -y -q --no-install-recommends cuda-toolkit-12-8\n")

@@ -183,7 +183,7 @@ def fetch_from_hub(spec: dict) -> dict:
                                                       for p in bad}, {})
         if still_bad:
             discard(directory, still_bad)
-            raise SystemExit(f"@@verify-failed {spec['repo']}@{commit}: " + "; ".join(still_bad))
+            raise SystemExit(f"checkpoint verification failed for {spec['repo']}@{commit}: " + "; ".join(still_bad))
         entries.update(entries_again)
     return {"commit": commit, "files": entries, "refetched": refetched, "verified_against": "hub metadata"}
 
@@ -192,7 +192,7 @@ def copy_from_source(spec: dict, source: str) -> dict:
     """Copy a pre-staged snapshot (`{source}/{basename of dir}`), verify against its manifest if any."""
     origin = os.path.join(source, os.path.basename(spec["dir"].rstrip("/")))
     if not os.path.isdir(origin):
-        raise SystemExit(f"@@source-missing {origin} does not exist (expected a copy of {spec['repo']})")
+        raise SystemExit(f"pre-staged source missing: {origin} does not exist (expected a copy of {spec['repo']})")
     staged = read_manifest(origin)
     expected = {}
     for root, dirs, files in os.walk(origin):
@@ -211,7 +211,7 @@ def copy_from_source(spec: dict, source: str) -> dict:
     entries, bad = verify(spec["dir"], expected, {})
     if bad:
         discard(spec["dir"], bad)
-        raise SystemExit(f"@@verify-failed {origin}: " + "; ".join(bad))
+        raise SystemExit(f"checkpoint verification failed for {origin}: " + "; ".join(bad))
     return {"commit": (staged or {}).get("commit", "source"), "files": entries, "refetched": [],
             "verified_against": "source manifest" if staged else "nothing (no manifest in the source: hashes recorded)"}
 
