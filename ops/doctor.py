@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ops.errors import AuthenticationFailed, ConnectionFailed, ExitCode, HostKeyError
+from ops.errors import AuthenticationFailed, ClusterError, ConnectionFailed, ExitCode, HostKeyError
 
 if TYPE_CHECKING:
     from ops.connectors.base import Connector
@@ -54,6 +54,8 @@ def _check_access(connector: Connector, report: Diagnosis) -> bool:
         return report.add("connect", True, "runs on this machine")
     try:
         connector.open()
+        if connector.host.connector == "kubectl":
+            connector.run("true")  # the pod runs; can the API server open an exec session into it?
     except HostKeyError as error:
         report.add("connect", True, "TCP and SSH handshake")
         report.add("host key", False, error.message, error.remedy)
@@ -67,7 +69,16 @@ def _check_access(connector: Connector, report: Diagnosis) -> bool:
         report.details.update(error.details)
     except ConnectionFailed as error:
         report.add("connect", False, error.message, error.remedy)
+    except ClusterError as error:  # the kubectl connector: no pod, or no exec into it
+        report.add("connect", False, error.message, error.remedy)
+        report.details.update(error.details)
+        report.exit_code = int(error.exit_code)
+        return False
     else:
+        if connector.host.connector == "kubectl":
+            report.add("connect", True, f"a pod runs on node {connector.host.node or connector.host.name} "
+                                        "and takes commands")
+            return True
         report.add("connect", True, "TCP and SSH handshake; host key known")
         report.add("authenticate", True, f"as {getattr(connector, 'destination', report.target)}")
         return True

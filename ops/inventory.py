@@ -75,7 +75,7 @@ class Inventory:
 
 def known_vars(playbook: str | Path | None = None) -> set[str]:
     """The var names an inventory or `--var` may set: the playbook's vars and the connectors'."""
-    from ops.connectors.kubectl import KUBECTL_VARS
+    from ops.connectors.kubepod import KUBECTL_VARS
     from ops.playbook.load import playbook_var_names
 
     names = playbook_var_names(None) | set(KUBECTL_VARS) | set(DEFAULT_VARS)

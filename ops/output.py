@@ -88,6 +88,15 @@ class Output:
         if not self.json or self.verbosity > 0:
             self.err.print(message)
 
+    def progress_event(self, record: dict) -> None:
+        """What long work is doing or waiting for: a JSON line in JSON mode, a dim line for humans."""
+        if self.json:
+            self.event(record)
+        else:
+            seconds = f" ({record['seconds']:.0f} s)" if isinstance(record.get("seconds"), (int, float)) else ""
+            style = "yellow" if record.get("kind") == "warning" else "dim"
+            self.err.print(f"[{style}]… {escape(str(record.get('message', '')))}{seconds}[/]")
+
     def event(self, record: dict) -> None:
         """A streaming event: one JSON line on stderr in JSON mode, nothing in text mode."""
         if self.json:

@@ -150,4 +150,6 @@ def open_host(app: App, host: str, connector: str | None, accept_new_host_key: b
     if identity_file:
         resolved.identity_file = identity_file
     options = {"accept_new_host_key": accept_new_host_key} if resolved.connector != "local" else {}
-    return connect(resolved, **options)
+    conn = connect(resolved, **options)
+    conn.on_progress = app.output.progress_event
+    return conn

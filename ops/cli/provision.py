@@ -47,11 +47,12 @@ def provision(app: App, host: str, connector: str | None, identity_file: str | N
     (--check), 5 a command on the host failed, 8 the host is locked by another run.
     """
     from ops.playbook.load import load_play
-    from ops.playbook.runner import RunOptions, run_play
+    from ops.playbook.runner import RunOptions, run_budget, run_play
 
     with open_host(app, host, connector, accept_new_host_key, var_overrides, playbook,
                    identity_file=identity_file) as conn:
         play = load_play(playbook, conn.host.vars)
+        conn.expect_run(run_budget(play, only, skip, check_only))
         options = RunOptions(mode="check" if check_only else "apply", only=only, skip=skip, break_lock=break_lock,
                              source=source, secrets=hf_token_from_env(), on_event=_live(app))
         report = run_play(conn, play, options)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import shlex
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ops.errors import RemoteCommandFailed, SessionLost
 from ops.inventory import Host
@@ -66,9 +67,19 @@ class Connector(ABC):
     def __init__(self, host: Host):
         self.host = host
         self._is_root: bool | None = None
+        self.on_progress: Callable[[dict[str, Any]], None] | None = None  # set by the CLI: what to show
 
     def open(self) -> None:  # noqa: B027 - connectors without a session have nothing to open
         """Connect to the host, or raise ConnectionFailed/ClusterError with the remedy."""
+
+    def expect_run(self, seconds: float) -> None:  # noqa: B027 - only a connector with a lifetime cares
+        """Say how long the coming work may take (the kubectl connector sizes its pod's deadline)."""
+
+    def report(self, kind: str, message: str, **fields: Any) -> None:
+        """Tell the operator what the connector is doing or waiting for (a progress event)."""
+        if self.on_progress is not None:
+            self.on_progress({"event": "progress", "kind": kind, "host": self.host.target, "message": message,
+                              **fields})
 
     @abstractmethod
     def _execute(self, script: str, *, env: Mapping[str, str] | None, stdin: str | bytes | None,

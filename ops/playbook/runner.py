@@ -235,6 +235,15 @@ class Runner:
             lock.release(self.conn, self.lock_path, self.run_id)
 
 
+def run_budget(play: Play, only: tuple[str, ...] = (), skip: tuple[str, ...] = (), check_only: bool = False) -> float:
+    """The longest a run may take: its checks, plus every selected step's apply timeout when applying."""
+    from ops.tasks import load_task
+
+    steps = select_steps(play, only, skip)
+    applies = 0.0 if check_only else sum(load_task(s.task).apply_timeout + 2 * CHECK_TIMEOUT for s in steps)
+    return CHECK_TIMEOUT + applies
+
+
 def run_play(conn: Connector, play: Play, options: RunOptions) -> RunReport:
     """Run `play` on the host behind `conn` and return what each step did."""
     return Runner(conn, play, options).run()
