@@ -14,6 +14,8 @@ from ops.inventory import Host
 
 Command = str | Sequence[str]
 DEFAULT_TIMEOUT = 600.0
+# Called with ("stdout" | "stderr", bytes) as a command's output arrives, before it ends.
+OutputSink = Callable[[str, bytes], None]
 
 
 def quote(value: str | Path) -> str:
@@ -83,9 +85,10 @@ class Connector(ABC):
 
     @abstractmethod
     def _execute(self, script: str, *, env: Mapping[str, str] | None, stdin: str | bytes | None,
-                 timeout: float) -> Result:
-        """Run a shell script on the host (as the login user) and collect its output; set `lost`
-        on the result when the command ended without an exit status."""
+                 timeout: float, on_output: OutputSink | None = None) -> Result:
+        """Run a shell script on the host (as the login user) and collect its output, handing each
+        piece to `on_output` as it arrives; set `lost` on the result when the command ended without
+        an exit status."""
 
     @abstractmethod
     def put(self, local_path: str | Path, remote_path: str, *, mode: int | None = None,
@@ -109,15 +112,16 @@ class Connector(ABC):
 
     def run(self, command: Command, *, env: Mapping[str, str] | None = None,
             stdin: str | bytes | None = None, timeout: float = DEFAULT_TIMEOUT, check: bool = True,
-            sudo: bool = False) -> Result:
-        """Run a command. A list is quoted word by word; env values never appear in argv."""
+            sudo: bool = False, on_output: OutputSink | None = None) -> Result:
+        """Run a command. A list is quoted word by word; env values never appear in argv.
+        `on_output` sees the output while the command runs (progress of long work)."""
         script = to_shell(command)
         prelude = self._stage_env(env) if env else None
         if prelude is not None:
             script, env = prelude + script, None
         if sudo and not self.is_root:
             script = f"sudo -n -H -- bash -c {quote(script)}"
-        result = self._execute(script, env=env, stdin=stdin, timeout=timeout)
+        result = self._execute(script, env=env, stdin=stdin, timeout=timeout, on_output=on_output)
         result.command = to_shell(command)
         if result.lost:
             raise SessionLost(result.command, result.output)

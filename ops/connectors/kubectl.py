@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ops.connectors.base import Connector, Result, env_script, quote
+from ops.connectors.base import Connector, OutputSink, Result, env_script, quote
 from ops.connectors.kubepod import (
     DEFAULT_IMAGE,
     KUBECTL_VARS,
@@ -166,7 +166,7 @@ class KubectlConnector(Connector):
                      "events": pod_events(self.api, self.namespace, str(self.pod))})
 
     def _execute(self, script: str, *, env: Mapping[str, str] | None, stdin: str | bytes | None,
-                 timeout: float) -> Result:
+                 timeout: float, on_output: OutputSink | None = None) -> Result:
         from kubernetes import client as k8s
         from kubernetes.client.exceptions import ApiException
         from kubernetes.stream import stream
@@ -184,16 +184,19 @@ class KubectlConnector(Connector):
         except ApiException as exc:
             exec_api.api_client.close()
             raise self._exec_failed(exc) from exc
-        stdout, stderr = [], []
+        stdout: list[str] = []
+        stderr: list[str] = []
         deadline = time.monotonic() + timeout
         try:
             client.write_stdin(stdin_frame(script, env, data))
             while client.is_open():
                 client.update(timeout=0.5)
-                if client.peek_stdout():
-                    stdout.append(client.read_stdout())
-                if client.peek_stderr():
-                    stderr.append(client.read_stderr())
+                for name, peek, read, into in (("stdout", client.peek_stdout, client.read_stdout, stdout),
+                                               ("stderr", client.peek_stderr, client.read_stderr, stderr)):
+                    if peek():
+                        into.append(read())
+                        if on_output is not None:
+                            on_output(name, into[-1].encode())
                 if time.monotonic() > deadline:
                     raise CommandTimeout(script, -1, "".join(stdout + stderr), f"the command ran past {timeout:.0f} s")
             status = _returncode(client)

@@ -19,7 +19,7 @@ from typing import Any
 import paramiko
 from fabric import Config, Connection
 
-from ops.connectors.base import Connector, Result, env_script, quote
+from ops.connectors.base import Connector, OutputSink, Result, env_script, quote
 from ops.errors import AuthenticationFailed, CommandTimeout, ConnectionFailed, HostKeyError
 from ops.inventory import Host
 from ops.sshkeys import DEFAULT_KEY_NAMES, auth_remedy, fingerprint, offered_keys
@@ -138,7 +138,7 @@ class SSHConnector(Connector):
                                    *[str(Path.home() / ".ssh" / name) for name in DEFAULT_KEY_NAMES]]})
 
     def _execute(self, script: str, *, env: Mapping[str, str] | None, stdin: str | bytes | None,
-                 timeout: float) -> Result:
+                 timeout: float, on_output: OutputSink | None = None) -> Result:
         assert not env, "env is staged in a file by Connector.run, never put on the command line"
         self.open()
         transport = self.connection.client.get_transport()
@@ -149,7 +149,7 @@ class SSHConnector(Connector):
             if stdin is not None:
                 channel.sendall(stdin.encode() if isinstance(stdin, str) else stdin)
             channel.shutdown_write()
-            return _collect(channel, script, timeout)
+            return _collect(channel, script, timeout, on_output)
         finally:
             channel.close()
 
@@ -202,14 +202,14 @@ def _create_private(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPFile:
     return paramiko.SFTPFile(sftp, message.get_binary(), "w")
 
 
-def _collect(channel: paramiko.Channel, script: str, timeout: float) -> Result:
+def _collect(channel: paramiko.Channel, script: str, timeout: float, on_output: OutputSink | None) -> Result:
     stdout, stderr = bytearray(), bytearray()
     deadline = time.monotonic() + timeout
     channel.settimeout(0.2)
     while True:
-        drained = _drain(channel, stdout, stderr)
+        drained = _drain(channel, stdout, stderr, on_output)
         if channel.exit_status_ready() and not drained:
-            _drain(channel, stdout, stderr)
+            _drain(channel, stdout, stderr, on_output)
             break
         if time.monotonic() > deadline:
             output = (stdout + stderr).decode(errors="replace")
@@ -219,19 +219,24 @@ def _collect(channel: paramiko.Channel, script: str, timeout: float) -> Result:
     return Result(script, status, stdout.decode(errors="replace"), stderr.decode(errors="replace"), lost=status == -1)
 
 
-def _drain(channel: paramiko.Channel, stdout: bytearray, stderr: bytearray) -> bool:
+def _drain(channel: paramiko.Channel, stdout: bytearray, stderr: bytearray, on_output: OutputSink | None) -> bool:
+    def take(stream: str, data: bytes, into: bytearray) -> None:
+        into += data
+        if on_output is not None and data:
+            on_output(stream, data)
+
     got = False
     while channel.recv_ready():
-        stdout += channel.recv(65536)
+        take("stdout", channel.recv(65536), stdout)
         got = True
     while channel.recv_stderr_ready():
-        stderr += channel.recv_stderr(65536)
+        take("stderr", channel.recv_stderr(65536), stderr)
         got = True
     if not got and not channel.exit_status_ready():
         with contextlib.suppress(socket.timeout, TimeoutError):
             data = channel.recv(65536)
             if data:
-                stdout += data
+                take("stdout", data, stdout)
                 got = True
     return got
 

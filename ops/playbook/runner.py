@@ -40,6 +40,7 @@ from ops.playbook.model import (
     StepResult,
     human_output,
 )
+from ops.playbook.progress import TRACE_PREAMBLE, StepProgress
 from ops.playbook.remedies import remedy_for
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class RunOptions:
     secrets: dict[str, str] = field(default_factory=dict)
     on_event: Callable[[dict[str, Any]], None] | None = None
     parallel_checks: int = 8  # checks are read-only: run them all at once, use them while nothing changed
+    silence_s: float = 60.0  # an apply silent this long says what it is still waiting on
 
 
 def new_run_id() -> str:
@@ -193,8 +195,10 @@ class Runner:
         for path, content in task.files(ctx).items():
             upload(self.conn, path, content)
         task.prepare(ctx, state)
-        result = ctx.run(APPLY_PREAMBLE + task.apply_script(ctx, state), sudo=task.sudo_apply,
-                         env=task.apply_env(ctx) or None, timeout=task.apply_timeout)
+        with StepProgress(ctx.step, self._progress, silence_s=self.options.silence_s,
+                          redact=ctx.redactor.text) as progress:
+            result = ctx.run(APPLY_PREAMBLE + TRACE_PREAMBLE + task.apply_script(ctx, state), sudo=task.sudo_apply,
+                             env=task.apply_env(ctx) or None, timeout=task.apply_timeout, on_output=progress.feed)
         task.after_apply(ctx, state, result)
         if self.lock_path:
             self.hoststate.save()
@@ -214,6 +218,12 @@ class Runner:
         self._event("step", step=result.name, status=result.status, seconds=result.seconds,
                     summary=result.summary, changes=result.changes, warnings=result.warnings)
         return result
+
+    def _progress(self, record: dict[str, Any]) -> None:
+        """A progress event goes to the operator only (the host's event log keeps the outcomes)."""
+        if self.options.on_event:
+            self.options.on_event({"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "run_id": self.run_id,
+                                   **record})
 
     def _event(self, event: str, **fields: Any) -> None:
         record = self.log.emit(event, **fields)

@@ -46,14 +46,6 @@ def test_stdin_is_passed(conn: LocalConnector) -> None:
     assert conn.run("cat", stdin="from stdin").stdout == "from stdin"
 
 
-def test_a_command_killed_by_a_signal_is_session_lost_like_over_ssh(conn: LocalConnector) -> None:
-    from ops.errors import SessionLost
-
-    with pytest.raises(SessionLost) as lost:
-        conn.run("echo before; kill -KILL $$", check=False)
-    assert "without an exit status" in lost.value.message and "before" in lost.value.output
-
-
 def test_sudo_put_stages_through_a_private_temp_file(tmp_path: Path) -> None:
     """As a non-root user, put(sudo=True) stages the file with mkstemp (0600, O_EXCL) and removes it."""
     import tempfile

@@ -93,7 +93,7 @@ def test_flash_attn_apply_plans_on_the_host_then_installs_or_builds_then_imports
     assert ('    export MAX_JOBS="${choice#build }" FLASH_ATTENTION_FORCE_BUILD=TRUE CUDA_HOME=/usr/local/cuda-12.8'
             in lines)
     assert (f"    {python} -m pip install --disable-pip-version-check --no-input --no-build-isolation "
-            "--no-cache-dir flash-attn==2.8.0.post2 ;;") in lines
+            "--no-cache-dir -v flash-attn==2.8.0.post2 ;;") in lines
     assert lines[-1] == f"{python} {helper} verify"
 
 

@@ -58,6 +58,11 @@ def test_run_put_get_through_a_hardened_pod_in_its_own_namespace(cluster, tmp_pa
         assert conn.run("cat", stdin="piped\n").stdout == "piped\n"
         assert conn.run('printf %s "$TOKEN_UNDER_TEST"', env={"TOKEN_UNDER_TEST": SECRET}).stdout == SECRET
         assert conn.run("kill -KILL $$", check=False).exit_status == 137  # the kubelet's 128 + signal
+        pieces: list[tuple[float, bytes]] = []
+        started = time.monotonic()
+        conn.run("echo first; sleep 1.5; echo second",
+                 on_output=lambda _, data: pieces.append((time.monotonic(), data)))
+        assert pieces[0][1] == b"first\n" and pieces[0][0] - started < 1.2  # streamed, not at the end
         payload = bytes(range(256)) * 64
         source = tmp_path / "blob"
         source.write_bytes(payload)
