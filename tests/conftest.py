@@ -1,4 +1,5 @@
-"""Shared fixtures: a real sshd on loopback, the CLI runner, test stand-in executables."""
+"""Shared fixtures: a real sshd on loopback, the CLI runner, test stand-in executables; and the check,
+before anything runs, that this machine has what the suite needs."""
 
 from __future__ import annotations
 
@@ -11,11 +12,19 @@ from pathlib import Path
 
 import pytest
 
+from tests import system_needs
 from tests.sshd import SSHServer, start_sshd
 
 FIXTURES = Path(__file__).parent / "fixtures"
 STANDIN_BIN = FIXTURES / "bin"  # test stand-ins for nvidia-smi / nvcc, never in the product
 REPO = Path(__file__).resolve().parent.parent
+def pytest_configure(config: pytest.Config) -> None:
+    """Stop at the start, with one message, when the machine lacks what the suite needs."""
+    missing = system_needs.missing()
+    if missing:
+        pytest.exit(f"the test suite needs {', '.join(missing)}. On Debian, as root: apt-get update && "
+                    f"{system_needs.APT_LINE} "
+                    "(the README's set-up block), then run the tests as root.", returncode=4)
 
 
 @pytest.fixture(scope="session")
