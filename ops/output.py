@@ -110,9 +110,10 @@ class Output:
             return
         self.err.print(f"[bold red]error:[/] {escape(error.message)}", soft_wrap=True)
         for key, value in error.details.items():
-            if key == "output_tail" and value:
-                self.err.print("[dim]last output lines:[/]")
-                self.err.print(escape(str(value)), style="dim")
+            if key == "output_tail":
+                if value:
+                    self.err.print("[dim]last output lines:[/]")
+                    self.err.print(escape(str(value)), style="dim")
             elif key not in ("hint",):
                 self.err.print(f"  {key}: {escape(str(value))}", style="dim")
         if error.remedy:
