@@ -32,12 +32,12 @@ def new_shared_dir() -> Path:
 def download_wheelhouse(out: Path, wheel: Path) -> Path:
     """Wheels for everything the play pip-installs in a test run (huggingface_hub, the fixture repo's
     requirements, the server extra of this project's wheel)."""
-    from ops.tasks.project_wheel import CONSTRAINTS, extra_requirements
+    from ops.tasks.project_wheel import extra_requirements, server_constraints
 
     out.mkdir(parents=True, exist_ok=True)
     requirements = ["huggingface-hub==0.36.2", "loguru>=0.7", *extra_requirements(wheel, "server")]
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "-d", str(out),
-                    "-c", str(CONSTRAINTS), *requirements], check=True, capture_output=True)
+                    "-c", str(server_constraints()), *requirements], check=True, capture_output=True)
     out.chmod(0o755)
     return out
 
