@@ -48,7 +48,10 @@ RUN apt-get update \
  && groupadd --gid 10001 flashhead \
  && useradd --uid 10001 --gid 10001 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin flashhead
 COPY --from=build /opt/flashhead /opt/flashhead
+# MALLOC_ARENA_MAX: glibc keeps what each thread's arena freed; two arenas keep the server's memory flat
+# (the server also sets it for itself and its media workers with mallopt, docs/protocol.md "Limits").
 ENV PATH=/opt/flashhead/.venv/bin:$PATH \
+    MALLOC_ARENA_MAX=2 \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp \

@@ -111,7 +111,7 @@ async def stream_fps(client: FlashheadClient, avatar: str, seconds: float, realt
     result = await client.stream_audio(speech(seconds), avatar_id=avatar, realtime=realtime)
     assert result.first_audio_at is not None
     first, last = result.first_audio_at, result.frames[-1].received_at
-    latencies = [stat["generation_ms"] + stat["queue_ms"] for stat in result.stats]
+    latencies = [stat.generation_ms + stat.queue_ms for stat in result.stats]
     return {"frames": len(result.frames), "fps": len(result.frames) / (last - first), "ttff_s": result.ttff_s,
             "latencies_ms": latencies, "first": first, "last": last,
             # Real-time pacing: how long after the last audio was sent the last frame arrived.

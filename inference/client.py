@@ -8,8 +8,9 @@
         print(result.summary["fps"], len(result.frames), result.ttff_s)
 
 For finer control, `client.stream(...)` opens a `StreamSession`: send PCM16 with `send_audio`,
-mark utterances with `segment_end`, `interrupt`, `end`; iterate `events()` for Frame / dict messages.
-Errors from the server raise `ServerError` with its code, message and (HTTP) status or close code.
+mark utterances with `segment_end`, `interrupt`, `end`; iterate `events()` for `Frame`s and the
+typed messages of `inference.protocol` (`Stats`, `Playback`, `Summary`). Errors from the server
+raise `ServerError` with its code, message and (HTTP) status or close code.
 Only httpx and websockets are needed (no numpy), so the operator install can use it.
 """
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -77,11 +77,11 @@ class Frame:
 class StreamResult:
     """Everything a finished stream produced (see `FlashheadClient.stream_audio`)."""
 
-    ready: dict[str, Any]
+    ready: protocol.Ready
     frames: list[Frame]
-    stats: list[dict[str, Any]]
-    playback: list[dict[str, Any]]
-    summary: dict[str, Any]
+    stats: list[protocol.Stats]
+    playback: list[protocol.Playback]
+    summary: protocol.Summary | None = None
     first_audio_at: float | None = None
     first_frame_at: float | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -97,11 +97,11 @@ class StreamResult:
 class StreamSession:
     """An open WS /v1/stream session (after `ready`). Use through `FlashheadClient.stream`."""
 
-    def __init__(self, connection: ClientConnection, ready: dict[str, Any]):
+    def __init__(self, connection: ClientConnection, ready: protocol.Ready):
         self.connection = connection
         self.ready = ready
         self.first_audio_at: float | None = None
-        self.summary: dict[str, Any] | None = None
+        self.summary: protocol.Summary | None = None
 
     async def send_audio(self, pcm: bytes) -> None:
         """Send PCM16 little-endian audio (any length, interleaved if several channels)."""
@@ -111,20 +111,20 @@ class StreamSession:
 
     async def segment_end(self) -> None:
         """Mark the end of an utterance: the server flushes its partial chunk (padded with silence)."""
-        await self._send({"type": protocol.SEGMENT_END})
+        await self._send(protocol.SegmentEnd())
 
     async def interrupt(self) -> None:
         """Drop audio and frames not yet sent; the server answers with a `playback` interrupted ack."""
-        await self._send({"type": protocol.INTERRUPT})
+        await self._send(protocol.Interrupt())
 
     async def end(self) -> None:
         """No more audio: the server sends the remaining frames, then a `summary`, then closes."""
-        await self._send({"type": protocol.END})
+        await self._send(protocol.End())
 
-    async def events(self) -> AsyncIterator[Frame | dict[str, Any]]:
-        """Frames and JSON messages as they arrive, until the summary (then the iterator ends).
+    async def events(self) -> AsyncIterator[Frame | protocol.Message]:
+        """Frames and typed messages as they arrive, until the `Summary` (then the iterator ends).
 
-        A server `error` message raises ServerError.
+        A server `error` message raises ServerError; so does a close without one.
         """
         while True:
             try:
@@ -138,13 +138,11 @@ class StreamSession:
                 yield Frame(header.index, header.chunk, header.pts_us / 1e6, header.output,
                             message[protocol.FRAME_HEADER.size:], time.monotonic())
                 continue
-            event = json.loads(message)
-            if event.get("type") == protocol.ERROR:
-                close_code = protocol.ERROR_CLOSE_CODES.get(event.get("code", ""), None)
-                raise ServerError(event.get("code", "internal"), event.get("message", ""),
-                                  close_code=close_code, remedy=event.get("remedy"))
+            event = protocol.parse_server_message(message)
+            if isinstance(event, protocol.Error):
+                raise _server_error(event)
             yield event
-            if event.get("type") == protocol.SUMMARY:
+            if isinstance(event, protocol.Summary):
                 self.summary = event
                 return
 
@@ -152,8 +150,8 @@ class StreamSession:
         """Close the connection at once (the server frees the stream slot)."""
         await self.connection.close()
 
-    async def _send(self, message: dict[str, Any]) -> None:
-        await self.connection.send(json.dumps(message))
+    async def _send(self, message: protocol.Message) -> None:
+        await self.connection.send(message.to_json())
 
 
 class FlashheadClient:
@@ -234,16 +232,9 @@ class FlashheadClient:
                      sample_rate: int = 16000, channels: int = 1, output: str = "jpeg",
                      seed: int | None = None, idle_frames: bool | None = None) -> StreamSession:
         """Open WS /v1/stream and send `start`; returns the session once `ready` arrived."""
-        start: dict[str, Any] = {"type": protocol.START, "format": protocol.PCM_FORMAT,
-                                 "sample_rate": sample_rate, "channels": channels, "output": output}
-        if avatar_id is not None:
-            start["avatar_id"] = avatar_id
-        if image is not None:
-            start["image"] = base64.b64encode(_read(image)).decode()
-        if seed is not None:
-            start["seed"] = seed
-        if idle_frames is not None:
-            start["idle_frames"] = idle_frames
+        photo = None if image is None else base64.b64encode(_read(image)).decode()
+        start = protocol.Start(avatar_id=avatar_id, image=photo, sample_rate=sample_rate, channels=channels,
+                               output=output, seed=seed, idle_frames=idle_frames)
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         # No compression: frames are JPEG or raw RGB, and deflating them costs more than it saves.
         connection = await connect(self.ws_url, additional_headers=headers, max_size=None, compression=None,
@@ -251,18 +242,17 @@ class FlashheadClient:
         # A refusal (capacity, draining, auth) may close the connection before `start` is sent;
         # its typed error message is still buffered for recv.
         with contextlib.suppress(ConnectionClosed):
-            await connection.send(json.dumps(start))
+            await connection.send(start.to_json())
         try:
             message = await connection.recv()
         except ConnectionClosed as closed:
             raise _closed_error(closed) from None
-        ready = json.loads(message) if isinstance(message, str) else {}
-        if ready.get("type") != protocol.READY:
+        ready = protocol.parse_server_message(message) if isinstance(message, str) else None
+        if not isinstance(ready, protocol.Ready):
             await connection.close()
-            error = ready if ready.get("type") == protocol.ERROR else {"message": str(ready)}
-            code = error.get("code", "internal")
-            raise ServerError(code, error.get("message", ""), remedy=error.get("remedy"),
-                              close_code=protocol.ERROR_CLOSE_CODES.get(code))
+            if isinstance(ready, protocol.Error):
+                raise _server_error(ready)
+            raise ServerError("protocol", f"expected `ready`, got {str(message)[:200]!r}")
         return StreamSession(connection, ready)
 
     async def stream_audio(self, pcm: bytes, *, sample_rate: int = 16000, channels: int = 1,
@@ -273,7 +263,7 @@ class FlashheadClient:
         microphone would); otherwise it is sent as fast as the server accepts it.
         """
         session = await self.stream(sample_rate=sample_rate, channels=channels, **start)
-        result = StreamResult(session.ready, [], [], [], {})
+        result = StreamResult(session.ready, [], [], [])
         rate = sample_rate * channels * 2
         sender = asyncio.create_task(_send_clip(session, pcm, rate, realtime, packet_ms))
         try:
@@ -305,24 +295,26 @@ async def _send_clip(session: StreamSession, pcm: bytes, bytes_per_second: int, 
     await session.end()
 
 
-def _collect(result: StreamResult, event: Frame | dict[str, Any]) -> None:
+def _collect(result: StreamResult, event: Frame | protocol.Message) -> None:
     if isinstance(event, Frame):
         result.frames.append(event)
-    elif event.get("type") == protocol.STATS:
+    elif isinstance(event, protocol.Stats):
         result.stats.append(event)
-    elif event.get("type") == protocol.PLAYBACK:
+    elif isinstance(event, protocol.Playback):
         result.playback.append(event)
-    elif event.get("type") == protocol.SUMMARY:
+    elif isinstance(event, protocol.Summary):
         result.summary = event
 
 
+def _server_error(error: protocol.Error) -> ServerError:
+    return ServerError(error.code, error.message, close_code=error.close_code, remedy=error.remedy)
+
+
 def _closed_error(closed: ConnectionClosed) -> ServerError:
+    """A close that came without an `error` message: the code the reason names, or the close code's meaning."""
     code = closed.rcvd.code if closed.rcvd else 1006
-    reason = closed.rcvd.reason if closed.rcvd else "connection lost"
-    names = {protocol.CloseCode.TRY_AGAIN_LATER: "at_capacity" if "capacity" in reason else "not_ready",
-             protocol.CloseCode.GOING_AWAY: "shutting_down", protocol.CloseCode.POLICY: "unauthorized"}
-    name = names.get(code, "closed")
-    return ServerError(name, reason or f"connection closed ({code})", close_code=code)
+    error = protocol.error_from_close(code, closed.rcvd.reason if closed.rcvd else "")
+    return ServerError(error.code, error.message, close_code=code)
 
 
 def _read(value: BytesOrPath) -> bytes:

@@ -20,6 +20,7 @@ from inference.backends.flashhead.engines import COMPILE_SCOPES, ENGINE_CHOICES
 from inference.errors import ConfigError
 
 PREFIX = "FLASHHEAD_"
+MAX_AUDIO_CHANNELS = 64  # libavfilter's pan filter mixes at most this many (inference/media/audio.py)
 SECRET_FIELDS = frozenset({"api_token"})
 
 
@@ -61,9 +62,21 @@ class ServerConfig:
     max_queued_chunks: int = 64
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    max_image_aspect: float = 8.0  # longer side / shorter side of a photo
     max_audio_bytes: int = 64 * 1024 * 1024
     max_audio_seconds: float = 600.0
+    max_audio_channels: int = MAX_AUDIO_CHANNELS
     max_message_bytes: int = 1024 * 1024  # one WebSocket message
+    # Untrusted media is decoded in this many worker processes, each limited in memory and time.
+    media_workers: int = 2
+    media_memory_mb: int = 1024
+    media_timeout_s: float = 60.0
+    max_uploads: int = 4  # request bodies and inline images being read or decoded at once
+    body_timeout_s: float = 30.0  # longest wait for the next piece of a request body
+    body_deadline_s: float = 120.0  # longest time to receive a whole request body
+    header_timeout_s: float = 10.0  # a connection must send a complete request head within this
+    keep_alive_s: int = 5  # an idle keep-alive connection is closed after this
+    max_connections: int = 512  # open TCP connections; beyond, new ones get 503 and are closed
     avatar_cache: int = 32
     idle_frames: bool = False  # keep sending frames of silence when no audio arrives
     reference_chunk_ms: float = 0.0  # reference backend: emulated compute time per chunk
@@ -123,17 +136,31 @@ def validate(config: ServerConfig) -> None:
     _choice(config, "log_format", ("json", "text"))
     _choice(config, "log_level", ("debug", "info", "warning", "error"))
     for name in ("max_streams", "max_batch", "max_queued_chunks", "max_image_bytes", "max_image_pixels",
-                 "max_audio_bytes", "max_message_bytes", "avatar_cache"):
+                 "max_audio_bytes", "max_audio_channels", "max_message_bytes", "avatar_cache", "media_workers",
+                 "media_memory_mb", "max_uploads", "keep_alive_s", "max_connections"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{PREFIX}{name.upper()} must be at least 1", "set a positive number")
     for name in ("batch_wait_ms", "reference_chunk_ms", "grace_seconds", "max_audio_seconds",
                  "ready_timeout_s"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{PREFIX}{name.upper()} must not be negative", "set 0 or more")
+    for name in ("media_timeout_s", "body_timeout_s", "body_deadline_s", "header_timeout_s"):
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"{PREFIX}{name.upper()} must be more than 0 seconds", "set a positive number")
+    if config.max_audio_channels > MAX_AUDIO_CHANNELS:
+        raise ConfigError(f"{PREFIX}MAX_AUDIO_CHANNELS={config.max_audio_channels} is more than the "
+                          f"{MAX_AUDIO_CHANNELS} channels the decoder mixes", f"set 1-{MAX_AUDIO_CHANNELS}")
+    if config.max_image_aspect < 1:
+        raise ConfigError(f"{PREFIX}MAX_IMAGE_ASPECT must be at least 1 (longer side / shorter side)",
+                          "8 is the default")
     if not 0 < config.port < 65536:
         raise ConfigError(f"{PREFIX}PORT {config.port} is not a TCP port", "use 1-65535")
     if not 1 <= config.jpeg_quality <= 100:
         raise ConfigError(f"{PREFIX}JPEG_QUALITY must be 1-100", "85 is a good default")
+    if config.api_token is not None and not (config.api_token.isascii() and config.api_token.isprintable()
+                                             and " " not in config.api_token):
+        raise ConfigError(f"{PREFIX}API_TOKEN must be printable ASCII without spaces",
+                          "HTTP headers carry nothing else: python -c 'import secrets; print(secrets.token_urlsafe())'")
     if config.api_token is not None and len(config.api_token) < 16:
         raise ConfigError(f"{PREFIX}API_TOKEN is shorter than 16 characters",
                           "use a random token: python -c 'import secrets; print(secrets.token_urlsafe())'")

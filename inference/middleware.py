@@ -21,6 +21,25 @@ async def send_error(send: Send, error: InferenceError, headers: dict[str, str] 
     await send({"type": "http.response.body", "body": body})
 
 
+def token_matches(supplied: str | bytes | None, expected: str) -> bool:
+    """Constant-time comparison; anything that is not ASCII (a lone surrogate, Latin-1 bytes) is simply wrong."""
+    if supplied is None:
+        return False
+    if isinstance(supplied, str):
+        if not supplied.isascii():
+            return False
+        supplied = supplied.encode("ascii")
+    return hmac.compare_digest(supplied, expected.encode("ascii"))
+
+
+def bearer_token(header: bytes) -> bytes | None:
+    """The credentials of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 7235)."""
+    scheme, _, credentials = header.strip().partition(b" ")
+    if scheme.lower() != b"bearer":
+        return None
+    return credentials.strip()
+
+
 class BearerAuth:
     """Require `Authorization: Bearer <token>` on everything but the health probes.
 
@@ -30,14 +49,14 @@ class BearerAuth:
 
     def __init__(self, app: ASGIApp, token: str | None):
         self.app = app
-        self.expected = f"Bearer {token}".encode() if token else None
+        self.expected = token or None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.expected is None or scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
         supplied = dict(scope.get("headers") or []).get(b"authorization", b"")
-        authorized = hmac.compare_digest(supplied, self.expected)
+        authorized = token_matches(bearer_token(supplied), self.expected)
         if scope["type"] == "websocket":
             scope["flashhead.authorized"] = authorized
             await self.app(scope, receive, send)

@@ -1,14 +1,19 @@
-"""The streaming wire protocol of WS /v1/stream, shared by the server and `inference.client`.
+"""The streaming wire protocol of WS /v1/stream: its one owner, used by the server, `inference.client`
+and the acceptance checks.
 
-Pure standard library: the client imports it on machines without the server extra.
-The prose version, with examples, is docs/protocol.md.
+Text messages are typed dataclasses (`Start`, `Ready`, `Stats`, `Playback`, `Summary`, `Error`, ...)
+with `to_dict`/`to_json` and lenient parsing that keeps unknown fields in `extra`, so a field added
+later (per-frame audio spans, an interrupt epoch) is one more dataclass field and older peers pass
+it through. Binary messages are video frames behind a `FrameHeader`. Pure standard library: the
+client imports it on machines without the server extra. The prose version is docs/protocol.md.
 """
 
 from __future__ import annotations
 
+import json
 import struct
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, TypeVar
 
 VERSION = 1
 MAGIC = b"FH"
@@ -43,6 +48,12 @@ class CloseCode:
     INTERNAL = 1011  # the backend failed
     TRY_AGAIN_LATER = 1013  # all stream slots busy; reconnect later
 
+
+MAX_CLOSE_REASON = 123  # bytes a close frame's reason may have (RFC 6455)
+
+# Close code -> the error it means when it came without an `error` message before it.
+CLOSE_CODE_NAMES = {CloseCode.GOING_AWAY: "shutting_down", CloseCode.TOO_BIG: "too_large",
+                    CloseCode.INTERNAL: "internal", 1006: "connection_lost", 1012: "service_restart"}
 
 # Error code (in the JSON `error` message) -> close code.
 ERROR_CLOSE_CODES = {
@@ -84,51 +95,281 @@ class FrameHeader:
         return cls(index=index, chunk=chunk, pts_us=pts_us, output=FORMAT_NAMES[code])
 
 
+M = TypeVar("M", bound="Message")
+
+
+class ProtocolError(ValueError):
+    """A client message that is not valid JSON, not an object, or not a valid message of its type."""
+
+
 @dataclass(frozen=True)
-class StartRequest:
-    """A validated `start` message."""
+class Message:
+    """A JSON text message. Fields the receiver does not know are kept in `extra` (newer peers may add
+    fields), and a field left at None is not sent."""
 
-    avatar_id: str | None
-    image_b64: str | None
-    sample_rate: int
-    channels: int
-    output: str
-    seed: int | None
-    idle_frames: bool | None
-    token: str | None
+    TYPE: ClassVar[str] = ""
+    extra: dict[str, Any] = field(default_factory=dict, kw_only=True, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"type": self.TYPE}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name != "extra" and value is not None:
+                data[item.name] = value
+        return {**data, **self.extra}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls: type[M], data: dict[str, Any]) -> M:
+        """Build from a decoded message, leniently: missing fields take their defaults (a peer's message)."""
+        known = {item.name for item in fields(cls)} - {"extra"}
+        values = {name: value for name, value in data.items() if name in known}
+        extra = {name: value for name, value in data.items() if name not in known and name != "type"}
+        try:
+            return cls(**values, extra=extra)
+        except TypeError as error:
+            raise ProtocolError(f"`{cls.TYPE}` is missing a field: {error}") from None
 
 
-def parse_start(message: dict[str, Any]) -> StartRequest:
-    """Validate a `start` message; ValueError with a client-facing reason otherwise."""
-    avatar_id, image = message.get("avatar_id"), message.get("image")
-    if (avatar_id is None) == (image is None):
-        raise ValueError("start needs exactly one of `avatar_id` or `image` (base64)")
-    if avatar_id is not None and not isinstance(avatar_id, str):
-        raise ValueError("`avatar_id` must be a string")
-    if image is not None and not isinstance(image, str):
-        raise ValueError("`image` must be a base64 string")
-    fmt = message.get("format", PCM_FORMAT)
-    if fmt != PCM_FORMAT:
-        raise ValueError(f"audio `format` {fmt!r} is not supported; send {PCM_FORMAT!r}")
-    rate = _int_field(message, "sample_rate", 16000, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
-    channels = _int_field(message, "channels", 1, 1, MAX_CHANNELS)
-    output = message.get("output", "jpeg")
-    if output not in OUTPUT_FORMATS:
-        raise ValueError(f"`output` must be one of {', '.join(OUTPUT_FORMATS)}")
-    seed = message.get("seed")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63):
-        raise ValueError("`seed` must be a non-negative integer")
-    idle = message.get("idle_frames")
-    if idle is not None and not isinstance(idle, bool):
-        raise ValueError("`idle_frames` must be true or false")
-    token = message.get("token")
-    if token is not None and not isinstance(token, str):
-        raise ValueError("`token` must be a string")
-    return StartRequest(avatar_id, image, rate, channels, output, seed, idle, token)
+# ---- client -> server --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Start(Message):
+    """Opens the stream: the avatar (an id or a base64 photo), the audio's rate and channels, the output."""
+
+    TYPE: ClassVar[str] = START
+    avatar_id: str | None = None
+    image: str | None = None  # the photo file, base64
+    sample_rate: int = 16000
+    channels: int = 1
+    format: str = PCM_FORMAT
+    output: str = "jpeg"
+    seed: int | None = None
+    idle_frames: bool | None = None
+    token: str | None = field(default=None, repr=False)
+
+    @property
+    def image_b64(self) -> str | None:
+        return self.image
+
+    @classmethod
+    def parse(cls, message: dict[str, Any]) -> Start:
+        """Validate a `start` from a client; ProtocolError with a client-facing reason otherwise."""
+        avatar_id, image = message.get("avatar_id"), message.get("image")
+        if (avatar_id is None) == (image is None):
+            raise ProtocolError("start needs exactly one of `avatar_id` or `image` (base64)")
+        if avatar_id is not None and not isinstance(avatar_id, str):
+            raise ProtocolError("`avatar_id` must be a string")
+        if image is not None and not isinstance(image, str):
+            raise ProtocolError("`image` must be a base64 string")
+        fmt = message.get("format", PCM_FORMAT)
+        if fmt != PCM_FORMAT:
+            raise ProtocolError(f"audio `format` {str(fmt)[:40]!r} is not supported; send {PCM_FORMAT!r}")
+        rate = _int_field(message, "sample_rate", 16000, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
+        channels = _int_field(message, "channels", 1, 1, MAX_CHANNELS)
+        output = message.get("output", "jpeg")
+        if output not in OUTPUT_FORMATS:
+            raise ProtocolError(f"`output` must be one of {', '.join(OUTPUT_FORMATS)}")
+        seed = message.get("seed")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63):
+            raise ProtocolError("`seed` must be a non-negative integer")
+        idle = message.get("idle_frames")
+        if idle is not None and not isinstance(idle, bool):
+            raise ProtocolError("`idle_frames` must be true or false")
+        token = message.get("token")
+        if token is not None and not isinstance(token, str):
+            raise ProtocolError("`token` must be a string")
+        known = {item.name for item in fields(cls)} | {"type"}
+        extra = {name: value for name, value in message.items() if name not in known}
+        return cls(avatar_id, image, rate, channels, fmt, output, seed, idle, token, extra=extra)
+
+
+@dataclass(frozen=True)
+class SegmentEnd(Message):
+    """The utterance is over: the partial chunk is padded and generated."""
+
+    TYPE: ClassVar[str] = SEGMENT_END
+
+
+@dataclass(frozen=True)
+class Interrupt(Message):
+    """Barge-in: queued audio and unsent frames are dropped."""
+
+    TYPE: ClassVar[str] = INTERRUPT
+
+
+@dataclass(frozen=True)
+class End(Message):
+    """No more audio: the remaining frames, a summary, then close 1000."""
+
+    TYPE: ClassVar[str] = END
+
+
+CLIENT_MESSAGES: dict[str, type[Message]] = {START: Start, SEGMENT_END: SegmentEnd, INTERRUPT: Interrupt, END: End}
+
+
+def parse_client_message(text: str) -> Message:
+    """A client's text message as its typed message; ProtocolError naming what is wrong."""
+    data = _json_object(text)
+    kind = data.get("type")
+    if kind == START:
+        return Start.parse(data)
+    message_class = CLIENT_MESSAGES.get(kind) if isinstance(kind, str) else None
+    if message_class is None:
+        raise ProtocolError(f"unknown message type {str(kind)[:40]!r}; use one of: {', '.join(CLIENT_TYPES)}")
+    return message_class.from_dict(data)
+
+
+# ---- server -> client --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ready(Message):
+    """The stream is open: the output's geometry and what the server understood of `start`."""
+
+    TYPE: ClassVar[str] = READY
+    stream_id: str = ""
+    fps: int = 25
+    width: int = 512
+    height: int = 512
+    chunk_frames: int = 24
+    chunk_seconds: float = 0.96
+    sample_rate: int = 16000
+    channels: int = 1
+    model_sample_rate: int = 16000
+    output: str = "jpeg"
+    avatar_id: str = ""
+    protocol: int = VERSION
+
+
+@dataclass(frozen=True)
+class Stats(Message):
+    """After each chunk's frames: how long it took."""
+
+    TYPE: ClassVar[str] = STATS
+    chunk: int = 0
+    frames: int = 0
+    first_frame: int = 0
+    idle: bool = False
+    generation_ms: float = 0.0
+    queue_ms: float = 0.0
+    send_ms: float = 0.0
+    batch_size: int = 1
+
+
+@dataclass(frozen=True)
+class Playback(Message):
+    """An ack whose `position` counts exactly the frames sent before it."""
+
+    TYPE: ClassVar[str] = PLAYBACK
+    event: str = "segment_done"  # segment_done | interrupted
+    interrupted: bool = False
+    position: float = 0.0
+    frames_sent: int = 0
+
+
+@dataclass(frozen=True)
+class Summary(Message):
+    """The last message before close 1000."""
+
+    TYPE: ClassVar[str] = SUMMARY
+    stream_id: str = ""
+    frames: int = 0
+    chunks: int = 0
+    idle_chunks: int = 0
+    audio_seconds: float = 0.0
+    video_seconds: float = 0.0
+    interrupts: int = 0
+    ttff_ms: float | None = None
+    stream_fps: float | None = None
+    generation_fps: float | None = None
+    mean_generation_ms: float | None = None
+    p95_generation_ms: float | None = None
+    mean_queue_ms: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        for name in ("ttff_ms", "stream_fps", "generation_fps", "mean_generation_ms", "p95_generation_ms",
+                     "mean_queue_ms"):
+            data.setdefault(name, None)  # sent as null: a summary always has every field
+        return data
+
+
+@dataclass(frozen=True)
+class Error(Message):
+    """A typed error; the connection closes right after it with `close_code`."""
+
+    TYPE: ClassVar[str] = ERROR
+    code: str = "internal"
+    message: str = ""
+    remedy: str | None = None
+
+    @property
+    def close_code(self) -> int:
+        return ERROR_CLOSE_CODES.get(self.code, CloseCode.INTERNAL)
+
+    @property
+    def close_reason(self) -> str:
+        """`code: message`, cut to the 123 bytes a close frame allows (whole characters)."""
+        return f"{self.code}: {self.message}".encode()[:MAX_CLOSE_REASON].decode(errors="ignore")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "remedy": self.remedy}
+
+
+SERVER_MESSAGES: dict[str, type[Message]] = {READY: Ready, STATS: Stats, PLAYBACK: Playback, SUMMARY: Summary,
+                                             ERROR: Error}
+
+
+@dataclass(frozen=True)
+class Unknown(Message):
+    """A message type this client does not know (from a newer server): its fields are in `extra`."""
+
+    type: str = ""
+
+
+def parse_server_message(text: str) -> Message:
+    """A server's text message as its typed message (Unknown for a type this version does not know)."""
+    data = _json_object(text)
+    kind = data.get("type")
+    message_class = SERVER_MESSAGES.get(kind) if isinstance(kind, str) else None
+    if message_class is None:
+        return Unknown(type=str(kind), extra={k: v for k, v in data.items() if k != "type"})
+    return message_class.from_dict(data)
+
+
+def error_from_close(code: int, reason: str) -> Error:
+    """The error a close frame stands for when no `error` message came before it: the code named at the
+    start of the reason (`at_capacity: ...`), else what the close code alone means."""
+    name, _, message = reason.partition(": ")
+    if name in ERROR_CLOSE_CODES:
+        return Error(code=name, message=message)
+    return Error(code=CLOSE_CODE_NAMES.get(code, "closed"), message=reason or f"connection closed ({code})")
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ProtocolError("a text message is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("a text message must be a JSON object")
+    return data
 
 
 def _int_field(message: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
     value = message.get(name, default)
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValueError(f"`{name}` must be an integer from {low} to {high}")
+        raise ProtocolError(f"`{name}` must be an integer from {low} to {high}")
     return value
+
+
+def parse_start(message: dict[str, Any]) -> Start:
+    """Validate a `start` message (kept for callers of protocol v1's first version; see Start.parse)."""
+    return Start.parse(message)
+
+
+StartRequest = Start

@@ -8,12 +8,11 @@ turns true when the model is warm; a load failure is logged with its remedy and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
-
-import numpy as np
 
 from inference import __version__
 from inference.avatars import Avatar, AvatarCache, avatar_id
@@ -23,6 +22,8 @@ from inference.capacity import safe_streams
 from inference.config import ServerConfig
 from inference.errors import AtCapacity, InferenceError, NotReady
 from inference.loop_lag import LoopLag
+from inference.media import AudioLimits, DecodedImage, ImageLimits
+from inference.media.pool import MediaPool
 from inference.metrics import Metrics
 from inference.scheduler import Scheduler
 
@@ -50,9 +51,15 @@ class Runtime:
         self.loop_lag = LoopLag(self.metrics.loop_lag)
         self.lag_task: asyncio.Task[None] | None = None
         self.slot_freed = asyncio.Event()
+        self.media = MediaPool(config.media_workers, config.media_memory_mb, config.media_timeout_s)
+        self.uploads = 0
+        cover = max(self.geometry.width, self.geometry.height)
+        self.image_limits = ImageLimits(config.max_image_bytes, config.max_image_pixels, config.max_image_aspect, cover)
+        self.audio_limits = AudioLimits(config.max_audio_bytes, config.max_audio_seconds, config.max_audio_channels)
 
     async def start(self) -> None:
-        """Start the model worker and load + warm the backend in the background."""
+        """Start the media workers and the model worker; load + warm the backend in the background."""
+        await self.media.start()
         self.scheduler.start()
         self.lag_task = asyncio.get_running_loop().create_task(self.loop_lag.run(), name="loop-lag")
         self.loader = asyncio.get_running_loop().create_task(self._load(), name="load-model")
@@ -63,6 +70,7 @@ class Runtime:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         await self.scheduler.stop()
+        await self.media.stop()
         try:
             self.backend.close()
         except Exception:  # noqa: BLE001 - shutting down anyway
@@ -89,8 +97,18 @@ class Runtime:
         if self.on_fatal:
             self.on_fatal(error)
 
+    def check_admission(self, kind: str) -> None:
+        """Raise what `acquire_slot` would raise now, without taking a slot (refuse before reading a body)."""
+        self._refusal(kind)
+
     def acquire_slot(self, kind: str) -> None:
         """Take a stream slot or raise NotReady / AtCapacity (HTTP 503, WS close 1013)."""
+        self._refusal(kind)
+        self.active += 1
+        self.metrics.active.set(self.active)
+        self.metrics.requests.labels(kind).inc()
+
+    def _refusal(self, kind: str) -> None:
         if self.draining:
             self.metrics.rejected.labels("draining").inc()
             raise NotReady("the server is shutting down", "reconnect: another replica or the restarted server answers")
@@ -104,9 +122,19 @@ class Runtime:
                 f" (measured chunk times keep {limit} stream(s) real time on this model)"
             raise AtCapacity(f"at capacity: {self.active} of {limit} streams busy{why}",
                              retry_after=max(1, round(self.geometry.chunk_seconds)))
-        self.active += 1
-        self.metrics.active.set(self.active)
-        self.metrics.requests.labels(kind).inc()
+
+    @contextlib.asynccontextmanager
+    async def upload_slot(self) -> AsyncIterator[None]:
+        """Hold one of FLASHHEAD_MAX_UPLOADS while a body or an inline image is read and decoded."""
+        if self.uploads >= self.config.max_uploads:
+            self.metrics.rejected.labels("uploads").inc()
+            raise AtCapacity(f"at capacity: {self.uploads} of {self.config.max_uploads} uploads are being read or "
+                             "decoded (FLASHHEAD_MAX_UPLOADS)")
+        self.uploads += 1
+        try:
+            yield
+        finally:
+            self.uploads -= 1
 
     def safe_streams(self) -> int | None:
         """Concurrent streams that stay real time, from the model calls measured so far."""
@@ -123,16 +151,19 @@ class Runtime:
         self.metrics.active.set(self.active)
         self.slot_freed.set()
 
-    async def prepare_avatar(self, image: np.ndarray) -> Avatar:
-        """The cached avatar for this photo, preparing it on the model thread if new."""
-        key = avatar_id(image)
+    async def prepare_avatar(self, image: DecodedImage) -> Avatar:
+        """The cached avatar for this photo, preparing it on the model thread if new.
+
+        The photo arrives decoded and shrunk by a media worker (it just covers the output), so the
+        backend's share of the work on the model thread is small and bounded."""
+        key = avatar_id(image.pixels)
         if key in self.avatars.items:
             return self.avatars.get(key)
-        state = await self.scheduler.call(self.backend.prepare_avatar, image)
+        state = await self.scheduler.call(self.backend.prepare_avatar, image.pixels)
         if key in self.avatars.items:  # the same photo was prepared meanwhile by another request
             self._release_avatar(state)
             return self.avatars.get(key)
-        return self.avatars.put(Avatar(key, image.shape[1], image.shape[0], state))
+        return self.avatars.put(Avatar(key, image.width, image.height, state))
 
     def _release_avatar(self, state: Any) -> None:
         self.scheduler.executor.submit(self.backend.release_avatar, state)
@@ -189,7 +220,14 @@ class Runtime:
             "limits": {"max_image_bytes": self.config.max_image_bytes,
                        "max_image_pixels": self.config.max_image_pixels,
                        "max_audio_bytes": self.config.max_audio_bytes,
+                       "max_image_aspect": self.config.max_image_aspect,
                        "max_audio_seconds": self.config.max_audio_seconds,
-                       "max_message_bytes": self.config.max_message_bytes},
+                       "max_audio_channels": self.config.max_audio_channels,
+                       "max_message_bytes": self.config.max_message_bytes,
+                       "max_uploads": self.config.max_uploads,
+                       "body_timeout_s": self.config.body_timeout_s,
+                       "body_deadline_s": self.config.body_deadline_s,
+                       "max_connections": self.config.max_connections},
+            "media_workers": self.media.describe(),
             "uptime_s": round(time.time() - self.started_at, 1),
         }

@@ -8,23 +8,25 @@ server exits 0. A second signal exits at once. A model that fails to load exits 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import signal
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn.config import HTTP_PROTOCOLS
+from uvicorn.importer import import_from_string
 
+from inference import memory
 from inference.app import create_app
 from inference.backends import create_backend
 from inference.config import ServerConfig
+from inference.connection_guard import guarded
 from inference.errors import InferenceError
 from inference.logs import configure
 from inference.runtime import Runtime
 
 log = logging.getLogger("inference.server")
-M_MMAP_THRESHOLD = -3  # the mallopt parameter number in glibc's malloc.h
 
 
 class DrainingServer(uvicorn.Server):
@@ -68,30 +70,20 @@ class DrainingServer(uvicorn.Server):
 def uvicorn_config(app: Any, config: ServerConfig) -> uvicorn.Config:
     """uvicorn's settings. WebSocket compression is off: frames are JPEG (or raw RGB), which deflate
     cannot shrink, and compressing them ran on the event loop at ~10 ms a frame, capping every
-    stream together at ~90 FPS (measured on the H200)."""
-    return uvicorn.Config(app, host=config.host, port=config.port, log_config=None, lifespan="on",
+    stream together at ~90 FPS (measured on the H200). Connections get a request-head deadline and
+    a cap (inference/connection_guard.py), a keep-alive timeout and a 16 KiB limit on a request head."""
+    http = guarded(import_from_string(HTTP_PROTOCOLS["auto"]), config.header_timeout_s, config.max_connections)
+    return uvicorn.Config(app, host=config.host, port=config.port, log_config=None, lifespan="on", http=http,
                           ws_max_size=config.max_message_bytes + 1024, ws_per_message_deflate=False,
+                          timeout_keep_alive=config.keep_alive_s, h11_max_incomplete_event_size=16 * 1024,
                           timeout_graceful_shutdown=5, server_header=False, access_log=True)
-
-
-def release_large_buffers_eagerly() -> None:
-    """Have glibc map every buffer over 4 MiB on its own, so a freed chunk of frames goes back to the OS.
-
-    By default glibc raises its mmap threshold after the first large free and then serves 19 MB
-    frame buffers from the heap, where a burst of streams leaves the process hundreds of MB larger
-    for good. No effect (and no error) on other C libraries.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024)
-    except (OSError, AttributeError):
-        pass
 
 
 def run(config: ServerConfig) -> int:
     """Serve until a signal; returns the process exit status. Raises InferenceError on bad set-up."""
     configure(config.log_level, config.log_format)
-    release_large_buffers_eagerly()
+    memory.limit_arenas()
+    memory.release_large_buffers_eagerly()
     backend = create_backend(config)  # validates paths now, before binding the port
     app = create_app(config, backend)
     server = DrainingServer(uvicorn_config(app, config), app.state.runtime, config.grace_seconds)

@@ -74,8 +74,8 @@ class Session:
         self.segment_samples = 0
         self.scheduler.drop_queued(self.lane)
 
-    async def next_result(self) -> ChunkResult:
-        """The next generated chunk, in order."""
+    async def next_result(self) -> ChunkResult | None:
+        """The next generated chunk, in order; None after `end` once all were taken."""
         result = await self.lane.outbox.get()
         self.scheduler.result_taken()
         return result
@@ -85,6 +85,21 @@ class Session:
         while self.lane.inbox or self.lane.in_flight:
             self.lane.changed.clear()
             await self.lane.changed.wait()
+
+    async def end(self) -> None:
+        """No more audio: once every queued chunk is generated, `next_result` returns None after the last."""
+        await self.wait_drained()
+        self.lane.outbox.put_nowait(None)  # type: ignore[arg-type]  # the end marker
+
+    @property
+    def epoch(self) -> int:
+        """Bumped by every interrupt: results of an older epoch are dropped, not sent."""
+        return self.lane.epoch
+
+    def is_idle(self, quiet_s: float) -> bool:
+        """No audio for `quiet_s`, nothing pending, queued, in flight or waiting to be sent."""
+        quiet = time.monotonic() - self.last_audio_at > quiet_s
+        return quiet and not self.lane.busy and self.pending.size == 0
 
     def close(self) -> None:
         self.scheduler.close_lane(self.lane)

@@ -16,10 +16,9 @@ async def create(request: Request) -> JSONResponse:
     rt = runtime(request)
     if not rt.ready:
         raise NotReady("the model is not ready yet", "wait until GET /readyz answers 200")
-    form = await read_form(request)
-    data = await file_bytes(form, "image")
-    image = await decode_image(rt, data or b"")
-    existed = avatar_id(image) in rt.avatars.items
+    async with rt.upload_slot(), read_form(request, rt) as form:
+        image = await decode_image(rt, await file_bytes(form, "image") or b"")
+    existed = avatar_id(image.pixels) in rt.avatars.items
     avatar = await rt.prepare_avatar(image)
     status = 200 if existed else 201
     return JSONResponse(avatar.describe(), status_code=status)

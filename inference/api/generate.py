@@ -1,7 +1,9 @@
 """POST /v1/generate: an audio file and an avatar (id or photo) -> an MP4 of the talking head.
 
-The request holds a stream slot like a WebSocket stream and goes through the same scheduler, so
-it shares the model fairly; frames are encoded into the MP4 chunk by chunk (bounded memory).
+The whole body is read, parsed and decoded first (an upload slot, media workers); only then does
+the request take a stream slot like a WebSocket stream, and go through the same scheduler, so it
+shares the model fairly. Frames are encoded into the MP4 chunk by chunk (bounded memory); after a
+large request the heap is trimmed once the response is sent.
 """
 
 from __future__ import annotations
@@ -10,15 +12,17 @@ import asyncio
 import math
 
 import numpy as np
+from starlette.background import BackgroundTask
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from inference import memory
 from inference.api.health import runtime
 from inference.api.uploads import decode_audio, decode_image, file_bytes, read_form
 from inference.avatars import Avatar
 from inference.errors import BackendError, BadInput
-from inference.media import Mp4Writer
+from inference.media import DecodedImage, Mp4Writer
 from inference.runtime import Runtime
 from inference.sessions import Session
 
@@ -26,31 +30,37 @@ from inference.sessions import Session
 async def generate(request: Request) -> Response:
     """Multipart fields: `audio` (file), and `avatar_id` (text) or `image` (file); optional `seed`."""
     rt = runtime(request)
+    rt.check_admission("generate")  # a full or draining server refuses before reading the body
+    async with rt.upload_slot(), read_form(request, rt) as form:
+        photo = await _photo(rt, form)  # an unknown avatar id fails before the audio is decoded
+        audio = await decode_audio(rt, await file_bytes(form, "audio") or b"")
+        seed = _seed(form, rt.config.seed)
     rt.acquire_slot("generate")
     try:
-        form = await read_form(request)
-        avatar = await _avatar(rt, form)  # an unknown avatar id fails before the audio is decoded
-        audio = await decode_audio(rt, await file_bytes(form, "audio") or b"")
+        avatar = rt.avatars.get(photo) if isinstance(photo, str) else await rt.prepare_avatar(photo)
         rt.avatars.acquire(avatar)
         try:
-            video = await _render(rt, avatar, audio, _seed(form, rt.config.seed), request)
+            video = await _render(rt, avatar, audio, seed, request)
         finally:
             rt.avatars.done(avatar)
     finally:
         rt.release_slot()
     frames = math.ceil(audio.size / rt.geometry.samples_per_frame)
     headers = {"X-Frames": str(frames), "X-Audio-Seconds": f"{audio.size / rt.geometry.sample_rate:.3f}"}
-    return Response(video, media_type="video/mp4", headers=headers)
+    large = audio.nbytes + len(video) >= memory.LARGE_REQUEST_BYTES
+    return Response(video, media_type="video/mp4", headers=headers,
+                    background=BackgroundTask(memory.trim) if large else None)
 
 
-async def _avatar(rt: Runtime, form: FormData) -> Avatar:
+async def _photo(rt: Runtime, form: FormData) -> str | DecodedImage:
+    """The avatar id (checked now) or the decoded photo."""
     avatar_id = form.get("avatar_id")
     has_image = form.get("image") is not None
     if (avatar_id is None) == (not has_image):
         raise BadInput("send exactly one of `avatar_id` or `image`", "upload the photo once with POST /v1/avatars")
     if avatar_id is not None:
-        return rt.avatars.get(str(avatar_id))
-    return await rt.prepare_avatar(await decode_image(rt, await file_bytes(form, "image") or b""))
+        return rt.avatars.get(str(avatar_id)).id
+    return await decode_image(rt, await file_bytes(form, "image") or b"")
 
 
 def _seed(form: FormData, default: int) -> int:
@@ -77,8 +87,8 @@ async def _render(rt: Runtime, avatar: Avatar, audio: np.ndarray, seed: int, req
         done, offset = 0, 0
         while done < total:
             result = await session.next_result()
-            if result.error is not None or result.frames is None:
-                raise BackendError(f"the backend failed: {result.error}", "see the server log")
+            if result is None or result.error is not None or result.frames is None:
+                raise BackendError(f"the backend failed: {result and result.error}", "see the server log")
             assert isinstance(result.frames, np.ndarray)  # the lane asked for RGB frames (no JPEG quality)
             span = audio[offset: offset + len(result.frames) * geometry.samples_per_frame]
             await asyncio.to_thread(writer.add, result.frames, span)

@@ -115,7 +115,7 @@ async def _run_scenario(client: FlashheadClient, target: Target, report: Accepta
     report.measurements[scenario.name] = {
         "mode": scenario.mode, "streams": scenario.streams, "duration_s": scenario.duration_s,
         "warmup": _warmup(runs, per_stream, scenario.warmup_s, warmup), "aggregate_fps": aggregate,
-        "per_stream": per_stream, "server_summaries": [run.summary for run in runs],
+        "per_stream": per_stream, "server_summaries": [run.summary_fields() for run in runs],
     }
     _frames_check(report, names[1], runs)
     for threshold in scenario.thresholds:
@@ -199,9 +199,9 @@ def _warmup(runs: list[StreamRun], per_stream: list[dict[str, Any]], warmup_s: f
 
 def _server_stats(run: StreamRun, warmup: int) -> dict[str, float | None]:
     """The server's own per-chunk numbers after warm-up: model time vs time queued behind others."""
-    measured = [s for s in run.stats if int(s.get("first_frame", 0)) >= warmup]
-    generation = [float(s["generation_ms"]) for s in measured if "generation_ms" in s]
-    queue = [float(s["queue_ms"]) for s in measured if "queue_ms" in s]
+    measured = [s for s in run.stats if s.first_frame >= warmup]
+    generation = [float(s.generation_ms) for s in measured]
+    queue = [float(s.queue_ms) for s in measured]
     return {"server_p50_generation_ms": _round(percentile(generation, 50)),
             "server_p95_generation_ms": _round(percentile(generation, 95)),
             "server_p95_queue_ms": _round(percentile(queue, 95))}

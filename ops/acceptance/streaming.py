@@ -15,6 +15,7 @@ from ops.acceptance.audio import BYTES_PER_SAMPLE, SAMPLE_RATE
 from ops.acceptance.timing import Timeline
 
 if TYPE_CHECKING:
+    from inference import protocol
     from inference.client import FlashheadClient, StreamSession
 
 REALTIME_PACKET_S = 0.04  # one video frame of audio per packet, as voice pipelines send it
@@ -26,10 +27,14 @@ class StreamRun:
     """What one stream session produced."""
 
     timeline: Timeline
-    ready: dict[str, Any] = field(default_factory=dict)
-    stats: list[dict[str, Any]] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
+    ready: protocol.Ready | None = None
+    stats: list[protocol.Stats] = field(default_factory=list)
+    summary: protocol.Summary | None = None
     samples: int = 0
+
+    def summary_fields(self) -> dict[str, Any]:
+        """The server's summary as plain fields (empty when none came)."""
+        return {k: v for k, v in self.summary.to_dict().items() if k != "type"} if self.summary else {}
 
 
 async def stream_clip(client: FlashheadClient, pcm: bytes, *, realtime: bool, avatar_id: str | None = None,
@@ -39,8 +44,7 @@ async def stream_clip(client: FlashheadClient, pcm: bytes, *, realtime: bool, av
     session = await client.stream(avatar_id=avatar_id, image=image, sample_rate=SAMPLE_RATE, seed=seed,
                                   idle_frames=False)
     ready = session.ready
-    timeline = Timeline(SAMPLE_RATE, fps=int(ready.get("fps", 25)),
-                        chunk_frames=int(ready.get("chunk_frames", 24)))
+    timeline = Timeline(SAMPLE_RATE, fps=ready.fps, chunk_frames=ready.chunk_frames)
     run = StreamRun(timeline, ready, samples=len(pcm) // BYTES_PER_SAMPLE)
     sender = asyncio.create_task(_send(session, pcm, timeline, realtime))
     try:
@@ -67,12 +71,13 @@ async def _send(session: StreamSession, pcm: bytes, timeline: Timeline, realtime
 
 
 async def _receive(session: StreamSession, run: StreamRun) -> None:
+    from inference import protocol
     from inference.client import Frame
 
     async for event in session.events():
         if isinstance(event, Frame):
             run.timeline.frames.append((event.index, event.chunk, event.received_at))
-        elif event.get("type") == "stats":
+        elif isinstance(event, protocol.Stats):
             run.stats.append(event)
-        elif event.get("type") == "summary":
+        elif isinstance(event, protocol.Summary):
             run.summary = event

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.inference.conftest import RunningServer, encode_image, encoded_audio, face_image, speech_like, wav_bytes
+from tests.inference.test_protocol import START_FIELDS, _start_is_valid
 
 MB = 1024 * 1024
 
@@ -231,3 +232,50 @@ async def test_still_healthy_after_the_corpus(fuzz_server: RunningServer, avatar
     await _assert_healthy(fuzz_server, avatar_id)
     metrics = httpx.get(fuzz_server.url + "/metrics").text
     assert 'flashhead_errors_total{code="bad_input"}' in metrics
+
+
+CLIENT_STEPS = st.one_of(
+    st.binary(max_size=4000),
+    st.sampled_from([json.dumps({"type": "segment_end"}), json.dumps({"type": "interrupt"}),
+                     json.dumps({"type": "start", "avatar_id": "x"})]),
+    st.dictionaries(st.sampled_from(["type", "epoch", "x"]), st.sampled_from(["end", "dance", 1, None, "interrupt"]),
+                    max_size=2).map(json.dumps),
+    st.text(max_size=30),
+)
+
+
+async def _run_sequence(url: str, messages: list[str | bytes]) -> tuple[list[str | bytes], int]:
+    received: list[str | bytes] = []
+    async with websockets.connect(url, max_size=None) as connection:
+        try:
+            for message in messages:
+                await connection.send(message)
+            while True:
+                received.append(await asyncio.wait_for(connection.recv(), timeout=20))
+        except websockets.ConnectionClosed as closed:
+            return received, closed.rcvd.code if closed.rcvd else 1006
+    raise AssertionError("unreachable")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(start_fields=START_FIELDS, steps=st.lists(CLIENT_STEPS, max_size=5))
+def test_any_message_sequence_gets_a_summary_or_a_typed_error(fuzz_server: RunningServer, avatar_id: str,
+                                                              start_fields: dict, steps: list) -> None:
+    """Whatever a client sends, in any order, it gets frames and a summary (close 1000) or one typed
+    error whose close code is the protocol's for that error, and never an internal error."""
+    from inference import protocol
+
+    start = {"type": "start", "avatar_id": avatar_id, "output": "rgb", **start_fields}
+    messages = [json.dumps(start), *steps, json.dumps({"type": "end"})]
+    received, close_code = asyncio.run(_run_sequence(fuzz_server.ws_url, messages))
+    texts = [protocol.parse_server_message(m) for m in received if isinstance(m, str)]
+    errors = [m for m in texts if isinstance(m, protocol.Error)]
+    if errors:
+        assert len(errors) == 1 and isinstance(texts[-1], protocol.Error)
+        assert errors[0].code not in ("internal", "backend") and errors[0].remedy
+        assert close_code == errors[0].close_code, (errors[0], close_code)
+    else:
+        assert isinstance(texts[0], protocol.Ready) and isinstance(texts[-1], protocol.Summary)
+        assert close_code == protocol.CloseCode.NORMAL
+    if not _start_is_valid({k: v for k, v in start.items() if k != "type"}):
+        assert errors and errors[0].code == "bad_input" and not any(isinstance(m, protocol.Ready) for m in texts)

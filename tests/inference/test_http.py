@@ -10,6 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
+from inference import protocol
 from inference.client import FlashheadClient, ServerError
 from tests.inference.conftest import (
     TOKEN,
@@ -120,7 +121,7 @@ async def test_heic_and_exif_rotation(server: RunningServer) -> None:
         session = await client.stream(image=jpeg, output="rgb")
         await session.send_audio(np.zeros(640, np.int16).tobytes())
         await session.end()
-        frames = [event async for event in session.events() if not isinstance(event, dict)]
+        frames = [event async for event in session.events() if not isinstance(event, protocol.Message)]
     first = frames[0].to_array()
     # 200x300 covers 512x768 then crops the middle: the red marker (top-left of the upright photo) is cut,
     # so check orientation by the face: a portrait oval is taller than wide in the upright frame.

@@ -6,12 +6,15 @@ import asyncio
 import signal
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
+import websockets
 
+from inference import protocol
 from inference.client import FlashheadClient, ServerError
-from tests.inference.conftest import REPO, encode_image, face_image, speech_like
+from tests.inference.conftest import REPO, TOKEN, encode_image, face_image, speech_like
 
 
 @pytest.mark.asyncio
@@ -38,7 +41,7 @@ async def test_sigterm_drains_then_exits_zero(server_factory) -> None:
         await finishing.send_audio(speech_like(0.4).tobytes())
         await finishing.end()
         events = [event async for event in finishing.events()]
-        assert events[-1]["type"] == "summary" and events[-1]["frames"] == 10
+        assert isinstance(events[-1], protocol.Summary) and events[-1].frames == 10
 
         # One that does not is ended with a typed error and close code 1001.
         with pytest.raises(ServerError) as ended:
@@ -48,6 +51,29 @@ async def test_sigterm_drains_then_exits_zero(server_factory) -> None:
     assert running.process.wait(timeout=20) == 0
     log = running.log_text()
     assert '"msg": "draining"' in log and "ending 1 streams at shutdown" in log
+
+
+@pytest.mark.asyncio
+async def test_sigterm_ends_connections_still_waiting_for_start(server_factory) -> None:
+    """Connected but no `start` yet (authenticated by header, or not yet): our error and 1001 at the end of
+    the grace period, not uvicorn's 1012 later, and not a wait for the `start` deadline."""
+    grace = 1.5
+    running = server_factory({"FLASHHEAD_GRACE_SECONDS": str(grace), "FLASHHEAD_READY_TIMEOUT_S": "60"},
+                             token=TOKEN)
+    by_header = await websockets.connect(running.ws_url, additional_headers=running.headers)
+    by_start = await websockets.connect(running.ws_url)  # would send its token in `start`
+    await asyncio.sleep(0.3)
+    signalled = time.monotonic()
+    running.process.send_signal(signal.SIGTERM)
+    for connection in (by_header, by_start):
+        error = protocol.parse_server_message(await asyncio.wait_for(connection.recv(), timeout=grace + 5))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await connection.recv()
+        assert isinstance(error, protocol.Error) and error.code == "shutting_down"
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == protocol.CloseCode.GOING_AWAY
+        assert closed.value.rcvd.reason.startswith("shutting_down: ")
+    assert time.monotonic() - signalled < grace + 2
+    assert running.process.wait(timeout=20) == 0
 
 
 def test_config_error_exits_2_with_the_remedy() -> None:

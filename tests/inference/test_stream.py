@@ -33,16 +33,17 @@ async def test_frames_in_order_and_count_with_24khz_input(server: RunningServer)
     pcm = speech_like(seconds, rate).tobytes()
     async with FlashheadClient(server.url) as client:
         result = await client.stream_audio(pcm, sample_rate=rate, avatar_id=await _avatar(client))
-    assert result.ready["sample_rate"] == rate and result.ready["model_sample_rate"] == 16000
+    assert result.ready.sample_rate == rate and result.ready.model_sample_rate == 16000
     expected = math.ceil(seconds * 25)
     assert [frame.index for frame in result.frames] == list(range(expected))
     assert [frame.pts for frame in result.frames] == [i / 25 for i in range(expected)]
-    assert result.summary["frames"] == expected and result.summary["audio_seconds"] == seconds
-    assert sum(stat["frames"] for stat in result.stats) == expected
-    assert [stat["chunk"] for stat in result.stats] == list(range(len(result.stats)))
+    assert result.summary is not None
+    assert result.summary.frames == expected and result.summary.audio_seconds == seconds
+    assert sum(stat.frames for stat in result.stats) == expected
+    assert [stat.chunk for stat in result.stats] == list(range(len(result.stats)))
     assert all(frame.data[:2] == b"\xff\xd8" for frame in result.frames)  # JPEG
     assert result.frames[0].to_array().shape == (512, 512, 3)
-    assert result.summary["ttff_ms"] is not None and result.ttff_s is not None
+    assert result.summary.ttff_ms is not None and result.ttff_s is not None
 
 
 @pytest.mark.asyncio
@@ -70,11 +71,11 @@ async def test_segments_multichannel_and_odd_packet_sizes(server: RunningServer)
             await session.segment_end()
         await session.end()
         events = [event async for event in session.events()]
-    frames = [event for event in events if not isinstance(event, dict)]
-    acks = [event for event in events if isinstance(event, dict) and event["type"] == "playback"]
+    frames = [event for event in events if not isinstance(event, protocol.Message)]
+    acks = [event for event in events if isinstance(event, protocol.Playback)]
     assert len(frames) == math.ceil(0.5 * 25) + math.ceil(1.3 * 25)
     assert [frame.index for frame in frames] == list(range(len(frames)))
-    assert [ack["frames_sent"] for ack in acks] == [13, 13 + 33]
+    assert [ack.frames_sent for ack in acks] == [13, 13 + 33]
 
 
 @pytest.mark.asyncio
@@ -88,7 +89,7 @@ async def test_interrupt_drops_queued_audio(server_factory) -> None:
         await session.send_audio(burst[len(burst) // 2:])
         first = None
         async for event in session.events():
-            if not isinstance(event, dict):
+            if not isinstance(event, protocol.Message):
                 first = event
                 break
         await session.interrupt()
@@ -96,15 +97,15 @@ async def test_interrupt_drops_queued_audio(server_factory) -> None:
         await session.end()
         events = [event async for event in session.events()]
     assert first is not None and first.index == 0
-    ack = next(e for e in events if isinstance(e, dict) and e["type"] == "playback" and e["interrupted"])
-    frames = [e for e in events if not isinstance(e, dict)]
+    ack = next(e for e in events if isinstance(e, protocol.Playback) and e.interrupted)
+    frames = [e for e in events if not isinstance(e, protocol.Message)]
     summary = events[-1]
-    assert summary["type"] == "summary" and summary["interrupts"] == 1
+    assert isinstance(summary, protocol.Summary) and summary.interrupts == 1
     # The interrupt was read at once, not after the burst: at most the chunk in flight was sent before it.
-    assert ack["frames_sent"] <= 48
+    assert ack.frames_sent <= 48
     # After it, exactly the 10 frames of the new 0.4 s; indices stay contiguous.
-    assert summary["frames"] == ack["frames_sent"] + 10
-    assert [f.index for f in frames] == list(range(1, summary["frames"]))
+    assert summary.frames == ack.frames_sent + 10
+    assert [f.index for f in frames] == list(range(1, summary.frames))
 
 
 @pytest.mark.asyncio
@@ -131,7 +132,7 @@ async def test_capacity_refusal_and_disconnect_frees_slot(server_factory) -> Non
         third = await client.stream(avatar_id=avatar)
         await third.send_audio(speech_like(0.2).tobytes())
         await third.end()
-        assert len([e async for e in third.events() if not isinstance(e, dict)]) == 5
+        assert len([e async for e in third.events() if not isinstance(e, protocol.Message)]) == 5
         await sessions[1].close()
     await _wait_active(running, 0)
 
@@ -143,12 +144,12 @@ async def test_idle_frames_when_no_audio(server_factory) -> None:
         session = await client.stream(avatar_id=await _avatar(client))
         stats = []
         async for event in session.events():
-            if isinstance(event, dict) and event["type"] == "stats":
+            if isinstance(event, protocol.Stats):
                 stats.append(event)
                 if len(stats) == 2:
                     break
         await session.close()
-    assert all(stat["idle"] for stat in stats) and stats[0]["frames"] == 24
+    assert all(stat.idle for stat in stats) and stats[0].frames == 24
 
 
 @pytest.mark.asyncio
@@ -176,9 +177,10 @@ async def test_segment_of_whole_chunks_needs_no_padding_chunk(server: RunningSer
         await session.segment_end()
         await session.end()
         events = [event async for event in session.events()]
-    kinds = ["frame" if not isinstance(event, dict) else event["type"] for event in events]
+    kinds = ["frame" if not isinstance(event, protocol.Message) else event.TYPE for event in events]
     assert kinds == ["frame"] * 24 + ["stats", "playback", "summary"]
-    assert events[-1]["chunks"] == 1 and events[-2]["frames_sent"] == 24
+    assert isinstance(events[-1], protocol.Summary) and isinstance(events[-2], protocol.Playback)
+    assert events[-1].chunks == 1 and events[-2].frames_sent == 24
 
 
 @pytest.mark.asyncio
