@@ -151,22 +151,25 @@ class Cluster:
             raise
 
     def pod_log(self, pod: str, container: str, previous: bool = False, tail: int = 20) -> str:
-        """The last `tail` lines of a container's log ('' when there is none)."""
-        query = [("container", container), ("tailLines", str(tail))]
-        if previous:
-            query.append(("previous", "true"))
+        """The last `tail` lines of a container's log; ClusterError (ApiError) says why it cannot be read.
+
+        Asked the way the client library and kubectl ask: the API server negotiates pods/log like
+        any endpoint and answers 406 to `Accept: text/plain`, though the body is plain text.
+        """
+        from kubernetes.client import CoreV1Api
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
         path = KINDS["Pod"].object_path(self.namespace, pod) + "/log"
         try:
-            serialized = self.api.param_serialize(method="GET", resource_path=path, query_params=query,
-                                                  header_params={"Accept": "text/plain"},
-                                                  auth_settings=["BearerToken"])
-            response = self.api.call_api(*serialized, _request_timeout=REQUEST_TIMEOUT)
-            response.read()
-            if response.status != 200:
-                return ""
-            return str(response.data.decode("utf-8", "replace"))
-        except Exception:  # noqa: BLE001 - logs are a best-effort addition to a diagnosis
-            return ""
+            text = CoreV1Api(self.api).read_namespaced_pod_log(
+                pod, self.namespace, container=container, previous=previous, tail_lines=tail,
+                _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as error:
+            raise ApiError.from_exception(error, "GET", path, f"the log of pod {pod}", self) from None
+        except (HTTPError, OSError) as error:
+            raise ClusterError(f"cannot reach the Kubernetes API at {self.server}: {_root_cause(error)}") from None
+        return str(text or "")
 
     def proxy_get(self, kind: str, target: str, path: str) -> tuple[int, Any]:
         """GET `path` on a pod or service (`name:port`) through the API server's proxy.

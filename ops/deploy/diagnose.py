@@ -15,7 +15,7 @@ from typing import Any
 IMAGE_PULL = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 IMAGE_PULL_FATAL = {"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 CONTAINER_FATAL = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError", "StartError"}
-LogReader = Callable[[str, str], str]  # (pod, container) -> last lines of the previous run
+LogReader = Callable[[str, str], str]  # (pod, container) -> last lines of the previous run; ClusterError: why not
 ReadinessReader = Callable[[str], "dict[str, Any] | None"]  # pod -> the server's own /readyz answer
 
 
@@ -29,6 +29,7 @@ class Reason:
     pod: str | None = None
     fatal: bool = False
     log_tail: str = ""
+    log_note: str = ""  # why there are no log lines: they could not be read, or there were none
 
 
 @dataclass
@@ -144,16 +145,28 @@ def _container(pod: str, container: dict[str, Any], logs: LogReader) -> list[Rea
             detail += f" ({last['reason']})"
         if last.get("message"):
             detail += f": {last['message'].strip()}"
+        tail, note = _read_log(logs, pod, name)
         return [Reason("CrashLoopBackOff", f"{detail}; restarted {container.get('restartCount', 0)} times",
                        "the server stops at start: read the last log lines; "
                        f"kubectl logs {pod} -c {name} --previous", pod, fatal=True,
-                       log_tail=logs(pod, name))]
+                       log_tail=tail, log_note=note)]
     if reason in CONTAINER_FATAL:
         remedy = ("a Secret or ConfigMap the pod refers to is missing: create the API token Secret "
                   "(docs/deploy.md) or fix --set token_secret" if reason == "CreateContainerConfigError"
                   else "the container cannot start: is the command present in the image/hostPath?")
         return [Reason(reason, message, remedy, pod, fatal=True)]
     return []
+
+
+def _read_log(logs: LogReader, pod: str, container: str) -> tuple[str, str]:
+    """(the last lines, "") or ("", why there are none)."""
+    from ops.errors import ClusterError
+
+    try:
+        tail = logs(pod, container)
+    except ClusterError as error:
+        return "", f"the last log lines of pod {pod} could not be read: {error.message}"
+    return (tail, "") if tail.strip() else ("", f"the previous run of pod {pod} wrote nothing to its log")
 
 
 def _probes(pod: str, events: list[dict[str, Any]]) -> list[Reason]:

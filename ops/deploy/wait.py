@@ -96,6 +96,9 @@ def rollout_failed(progress: Progress, headline: str, reasons: list[Reason]) -> 
     tails = [r.log_tail for r in reasons if r.log_tail]
     if tails:
         details["output_tail"] = tails[0]
+    notes = [r.log_note for r in reasons if r.log_note]
+    if notes and not tails:
+        details["logs"] = notes[0]
     return RolloutFailed(message, remedy, details=details)
 
 

@@ -39,6 +39,10 @@ RESOURCES = {
     "networking.k8s.io/v1/networkpolicies": ("NetworkPolicy", True),
 }
 NAMESPACE_PATH = re.compile(r"/api/v1/namespaces/([^/]+)")
+# What the API server serializes; pods/log is negotiated against these like every endpoint, so
+# `Accept: text/plain` alone is refused (kubernetes/kubernetes#98554), though the body is plain text.
+MEDIA_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
+NOT_ACCEPTABLE = f"only the following media types are accepted: {', '.join(MEDIA_TYPES)}"
 PLURALS = {kind: resource for resource, (kind, _) in RESOURCES.items()}
 
 
@@ -54,6 +58,8 @@ class ApiServer(kmock.KubernetesEmulator):
         named_namespace = NAMESPACE_PATH.fullmatch(request.url.path)
         resource = request.resource
         plural = "namespaces" if named_namespace else str(getattr(resource, "plural", ""))
+        if request.subresource:
+            plural += "/" + request.subresource.split("/")[0]
         verb = {"GET": "get", "PATCH": "patch", "POST": "create", "DELETE": "delete"}.get(request.method.value, "")
         if (verb, plural) in self.forbidden:
             return await self._render_error(KubernetesError(403, "Forbidden", self.forbidden[verb, plural]))
@@ -63,7 +69,7 @@ class ApiServer(kmock.KubernetesEmulator):
             return await super()._handle(request)
         subresource = request.subresource or ""
         if subresource == "log":
-            return aiohttp.web.Response(text=self.logs.get(request.name, ""))
+            return await self._log(request)
         if subresource.startswith("proxy"):
             target = f"{request.name}{subresource[len('proxy'):]}"
             if target not in self.proxied:
@@ -86,6 +92,40 @@ class ApiServer(kmock.KubernetesEmulator):
         return await super()._handle(request)
 
 
+    async def _log(self, request: Any) -> aiohttp.web.StreamResponse:
+        """pods/log as the real API server serves it: negotiated Accept, 400s the kubelet would give."""
+        if not acceptable(request.headers.get("Accept")):
+            return await self._render_error(KubernetesError(406, "NotAcceptable", NOT_ACCEPTABLE))
+        pod = await self._read("v1/pods", request.namespace, request.name)
+        if pod is None:
+            return await self._render_error(KubernetesError(404, "NotFound", f'pods "{request.name}" not found'))
+        containers = [c["name"] for c in (pod.get("spec") or {}).get("containers", [])]
+        container = request.params.get("container") or (containers[0] if len(containers) == 1 else "")
+        if container not in containers:
+            return await self._render_error(KubernetesError(
+                400, "BadRequest", f"container {container} is not valid for pod {request.name}"))
+        statuses = {c.get("name"): c for c in (pod.get("status") or {}).get("containerStatuses") or []}
+        state = statuses.get(container, {})
+        if request.params.get("previous") == "true":
+            if not (state.get("lastState") or {}).get("terminated"):
+                return await self._render_error(KubernetesError(
+                    400, "BadRequest", f'previous terminated container "{container}" in pod "{request.name}" '
+                                       "not found"))
+        elif not state.get("state", {}).get("running") and not state.get("state", {}).get("terminated"):
+            waiting = (state.get("state") or {}).get("waiting", {}).get("reason", "ContainerCreating")
+            return await self._render_error(KubernetesError(
+                400, "BadRequest", f'container "{container}" in pod "{request.name}" is waiting to start: {waiting}'))
+        lines = self.logs.get(request.name, "").splitlines(keepends=True)
+        tail = int(request.params.get("tailLines", 0) or 0)
+        return aiohttp.web.Response(text="".join(lines[-tail:] if tail else lines), content_type="text/plain")
+
+    async def _read(self, resource: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        key = (kmock.resource(resource), namespace, name)
+        async with self._lock:
+            if key not in self._objects or self._objects[key].deleted:
+                return None
+            return dict(self._objects[key].raw)
+
     async def _namespace(self, request: Any, name: str) -> aiohttp.web.StreamResponse:
         """kmock reads /api/v1/namespaces/NAME as a namespace without a resource; serve it as an object."""
         key = (kmock.resource("v1/namespaces"), None, name)
@@ -104,6 +144,22 @@ class ApiServer(kmock.KubernetesEmulator):
             if request.method.value == "DELETE":
                 self._objects[key].delete()
             return aiohttp.web.json_response(dict(self._objects[key].last.raw))
+
+
+def acceptable(accept: str | None) -> bool:
+    """Whether an Accept header names a media type the API server can serialize (q=0 excluded)."""
+    if not accept:
+        return True
+    for clause in accept.split(","):
+        media, *parameters = [part.strip().lower() for part in clause.split(";")]
+        if any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in parameters):
+            continue
+        kind, _, subtype = media.partition("/")
+        for offered in MEDIA_TYPES:
+            offered_kind, _, offered_subtype = offered.partition("/")
+            if kind == "*" or (kind == offered_kind and subtype in ("*", offered_subtype)):
+                return True
+    return False
 
 
 class Kube:
