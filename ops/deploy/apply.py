@@ -1,8 +1,8 @@
 """apply: server-side apply of the rendered objects, prune of what we created before, a revision.
 
-The order of one apply: check the namespace → plan (diff against live) → send only the objects
-that change → prune owned objects no longer rendered → record the revision → wait (optional) →
-on failure with `atomic`, roll back to the previous revision.
+The order of one apply: check the namespace → plan (the server's dry-run answer against the live
+objects, diff.py) → send only the objects that change → prune owned objects no longer rendered →
+record the revision → wait (optional) → on failure with `atomic`, roll back to the previous revision.
 """
 
 from __future__ import annotations
@@ -69,18 +69,14 @@ def apply_objects(cluster: Cluster, objects: list[dict[str, Any]], overlay: str,
     if options.dry_run not in DRY_RUN_MODES:
         raise UsageError(f"--dry-run={options.dry_run}: expected one of {', '.join(DRY_RUN_MODES)}")
     result = ApplyResult(cluster.namespace, overlay, options.dry_run)
-    if options.dry_run == "client":
-        if cluster.namespace_exists() is False:
-            result.changes = [Change(object_key(o), "create") for o in objects]
-        else:
-            result.changes = plan(cluster, objects, prune=options.prune)
+    if options.dry_run == "client" and cluster.namespace_exists() is False:
+        result.changes = [Change(object_key(o), "create") for o in objects]
         return result
     result.namespace_created = cluster.require_namespace(
         create=options.create_namespace and options.dry_run == "none")
-    result.changes = plan(cluster, objects, prune=options.prune)
-    if options.dry_run == "server":
-        for obj in objects:
-            cluster.apply(obj, dry_run=True, force=options.force_conflicts)
+    result.changes = plan(cluster, objects, prune=options.prune, force=options.force_conflicts,
+                          validate_creates=options.dry_run == "server")
+    if options.dry_run != "none":
         return result
     _send(cluster, objects, result.changes, options)
     revisions = history.load(cluster)

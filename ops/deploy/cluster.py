@@ -234,10 +234,16 @@ class ApiError(ClusterError):
                        f"ask a cluster admin for a Role in namespace {namespace} that allows this "
                        f"(see `kubectl auth can-i --list -n {namespace}`), or use a context that has it",
                        status, reason)
-        if status == 409:
+        if status == 409 and reason == "Conflict" and _conflicts(body):
+            owners = ", ".join(sorted({c.get("message", "").removeprefix("conflict with ") for c in _conflicts(body)}))
             return cls(f"conflict applying {what}: {message}",
-                       "another field manager owns these fields (someone ran kubectl edit/apply?); "
-                       "rerun with --force-conflicts to take them over", status, reason)
+                       f"another field manager ({owners}) changed these fields since the last apply (kubectl "
+                       "edit, set, scale?): put the value you want in --set, or rerun with --force-conflicts to "
+                       "take the fields over (their change is overwritten)", status, reason)
+        if status == 409:
+            return cls(f"conflict on {what}: {message}",
+                       "the object changed or exists already; look at it (kubectl get -o yaml) and retry",
+                       status, reason)
         if status == 422:
             return cls(f"the API server rejected {what}: {message}",
                        "fix the value named above (render shows the objects)", status, reason)
@@ -253,6 +259,12 @@ def _with_kind(item: dict[str, Any], kind: Kind) -> dict[str, Any]:
     item.setdefault("apiVersion", kind.api_version)
     item.setdefault("kind", kind.kind)
     return item
+
+
+def _conflicts(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The field-manager conflicts a 409 Status names (details.causes)."""
+    causes = (body.get("details") or {}).get("causes") or []
+    return [c for c in causes if isinstance(c, dict) and c.get("reason") == "FieldManagerConflict"]
 
 
 def _status_body(body: Any) -> dict[str, Any]:

@@ -22,8 +22,9 @@ NO_WAIT = ApplyOptions(wait=False)
 WRITES = ("PATCH", "POST", "DELETE", "PUT")
 
 
-def writes(kube: Kube) -> list[tuple[str, str, str, dict[str, str]]]:
-    return [r for r in kube.requests() if r[0] in WRITES]
+def writes(kube: Kube, dry_runs: bool = False) -> list[tuple[str, str, str, dict[str, str]]]:
+    """The write requests served (those that store something, unless `dry_runs`)."""
+    return [r for r in kube.requests() if r[0] in WRITES and (dry_runs or r[3].get("dryRun") != "All")]
 
 
 def live_setting(kube: Kube, key: str) -> str:
@@ -55,9 +56,13 @@ def test_apply_creates_every_object_by_server_side_apply(kube: Kube, cluster: Cl
 def test_a_second_apply_is_a_no_op(kube: Kube, cluster: Cluster) -> None:
     apply(cluster, render("single-gpu-host", NODE), NO_WAIT)
     kube.clear_requests()
+    versions = {kind: (kube.get(kind, ctl.NS, "flashhead") or {})["metadata"]["resourceVersion"]
+                for kind in ("ServiceAccount", "ConfigMap", "Service", "NetworkPolicy", "Deployment")}
     again = apply(cluster, render("single-gpu-host", NODE), NO_WAIT)
     assert again.noop and again.revision == 1 and again.changed == []
-    assert writes(kube) == []
+    assert writes(kube) == []  # the plan asked the server (dry runs); nothing was stored
+    assert {kind: (kube.get(kind, ctl.NS, "flashhead") or {})["metadata"]["resourceVersion"]
+            for kind in versions} == versions
     assert len(history.load(cluster)) == 1
 
 
@@ -133,13 +138,13 @@ def test_history_keeps_the_last_ten_revisions(kube: Kube, cluster: Cluster) -> N
 def test_client_dry_run_writes_nothing(kube: Kube, cluster: Cluster) -> None:
     result = apply(cluster, render("single-gpu-host", NODE), ApplyOptions(dry_run="client"))
     assert {c.action for c in result.changes} == {"create"} and result.revision is None
-    assert writes(kube) == []
+    assert writes(kube, dry_runs=True) == []
 
 
 def test_server_dry_run_asks_the_server_and_stores_nothing(kube: Kube, cluster: Cluster) -> None:
     result = apply(cluster, render("single-gpu-host", NODE), ApplyOptions(dry_run="server"))
     assert result.revision is None
-    sent = writes(kube)
+    sent = writes(kube, dry_runs=True)
     assert len(sent) == 5 and all(query.get("dryRun") == "All" for _m, _p, _c, query in sent)
     assert kube.get("Deployment", ctl.NS, "flashhead") is None
     assert kube.get("ConfigMap", ctl.NS, HISTORY_NAME) is None

@@ -39,5 +39,7 @@ def draw_changes(console: Console, data: dict[str, Any]) -> None:
     """One line per object (create / update / unchanged / prune), the diff under each update."""
     for change in data["changes"]:
         console.print(f"[{COLOURS[change.action]}]{change.action:9}[/] {escape(change.key)}")
+        if change.note:
+            console.print(f"          {escape(change.note)}", style="dim")
         if change.diff and change.action == "update":
             console.print(escape(change.diff), style="dim", end="")
