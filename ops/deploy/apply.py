@@ -1,6 +1,7 @@
 """apply: server-side apply of the rendered objects, prune of what we created before, a revision.
 
-The order of one apply: check the namespace → plan (the server's dry-run answer against the live
+The order of one apply: check the namespace → wait for objects of the same name still being
+deleted (writing into one is lost when it goes) → plan (the server's dry-run answer against the live
 objects, diff.py) → send only the objects that change → prune owned objects no longer rendered →
 record the revision → wait (optional) → on failure with `atomic`, roll back to the previous revision.
 """
@@ -11,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ops.deploy import history
+from ops.deploy import history, terminating
 from ops.deploy.cluster import Cluster
 from ops.deploy.diagnose import Progress
 from ops.deploy.diff import Change, plan
-from ops.deploy.kinds import object_key
+from ops.deploy.kinds import HISTORY_NAME, object_key
 from ops.deploy.render import Rendered, to_yaml
 from ops.deploy.wait import wait_for_rollout
 from ops.errors import RolloutFailed, UsageError
@@ -36,6 +37,7 @@ class ApplyOptions:
     force_conflicts: bool = False
     create_namespace: bool = False
     on_progress: Callable[[Progress], None] | None = None
+    on_waiting: Callable[[str], None] | None = None  # what apply waits for before it writes
 
 
 @dataclass
@@ -74,6 +76,8 @@ def apply_objects(cluster: Cluster, objects: list[dict[str, Any]], overlay: str,
         return result
     result.namespace_created = cluster.require_namespace(
         create=options.create_namespace and options.dry_run == "none")
+    if options.dry_run == "none":
+        _await_deletions(cluster, objects, options)
     result.changes = plan(cluster, objects, prune=options.prune, force=options.force_conflicts,
                           validate_creates=options.dry_run == "server")
     if options.dry_run != "none":
@@ -87,6 +91,17 @@ def apply_objects(cluster: Cluster, objects: list[dict[str, Any]], overlay: str,
     if options.wait:
         result.rollout = _wait(cluster, result, revisions, options)
     return result
+
+
+def _await_deletions(cluster: Cluster, objects: list[dict[str, Any]], options: ApplyOptions) -> None:
+    """Objects of these names (and the history) still being deleted must be gone before apply writes."""
+    going = []
+    for kind, name in [(o["kind"], o["metadata"]["name"]) for o in objects] + [("ConfigMap", HISTORY_NAME)]:
+        live = cluster.get(kind, name)
+        if live is not None and terminating.since(live):
+            going.append(live)
+    if going:
+        terminating.wait_gone(cluster, going, options.timeout, min(options.poll, 1.0), options.on_waiting)
 
 
 def _send(cluster: Cluster, objects: list[dict[str, Any]], changes: list[Change], options: ApplyOptions) -> None:

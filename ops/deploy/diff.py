@@ -53,7 +53,7 @@ def plan(cluster: Cluster, objects: list[dict[str, Any]], prune: bool = True, fo
     if prune:
         wanted = {object_key(obj) for obj in objects}
         changes.extend(Change(object_key(obj), "prune", _unified(comparable(obj), None, object_key(obj)))
-                       for obj in owned_objects(cluster) if object_key(obj) not in wanted)
+                       for obj in owned_objects(cluster) if object_key(obj) not in wanted and not terminating(obj))
     return changes
 
 

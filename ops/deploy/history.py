@@ -41,8 +41,8 @@ class Revision:
 def load(cluster: Cluster) -> list[Revision]:
     """All recorded revisions, oldest first ([] when nothing was ever applied here)."""
     record = cluster.get("ConfigMap", HISTORY_NAME)
-    if record is None:
-        return []
+    if record is None or (record.get("metadata") or {}).get("deletionTimestamp"):
+        return []  # none, or being deleted: going away
     revisions = []
     for key, text in (record.get("data") or {}).items():
         if key.startswith(PREFIX):
@@ -78,7 +78,7 @@ def record(cluster: Cluster, overlay: str, values: dict[str, Any], manifest: str
                 changes[_key(old.revision)] = _encode(old)
     for old in (revisions + [new])[:-MAX_REVISIONS]:
         changes[_key(old.revision)] = None
-    _write(cluster, changes, exists=bool(revisions) or cluster.get("ConfigMap", HISTORY_NAME) is not None)
+    _write(cluster, changes, exists=bool(revisions) or _record_exists(cluster))
     return new
 
 
@@ -89,6 +89,15 @@ def set_status(cluster: Cluster, revision: Revision, status: str) -> None:
 
 def delete(cluster: Cluster) -> bool:
     return cluster.delete("ConfigMap", HISTORY_NAME)
+
+
+def _record_exists(cluster: Cluster) -> bool:
+    record = cluster.get("ConfigMap", HISTORY_NAME)
+    if record is not None and (record.get("metadata") or {}).get("deletionTimestamp"):
+        raise ClusterError(f"the history ConfigMap {HISTORY_NAME} is being deleted; a revision written now is lost",
+                           f"wait until it is gone (kubectl -n {cluster.namespace} get configmap {HISTORY_NAME}), "
+                           "then apply again")
+    return record is not None
 
 
 def _write(cluster: Cluster, changes: dict[str, Any], exists: bool) -> None:

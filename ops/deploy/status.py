@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from ops.deploy import history
+from ops.deploy import history, terminating
 from ops.deploy.cluster import Cluster
 from ops.deploy.diagnose import pod_reasons
 from ops.deploy.diff import owned_objects
@@ -20,12 +20,18 @@ def status(cluster: Cluster, name: str = DEPLOYMENT) -> dict[str, Any]:
     result: dict[str, Any] = {
         "namespace": cluster.namespace,
         "revision": revisions[-1].summary() if revisions else None,
-        "objects": [object_key(obj) for obj in owned_objects(cluster)],
+        "objects": [object_key(obj) + (" (being deleted)" if terminating.since(obj) else "")
+                    for obj in owned_objects(cluster)],
     }
     deployment = cluster.get("Deployment", name)
     if deployment is None:
         result.update(deployment=None, pods=[], endpoint=None, readiness=None, info=None,
                       info_error="the Deployment does not exist (flashhead deploy apply)")
+        return result
+    if terminating.since(deployment):
+        result.update(deployment={"complete": False, "progress": terminating.describe(cluster, deployment),
+                                  "reasons": []}, pods=[], endpoint=None, readiness=None, info=None,
+                      info_error="the Deployment is being deleted")
         return result
     progress = observe(cluster, name)
     result["deployment"] = {"complete": progress.complete, "progress": progress.summary(),

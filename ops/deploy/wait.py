@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ops.deploy import terminating
 from ops.deploy.cluster import Cluster, labels_match
 from ops.deploy.diagnose import Progress, Reason, assess
 from ops.errors import ClusterError, RolloutFailed
@@ -20,6 +21,9 @@ def observe(cluster: Cluster, name: str = DEPLOYMENT) -> Progress:
     if deployment is None:
         raise ClusterError(f"Deployment {name!r} does not exist in namespace {cluster.namespace!r}",
                            "apply it first: flashhead deploy apply")
+    if terminating.since(deployment):
+        raise ClusterError(f"{terminating.describe(cluster, deployment)}: it is going away, there is no rollout "
+                           "to follow", "apply again once it is gone (apply waits for that itself)")
     selector = deployment["spec"]["selector"].get("matchLabels", {})
     pods = current_pods(cluster, deployment, selector)
     events = cluster.list("Event") if pods or deployment.get("status") else []

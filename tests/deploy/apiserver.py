@@ -11,6 +11,7 @@ service and pod proxy.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import re
 from typing import Any
@@ -21,23 +22,9 @@ import kmock
 from kmock._internal.dicts import merge_patch_dict
 from kmock._internal.k8s import KubernetesError
 
-from tests.deploy import fieldmanager, registry
+from tests.deploy import deletion, fieldmanager, registry
+from tests.deploy.registry import RESOURCES
 
-RESOURCES = {
-    "v1/namespaces": ("Namespace", False),
-    "v1/nodes": ("Node", False),
-    "v1/configmaps": ("ConfigMap", True),
-    "v1/secrets": ("Secret", True),
-    "v1/services": ("Service", True),
-    "v1/serviceaccounts": ("ServiceAccount", True),
-    "v1/pods": ("Pod", True),
-    "v1/events": ("Event", True),
-    "v1/persistentvolumeclaims": ("PersistentVolumeClaim", True),
-    "apps/v1/deployments": ("Deployment", True),
-    "apps/v1/replicasets": ("ReplicaSet", True),
-    "policy/v1/poddisruptionbudgets": ("PodDisruptionBudget", True),
-    "networking.k8s.io/v1/networkpolicies": ("NetworkPolicy", True),
-}
 PLURALS = {kind: resource for resource, (kind, _) in RESOURCES.items()}
 GROUPS = {"Deployment": "deployments.apps", "ReplicaSet": "replicasets.apps",
           "PodDisruptionBudget": "poddisruptionbudgets.policy", "NetworkPolicy": "networkpolicies.networking.k8s.io"}
@@ -66,6 +53,8 @@ class ApiServer(kmock.KubernetesEmulator):
     logs: dict[str, str] = attrs.field(factory=dict)  # pod name -> log text (the previous run's)
     proxied: dict[str, Any] = attrs.field(factory=dict)  # "name:port/path" -> JSON, or (status, JSON)
     revision: int = 1000  # the last resourceVersion handed out
+    deletion_delay: float = 0.2  # seconds the garbage collector takes to clear `foregroundDeletion`
+    deleted_at: dict[str, float] = attrs.field(factory=dict)  # uid -> when its deletion started (monotonic)
 
     # ---- storage (call with self._lock held) ----
 
@@ -150,7 +139,7 @@ class ApiServer(kmock.KubernetesEmulator):
                 raise not_found(kind, name)
             return 200, live
         if method == "DELETE":
-            return self.delete_object(kind, namespace, name, request.data or {}, dry_run)
+            return self.delete_object(kind, namespace, name, request.data or {}, dict(query), dry_run)
         if method == "PATCH" and "apply-patch" in request.headers.get("Content-Type", ""):
             if not query.get("fieldManager"):
                 raise KubernetesError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: '
@@ -198,13 +187,18 @@ class ApiServer(kmock.KubernetesEmulator):
         return self._write(kind, namespace, live, fieldmanager.update(live, patched, field_manager), dry_run)
 
     def delete_object(self, kind: str, namespace: str | None, name: str, options: dict[str, Any],
-               dry_run: bool = False) -> tuple[int, dict[str, Any]]:
+                      query: dict[str, str], dry_run: bool = False) -> tuple[int, dict[str, Any]]:
         live = self.read(kind, namespace, name)
         if live is None:
             raise not_found(kind, name)
-        if not dry_run and not live["metadata"].get("finalizers"):
-            self.remove(kind, namespace, name)
-        return 200, live
+        return 200, live if dry_run else deletion.delete(self, live, options, query)
+
+    async def collect_garbage(self, period: float = 0.02) -> None:
+        """The garbage collector's loop (runs for the server's lifetime)."""
+        while True:
+            async with self._lock:
+                deletion.collect(self)
+            await asyncio.sleep(period)
 
     def _write(self, kind: str, namespace: str | None, live: dict[str, Any] | None, new: dict[str, Any],
                dry_run: bool) -> tuple[int, dict[str, Any]]:

@@ -10,6 +10,12 @@ NS = "flashhead"
 SELECTOR = {"app.kubernetes.io/name": "flashhead", "app.kubernetes.io/instance": "flashhead"}
 
 
+def going_or_gone(kube: Kube, kind: str, name: str) -> bool:
+    """The object is gone, or has a deletionTimestamp (a finalizer still holds it)."""
+    live = kube.get(kind, NS, name)
+    return live is None or bool(live["metadata"].get("deletionTimestamp"))
+
+
 def rollout_done(kube: Kube, replicas: int = 1) -> None:
     """The Deployment controller's view of a finished rollout."""
     kube.patch("Deployment", NS, "flashhead", {"metadata": {"generation": 2}, "status": {
@@ -27,18 +33,29 @@ def rollout_started(kube: Kube, replicas: int = 1) -> None:
 
 
 def replicaset(kube: Kube, template_hash: str, revision: int) -> None:
+    """A ReplicaSet owned by the Deployment (by its uid: the garbage collector deletes orphans)."""
+    owner = kube.get("Deployment", NS, "flashhead")
+    assert owner is not None, "apply the Deployment first"
     kube.put({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {
         "name": f"flashhead-{template_hash}", "namespace": NS,
         "labels": {**SELECTOR, "pod-template-hash": template_hash},
         "annotations": {"deployment.kubernetes.io/revision": str(revision)},
         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "flashhead",
-                             "uid": "u-1", "controller": True}]},
+                             "uid": owner["metadata"]["uid"], "controller": True}]},
         "spec": {"replicas": 1, "selector": {"matchLabels": SELECTOR}}})
 
 
-def pod(kube: Kube, name: str, template_hash: str, status: dict[str, Any]) -> None:
+def pod(kube: Kube, name: str, template_hash: str, status: dict[str, Any], owned: bool = False) -> None:
+    """A pod of ReplicaSet flashhead-`template_hash` (`owned`: with its ownerReference, as the controller sets)."""
+    owners = []
+    if owned:
+        owner = kube.get("ReplicaSet", NS, f"flashhead-{template_hash}")
+        assert owner is not None
+        owners = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": owner["metadata"]["name"],
+                   "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}]
     kube.put({"apiVersion": "v1", "kind": "Pod", "metadata": {
-        "name": name, "namespace": NS, "labels": {**SELECTOR, "pod-template-hash": template_hash}},
+        "name": name, "namespace": NS, "labels": {**SELECTOR, "pod-template-hash": template_hash},
+        **({"ownerReferences": owners} if owners else {})},
         "spec": {"nodeName": "rtx4090", "containers": [{"name": "server", "image": "ubuntu:22.04"}]},
         "status": status})
 

@@ -19,7 +19,7 @@ from kmock._internal.dicts import merge_patch_dict
 from tests.deploy.apiserver import PLURALS, RESOURCES, ApiServer, key_of
 from tests.kmock_thread import serve_in_background
 
-__all__ = ["PLURALS", "Kube", "start"]
+__all__ = ["PLURALS", "RESOURCES", "Kube", "start"]
 
 
 class Kube:
@@ -29,6 +29,7 @@ class Kube:
         self.server = server
         self.url = url.rstrip("/")
         self.loop = loop
+        self.tasks: list[asyncio.Task[Any]] = []
         self.kubeconfig = tmp / "kubeconfig"
         self.kubeconfig.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "current-context": "kmock",
@@ -80,5 +81,9 @@ class Kube:
 
 
 def start(tmp: Path) -> Iterator[Kube]:
-    """Run the stand-in on a loopback port in a background event loop."""
-    yield from serve_in_background(ApiServer, RESOURCES, lambda server, url, loop: Kube(server, url, loop, tmp))
+    """Run the stand-in (and its garbage collector) on a loopback port in a background event loop."""
+    def started(server: ApiServer, url: str, loop: asyncio.AbstractEventLoop) -> Kube:
+        kube = Kube(server, url, loop, tmp)
+        kube.tasks.append(loop.create_task(server.collect_garbage()))
+        return kube
+    yield from serve_in_background(ApiServer, RESOURCES, started)

@@ -14,6 +14,22 @@ from typing import Any
 
 from kmock._internal.k8s import KubernetesError
 
+# The resources the stand-in serves: path → (kind, namespaced).
+RESOURCES = {
+    "v1/namespaces": ("Namespace", False),
+    "v1/nodes": ("Node", False),
+    "v1/configmaps": ("ConfigMap", True),
+    "v1/secrets": ("Secret", True),
+    "v1/services": ("Service", True),
+    "v1/serviceaccounts": ("ServiceAccount", True),
+    "v1/pods": ("Pod", True),
+    "v1/events": ("Event", True),
+    "v1/persistentvolumeclaims": ("PersistentVolumeClaim", True),
+    "apps/v1/deployments": ("Deployment", True),
+    "apps/v1/replicasets": ("ReplicaSet", True),
+    "policy/v1/poddisruptionbudgets": ("PodDisruptionBudget", True),
+    "networking.k8s.io/v1/networkpolicies": ("NetworkPolicy", True),
+}
 GENERATION_KINDS = {"Deployment", "ReplicaSet", "PodDisruptionBudget", "NetworkPolicy"}
 _cluster_ips = itertools.count(10)
 

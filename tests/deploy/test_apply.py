@@ -7,7 +7,7 @@ import pytest
 from ops.deploy import history
 from ops.deploy.apply import ApplyOptions, apply
 from ops.deploy.cluster import Cluster
-from ops.deploy.delete import delete
+from ops.deploy.delete import DeleteOptions, delete
 from ops.deploy.diff import plan
 from ops.deploy.kinds import HISTORY_NAME
 from ops.deploy.render import render
@@ -93,7 +93,7 @@ def test_prune_removes_only_objects_this_tool_created(kube: Kube, cluster: Clust
         "spec": {"ports": [{"port": 80}]}})
     result = apply(cluster, render("single-gpu-host", NODE), NO_WAIT)
     assert [c.key for c in result.changes if c.action == "prune"] == ["PodDisruptionBudget/flashhead"]
-    assert kube.get("PodDisruptionBudget", ctl.NS, "flashhead") is None
+    assert ctl.going_or_gone(kube, "PodDisruptionBudget", "flashhead")
     assert kube.get("ConfigMap", ctl.NS, "users-own") is not None
     assert kube.get("Service", ctl.NS, "another-tool") is not None
     assert kube.get("ConfigMap", ctl.NS, HISTORY_NAME) is not None
@@ -228,7 +228,7 @@ def test_atomic_apply_rolls_back_a_failed_rollout(kube: Kube, cluster: Cluster) 
 def test_delete_removes_owned_objects_and_history_only(kube: Kube, cluster: Cluster) -> None:
     apply(cluster, render("image"), NO_WAIT)
     kube.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "users-own", "namespace": ctl.NS}})
-    result = delete(cluster)
+    result = delete(cluster, DeleteOptions(poll=0.05))
     assert sorted(result["deleted"]) == sorted([
         "Deployment/flashhead", "Service/flashhead", "ConfigMap/flashhead", "ServiceAccount/flashhead",
         "PodDisruptionBudget/flashhead", "NetworkPolicy/flashhead"])

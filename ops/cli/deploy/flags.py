@@ -82,7 +82,8 @@ def apply_options(app: App, wait: bool, timeout: str, **kwargs: Any) -> ApplyOpt
     """ApplyOptions from the flags, with rollout progress printed as it changes."""
     from ops.deploy.apply import ApplyOptions
 
-    return ApplyOptions(wait=wait, timeout=parse_duration(timeout), on_progress=progress_printer(app), **kwargs)
+    return ApplyOptions(wait=wait, timeout=parse_duration(timeout), on_progress=progress_printer(app),
+                        on_waiting=lambda text: app.output.progress(f"[dim]{escape(text)}[/]"), **kwargs)
 
 
 def progress_printer(app: App) -> Callable[[Any], None]:
