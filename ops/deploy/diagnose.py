@@ -8,15 +8,18 @@ load) are reported when the timeout comes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from ops.deploy.pods import ReplicaSetPods
 
 IMAGE_PULL = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 IMAGE_PULL_FATAL = {"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 CONTAINER_FATAL = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError", "StartError"}
 LogReader = Callable[[str, str], str]  # (pod, container) -> last lines of the previous run; ClusterError: why not
 ReadinessReader = Callable[[str], "dict[str, Any] | None"]  # pod -> the server's own /readyz answer
+NodeReader = Callable[[str], "dict[str, Any] | None"]  # node -> its Ready condition (None: unknown)
 
 
 @dataclass
@@ -43,16 +46,23 @@ class Progress:
     total: int = 0
     observed: bool = True
     complete: bool = False
+    old_pods: int = 0
     reasons: list[Reason] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"{self.updated}/{self.desired} updated, {self.ready}/{self.desired} ready, "
+        text = (f"{self.updated}/{self.desired} updated, {self.ready}/{self.desired} ready, "
                 f"{self.available}/{self.desired} available")
+        return text + (f", {self.old_pods} old pod{'s' if self.old_pods != 1 else ''} still present"
+                       if self.old_pods else "")
 
 
 def assess(deployment: dict[str, Any], pods: list[dict[str, Any]], events: list[dict[str, Any]],
-           logs: LogReader, readiness: ReadinessReader = lambda _pod: None) -> Progress:
-    """The rollout's progress and the reasons it is stuck (if it is)."""
+           logs: LogReader, readiness: ReadinessReader = lambda _pod: None, old: Sequence[ReplicaSetPods] = (),
+           node_status: NodeReader = lambda _node: None) -> Progress:
+    """The rollout's progress and the reasons it is stuck (if it is).
+
+    `pods` are the newest ReplicaSet's; `old` the older ReplicaSets that still hold replicas or pods.
+    """
     spec, status = deployment.get("spec", {}), deployment.get("status") or {}
     desired = int(spec.get("replicas", 1))
     generation = deployment.get("metadata", {}).get("generation")
@@ -63,11 +73,54 @@ def assess(deployment: dict[str, Any], pods: list[dict[str, Any]], events: list[
                         observed=generation is None or int(status.get("observedGeneration") or 0) >= generation)
     progress.complete = (progress.observed and bool(status or desired == 0) and progress.updated >= desired
                          and progress.available >= desired and progress.total <= desired)
+    progress.old_pods = sum(len(rs.pods) for rs in old)
     progress.reasons = deployment_reasons(deployment)
     for pod in pods:
-        progress.reasons.extend(pod_reasons(pod, _events_for(events, "Pod", pod["metadata"]["name"]), logs,
-                                            readiness))
+        if not (pod.get("metadata") or {}).get("deletionTimestamp"):
+            progress.reasons.extend(pod_reasons(pod, _events_for(events, "Pod", pod["metadata"]["name"]), logs,
+                                                readiness, node_status))
+    if old and not progress.complete:
+        progress.reasons.append(old_replicasets(deployment, old, node_status))
     return progress
+
+
+def old_replicasets(deployment: dict[str, Any], old: Sequence[ReplicaSetPods],
+                    node_status: NodeReader = lambda _node: None) -> Reason:
+    """Old ReplicaSets still holding replicas or pods: why the rollout is not done."""
+    parts = []
+    for rs in old:
+        pods = ", ".join(describe_pod(pod, node_status) for pod in rs.pods) or "no pods yet"
+        held = (f"still holds {rs.replicas} replica{'s' if rs.replicas != 1 else ''}" if rs.replicas
+                else "is scaled to 0")
+        parts.append(f"ReplicaSet {rs.name} (revision {rs.revision}) {held}: {pods}")
+    if ((deployment.get("spec") or {}).get("strategy") or {}).get("type") == "Recreate":
+        remedy = ("with strategy Recreate the new pods start only when every old pod is gone; a pod that stays "
+                  "Terminating means its node's kubelet is not reporting (kubectl get node NODE: Ready should be "
+                  "True; on the node: sudo systemctl status k3s)")
+    else:
+        remedy = ("the controller scales old ReplicaSets down only as new pods become available (maxUnavailable): "
+                  "the new pods' reasons say why they are not, e.g. the GPU is still held by an old pod")
+    return Reason("OldReplicaSets", "; ".join(parts), remedy)
+
+
+def describe_pod(pod: dict[str, Any], node_status: NodeReader = lambda _node: None) -> str:
+    """`pod X Running, ready, on node N` / `pod X Terminating since T on node N (node N is Unknown: ...)`."""
+    meta, status = pod["metadata"], pod.get("status") or {}
+    node = (pod.get("spec") or {}).get("nodeName")
+    if meta.get("deletionTimestamp"):
+        state = f"Terminating since {meta['deletionTimestamp']}"
+    else:
+        state = status.get("phase", "Unknown") + (", ready" if _ready(status) else ", not ready")
+    text = f"pod {meta['name']} {state}" + (f" on node {node}" if node else ", not scheduled")
+    return text + _node_note(node, node_status)
+
+
+def _node_note(node: str | None, node_status: NodeReader) -> str:
+    condition = node_status(node) if node else None
+    if not condition or condition.get("status") == "True":
+        return ""
+    state = "NotReady" if condition.get("status") == "False" else "Unknown"
+    return f" (node {node} is {state}: {condition.get('message') or condition.get('reason', '')})"
 
 
 def deployment_reasons(deployment: dict[str, Any]) -> list[Reason]:
@@ -85,18 +138,34 @@ def deployment_reasons(deployment: dict[str, Any]) -> list[Reason]:
 
 
 def pod_reasons(pod: dict[str, Any], events: list[dict[str, Any]], logs: LogReader,
-                readiness: ReadinessReader = lambda _pod: None) -> list[Reason]:
+                readiness: ReadinessReader = lambda _pod: None,
+                node_status: NodeReader = lambda _node: None) -> list[Reason]:
     """What keeps one pod from being ready (asking the server itself when it is up but not ready)."""
     name = pod["metadata"]["name"]
     status = pod.get("status") or {}
-    reasons = _scheduling(name, status, events)
+    reasons = _scheduling(name, status, events) or _not_started(pod, node_status)
     for container in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
         reasons.extend(_container(name, container, logs))
-    if not any(r.kind in ("CrashLoopBackOff", "Unschedulable") for r in reasons) and not _ready(status):
+    if not any(r.kind in ("CrashLoopBackOff", "Unschedulable", "NotStarted") for r in reasons) and not _ready(status):
         if status.get("phase") == "Running":
             reasons.extend(_server_says(name, readiness(name)))
         reasons.extend(_probes(name, events))
     return reasons
+
+
+def _not_started(pod: dict[str, Any], node_status: NodeReader) -> list[Reason]:
+    """Bound to a node whose kubelet never reported a container: the kubelet is not working."""
+    node, status = (pod.get("spec") or {}).get("nodeName"), pod.get("status") or {}
+    if not node or status.get("containerStatuses") or status.get("phase", "Pending") != "Pending":
+        return []
+    scheduled: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"),
+                                     {})
+    since = f" at {scheduled['lastTransitionTime']}" if scheduled.get("lastTransitionTime") else ""
+    return [Reason("NotStarted", f"scheduled to node {node}{since} and not started: the node's kubelet has not "
+                                 f"reported any container of the pod{_node_note(node, node_status)}",
+                   f"check the node: kubectl get node {node} (Ready should be True) and kubectl describe node "
+                   f"{node}; on the node: sudo systemctl status k3s (or kubelet) and journalctl -u k3s",
+                   pod["metadata"]["name"])]
 
 
 def _server_says(pod: str, answer: dict[str, Any] | None) -> list[Reason]:

@@ -4,19 +4,36 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ops.deploy import terminating
-from ops.deploy.cluster import Cluster, labels_match
+from ops.deploy.cluster import Cluster
 from ops.deploy.diagnose import Progress, Reason, assess
+from ops.deploy.pods import Owned, owned_pods
 from ops.errors import ClusterError, RolloutFailed
 
 DEPLOYMENT = "flashhead"
-RS_REVISION = "deployment.kubernetes.io/revision"
+
+
+@dataclass
+class Look:
+    """One look at a rollout: the Deployment, its pods by ReplicaSet, their events, the assessment."""
+
+    deployment: dict[str, Any]
+    owned: Owned
+    events: list[dict[str, Any]]
+    progress: Progress
+    nodes: dict[str, Any]  # node -> its Ready condition (None: unknown), as read during the look
 
 
 def observe(cluster: Cluster, name: str = DEPLOYMENT) -> Progress:
-    """One look at the Deployment, the pods of its newest ReplicaSet and their events."""
+    """One look at the Deployment, every pod its selector owns (by ReplicaSet) and their events."""
+    return look(cluster, name).progress
+
+
+def look(cluster: Cluster, name: str = DEPLOYMENT) -> Look:
+    """`observe`, keeping what was read on the way (status shows it)."""
     deployment = cluster.get("Deployment", name)
     if deployment is None:
         raise ClusterError(f"Deployment {name!r} does not exist in namespace {cluster.namespace!r}",
@@ -24,13 +41,35 @@ def observe(cluster: Cluster, name: str = DEPLOYMENT) -> Progress:
     if terminating.since(deployment):
         raise ClusterError(f"{terminating.describe(cluster, deployment)}: it is going away, there is no rollout "
                            "to follow", "apply again once it is gone (apply waits for that itself)")
-    selector = deployment["spec"]["selector"].get("matchLabels", {})
-    pods = current_pods(cluster, deployment, selector)
-    events = cluster.list("Event") if pods or deployment.get("status") else []
+    owned = owned_pods(cluster, deployment)
+    events = cluster.list("Event") if owned.every_pod or deployment.get("status") else []
     port = server_port(deployment)
-    return assess(deployment, pods, events,
-                  lambda pod, container: cluster.pod_log(pod, container, previous=True),
-                  lambda pod: cluster.proxy_get("Pod", f"{pod}:{port}", "/readyz")[1])
+    nodes: dict[str, Any] = {}
+
+    def ready_condition(node: str) -> Any:
+        if node not in nodes:
+            nodes[node] = node_status(cluster, node)
+        return nodes[node]
+
+    progress = assess(deployment, owned.current, events,
+                      lambda pod, container: cluster.pod_log(pod, container, previous=True),
+                      lambda pod: cluster.proxy_get("Pod", f"{pod}:{port}", "/readyz")[1],
+                      old=owned.holding, node_status=ready_condition)
+    return Look(deployment, owned, events, progress, nodes)
+
+
+def node_status(cluster: Cluster, node: str) -> dict[str, Any] | None:
+    """The node's Ready condition, or None when it cannot be read (a namespaced Role cannot read nodes)."""
+    from ops.deploy.cluster import ApiError
+
+    try:
+        found = cluster.get("Node", node)
+    except ApiError as error:
+        if error.status == 403:
+            return None
+        raise
+    conditions = ((found or {}).get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c.get("type") == "Ready"), None)
 
 
 def server_port(deployment: dict[str, Any]) -> int:
@@ -40,22 +79,6 @@ def server_port(deployment: dict[str, Any]) -> int:
             if port.get("name") == "http":
                 return int(port["containerPort"])
     return 8000
-
-
-def current_pods(cluster: Cluster, deployment: dict[str, Any], selector: dict[str, str]) -> list[dict[str, Any]]:
-    """Pods of the Deployment's newest ReplicaSet (all matching pods when there is none yet)."""
-    name = deployment["metadata"]["name"]
-    sets = [rs for rs in cluster.list("ReplicaSet", selector)
-            if any(ref.get("kind") == "Deployment" and ref.get("name") == name
-                   for ref in rs["metadata"].get("ownerReferences") or [])]
-    pods = [pod for pod in cluster.list("Pod", selector) if not pod["metadata"].get("deletionTimestamp")]
-    if not sets:
-        return pods
-    newest = max(sets, key=lambda rs: int((rs["metadata"].get("annotations") or {}).get(RS_REVISION, 0)))
-    template_hash = (newest["metadata"].get("labels") or {}).get("pod-template-hash")
-    if template_hash is None:
-        return pods
-    return [pod for pod in pods if labels_match(pod, {"pod-template-hash": template_hash})]
 
 
 def wait_for_rollout(cluster: Cluster, timeout: float, poll: float = 2.0, name: str = DEPLOYMENT,

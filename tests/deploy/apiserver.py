@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import re
+from copy import deepcopy
 from typing import Any
 
 import aiohttp.web
@@ -64,10 +65,12 @@ class ApiServer(kmock.KubernetesEmulator):
             return None
         return copy.deepcopy(dict(self._objects[key].raw))
 
-    def items(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    def items(self, kind: str, namespace: str | None = None, copy: bool = True) -> list[dict[str, Any]]:
+        """The objects of `kind` (copies, unless `copy=False` for a read-only scan)."""
         resource = kmock.resource(PLURALS[kind])
-        return [copy.deepcopy(dict(obj.raw)) for (res, ns, _), obj in list(self._objects.items())
-                if res == resource and not obj.deleted and (namespace is None or ns == namespace)]
+        found = [dict(obj.raw) for (res, ns, _), obj in list(self._objects.items())
+                 if res == resource and not obj.deleted and (namespace is None or ns == namespace)]
+        return [deepcopy(obj) for obj in found] if copy else found
 
     def store(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Write `obj` (a new resourceVersion; uid and creation time when it is new)."""
@@ -193,7 +196,7 @@ class ApiServer(kmock.KubernetesEmulator):
             raise not_found(kind, name)
         return 200, live if dry_run else deletion.delete(self, live, options, query)
 
-    async def collect_garbage(self, period: float = 0.02) -> None:
+    async def collect_garbage(self, period: float = 0.05) -> None:
         """The garbage collector's loop (runs for the server's lifetime)."""
         while True:
             async with self._lock:

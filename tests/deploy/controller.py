@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from tests.deploy.kube import Kube
@@ -33,16 +34,26 @@ def rollout_started(kube: Kube, replicas: int = 1) -> None:
 
 
 def replicaset(kube: Kube, template_hash: str, revision: int) -> None:
-    """A ReplicaSet owned by the Deployment (by its uid: the garbage collector deletes orphans)."""
+    """The Deployment's ReplicaSet for its current pod template, owned by its uid (the garbage collector
+    deletes orphans); `outdated()` makes it an old one."""
     owner = kube.get("Deployment", NS, "flashhead")
     assert owner is not None, "apply the Deployment first"
+    template = copy.deepcopy(owner["spec"]["template"])
+    template["metadata"].setdefault("labels", {})["pod-template-hash"] = template_hash
     kube.put({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {
         "name": f"flashhead-{template_hash}", "namespace": NS,
         "labels": {**SELECTOR, "pod-template-hash": template_hash},
         "annotations": {"deployment.kubernetes.io/revision": str(revision)},
         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "flashhead",
                              "uid": owner["metadata"]["uid"], "controller": True}]},
-        "spec": {"replicas": 1, "selector": {"matchLabels": SELECTOR}}})
+        "spec": {"replicas": 1, "selector": {"matchLabels": {**SELECTOR, "pod-template-hash": template_hash}},
+                 "template": template}})
+
+
+def outdated(kube: Kube, template_hash: str) -> None:
+    """ReplicaSet flashhead-`template_hash` now holds an older pod template than the Deployment's."""
+    kube.patch("ReplicaSet", NS, f"flashhead-{template_hash}", {"spec": {"template": {"metadata": {
+        "annotations": {"flashhead.dev/config-hash": "an-older-one"}}}}})
 
 
 def pod(kube: Kube, name: str, template_hash: str, status: dict[str, Any], owned: bool = False) -> None:

@@ -51,27 +51,31 @@ def delete(server: ApiServer, obj: dict[str, Any], options: dict[str, Any], quer
 
 def collect(server: ApiServer) -> None:
     """One pass of the garbage collector (call with the server's lock held)."""
-    everything = [obj for kind in KINDS for obj in server.items(kind)]
+    everything = [obj for kind in KINDS for obj in server.items(kind, copy=False)]
     uids = {obj["metadata"].get("uid") for obj in everything}
+    dependents: dict[str, list[dict[str, Any]]] = {}
     for obj in everything:
-        meta = obj["metadata"]
-        owners = [ref for ref in meta.get("ownerReferences") or [] if ref.get("uid")]
-        if owners and not any(ref["uid"] in uids for ref in owners) and not meta.get("deletionTimestamp"):
-            delete(server, obj, {"propagationPolicy": "Background"}, {})
+        owners = [ref["uid"] for ref in obj["metadata"].get("ownerReferences") or [] if ref.get("uid")]
+        for uid in owners:
+            dependents.setdefault(uid, []).append(obj)
+        if owners and not any(uid in uids for uid in owners) and not obj["metadata"].get("deletionTimestamp"):
+            delete(server, _fresh(server, obj), {"propagationPolicy": "Background"}, {})
     for obj in everything:
         meta = obj["metadata"]
         if FOREGROUND not in (meta.get("finalizers") or []):
             continue
-        dependents = [o for o in everything if any(ref.get("uid") == meta.get("uid")
-                                                   for ref in o["metadata"].get("ownerReferences") or [])]
-        dependents = [o for o in dependents if server.read(o["kind"], o["metadata"].get("namespace"),
-                                                           o["metadata"]["name"]) is not None]
-        for dependent in dependents:
-            delete(server, dependent, {"propagationPolicy": "Foreground"}, {})
+        waiting = [o for o in dependents.get(meta.get("uid"), [])
+                   if server.read(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) is not None]
+        for dependent in waiting:
+            delete(server, _fresh(server, dependent), {"propagationPolicy": "Foreground"}, {})
         started = server.deleted_at.get(meta.get("uid"), 0.0)
-        if dependents or time.monotonic() - started < server.deletion_delay:
+        if waiting or time.monotonic() - started < server.deletion_delay:
             continue
         finalize(server, obj, FOREGROUND)
+
+
+def _fresh(server: ApiServer, obj: dict[str, Any]) -> dict[str, Any]:
+    return server.read(obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"]) or obj
 
 
 def finalize(server: ApiServer, obj: dict[str, Any], finalizer: str) -> None:

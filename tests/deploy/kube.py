@@ -17,6 +17,7 @@ import yaml
 from kmock._internal.dicts import merge_patch_dict
 
 from tests.deploy.apiserver import PLURALS, RESOURCES, ApiServer, key_of
+from tests.deploy.controlplane import ControlPlane, Node
 from tests.kmock_thread import serve_in_background
 
 __all__ = ["PLURALS", "RESOURCES", "Kube", "start"]
@@ -30,6 +31,7 @@ class Kube:
         self.url = url.rstrip("/")
         self.loop = loop
         self.tasks: list[asyncio.Task[Any]] = []
+        self.control: ControlPlane | None = None
         self.kubeconfig = tmp / "kubeconfig"
         self.kubeconfig.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "current-context": "kmock",
@@ -59,6 +61,24 @@ class Kube:
     def update(self, kind: str, namespace: str | None, name: str, patch: dict[str, Any], manager: str) -> None:
         """A merge patch by field manager `manager` (it takes over the fields it changes, like kubectl edit)."""
         self.call(lambda: self.server.merge_patch(kind, namespace, name, patch, manager))
+
+    def control_plane(self, nodes: list[Node] | None = None, run: bool = True, **options: Any) -> ControlPlane:
+        """Start the controllers, the scheduler and the kubelets of `nodes` (default: one GPU node
+        rtx4090); `run=False` leaves them to `step()`."""
+        control = ControlPlane(self.server, nodes or [Node("rtx4090")], **options)
+        self.call(control.register_nodes)
+        self.control = control
+        if run:
+            async def start() -> None:
+                self.tasks.append(asyncio.get_running_loop().create_task(control.run()))
+            asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+        return control
+
+    def step(self, times: int = 1) -> None:
+        """Run the controllers `times` passes (with `control_plane(run=False)`)."""
+        assert self.control is not None
+        for _ in range(times):
+            self.call(self.control.step)
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         result: dict[str, Any] | None = self.call(lambda: self.server.read(kind, namespace, name))

@@ -15,6 +15,7 @@ from ops.deploy.rollback import rollback
 from ops.deploy.status import status
 from ops.errors import ClusterError, ExitCode, RolloutFailed
 from tests.deploy import controller as ctl
+from tests.deploy.controlplane import Node
 from tests.deploy.kube import Kube
 
 NODE = {"node": "rtx4090"}
@@ -207,16 +208,12 @@ def test_no_kubeconfig_and_unknown_context_are_clear(tmp_path, kube: Kube, monke
 
 
 def test_atomic_apply_rolls_back_a_failed_rollout(kube: Kube, cluster: Cluster) -> None:
-    apply(cluster, render("single-gpu-host", NODE), NO_WAIT)
-    ctl.replicaset(kube, "good", 1)
-    ctl.pod(kube, "flashhead-good-1", "good", ctl.ready())
-    ctl.rollout_done(kube)
-    ctl.replicaset(kube, "bad", 2)
-    ctl.pod(kube, "flashhead-bad-1", "bad", ctl.waiting("ImagePullBackOff", 'pulling image "nope:1"'))
-    kube.patch("Deployment", ctl.NS, "flashhead", {"status": {"updatedReplicas": 0, "availableReplicas": 0}})
+    kube.control_plane([Node("rtx4090")], images={"nope:1": "pull"})
+    apply(cluster, render("single-gpu-host", NODE), ApplyOptions(timeout=10, poll=0.05))
     with pytest.raises(RolloutFailed) as caught:
         apply(cluster, render("single-gpu-host", {**NODE, "image": "nope:1"}),
               ApplyOptions(timeout=30, poll=0.05, atomic=True))
+    assert "ImagePull" in caught.value.message and "nope:1" in caught.value.message
     assert caught.value.details["atomic"] == "rolled back to revision 1"
     deployment = kube.get("Deployment", ctl.NS, "flashhead")
     assert deployment is not None
@@ -253,7 +250,8 @@ def test_status_shows_pods_endpoint_and_server_info(kube: Kube, cluster: Cluster
     after = status(cluster)
     assert after["readiness"] == {"status": "ready", "active_streams": 0}
     assert after["deployment"]["complete"] is True
-    assert after["pods"] == [{"name": "flashhead-aaa111-x1", "phase": "Running", "ready": True, "restarts": 0,
+    assert after["pods"] == [{"name": "flashhead-aaa111-x1", "revision": 1, "current": True, "phase": "Running",
+                              "ready": True, "restarts": 0,
                               "node": "rtx4090", "reasons": []}]
     assert after["endpoint"]["in_cluster"] == "http://flashhead.flashhead.svc:8000"
     assert after["endpoint"]["port_forward"] == "kubectl -n flashhead port-forward svc/flashhead 8000:8000"

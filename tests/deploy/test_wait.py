@@ -110,13 +110,18 @@ def test_a_timeout_without_any_reported_problem_still_says_where_it_stands(deplo
     assert "no pod reports a problem" in error.message
 
 
-def test_pods_of_the_old_replicaset_do_not_count(deployed: Kube, cluster: Cluster) -> None:
+def test_an_old_pods_crash_is_not_the_rollouts_reason_but_the_old_pod_is_named(deployed: Kube,
+                                                                                 cluster: Cluster) -> None:
     ctl.replicaset(deployed, "bbb222", 2)
+    ctl.outdated(deployed, "aaa111")
     ctl.pod(deployed, "flashhead-aaa111-old", "aaa111", ctl.waiting("CrashLoopBackOff", restartCount=9))
     ctl.pod(deployed, "flashhead-bbb222-new", "bbb222", ctl.unschedulable(GPU_MESSAGE))
     error = fail(cluster)
-    assert "flashhead-bbb222-new" in error.message
-    assert "flashhead-aaa111-old" not in error.message and "other_reasons" not in error.details
+    assert "Unschedulable (pod flashhead-bbb222-new)" in error.message
+    assert error.details["other_reasons"] == [
+        "OldReplicaSets: ReplicaSet flashhead-aaa111 (revision 1) still holds 1 replica: "
+        "pod flashhead-aaa111-old Running, not ready on node rtx4090"]
+    assert error.details["progress"].endswith(", 1 old pod still present")
 
 
 def test_a_model_that_failed_to_load_fails_at_once_with_the_servers_words(deployed: Kube,

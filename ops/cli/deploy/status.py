@@ -34,11 +34,17 @@ def draw_status(console: Console, data: dict[str, Any]) -> None:
     if data.get("deployment"):
         mark = "[green]✓[/]" if data["deployment"]["complete"] else "[yellow]•[/]"
         console.print(f"{mark} Deployment: {data['deployment']['progress']}")
-    table = Table("pod", "phase", "ready", "restarts", "node", "why not ready")
+        for reason in data["deployment"]["reasons"]:
+            console.print(f"  [yellow]{escape(reason['kind'])}[/]: {escape(reason['message'])}", soft_wrap=True)
+    table = Table("pod", "revision", "phase", "ready", "restarts", "node", "why not ready")
     for pod in data.get("pods", []):
-        table.add_row(pod["name"], pod["phase"], "yes" if pod["ready"] else "no", str(pod["restarts"]),
+        revision = str(pod["revision"] or "-") + ("" if pod["current"] else " (old)")
+        table.add_row(pod["name"], revision, pod["phase"], "yes" if pod["ready"] else "no", str(pod["restarts"]),
                       pod["node"] or "-", escape("; ".join(pod["reasons"])))
     console.print(table)
+    for rs in data.get("old_replicasets", []):
+        console.print(f"old ReplicaSet {rs['name']} (revision {rs['revision']}) still holds {rs['replicas']} "
+                      f"replica(s), pods: {escape(', '.join(rs['pods']) or 'none')}")
     if data.get("endpoint"):
         console.print(f"endpoint: {data['endpoint']['in_cluster']} (outside: {data['endpoint']['port_forward']})")
     if data.get("readiness") is not None:
