@@ -117,30 +117,32 @@ def _send(cluster: Cluster, objects: list[dict[str, Any]], changes: list[Change]
 
 def _wait(cluster: Cluster, result: ApplyResult, earlier: list[history.Revision],
           options: ApplyOptions) -> dict[str, Any]:
+    """Follow the rollout (wait_for_rollout records its outcome on the revision); --atomic undoes a failure."""
     try:
         progress = wait_for_rollout(cluster, options.timeout, options.poll, on_progress=options.on_progress)
     except RolloutFailed as failure:
-        current = history.find(history.load(cluster), result.revision or 0)
-        if not result.noop:
-            history.set_status(cluster, current, "failed")
         if options.atomic and not result.noop:
             failure.details["atomic"] = _undo(cluster, earlier, result, options)
         raise
-    return {"complete": True, "progress": progress.summary()}
+    return {"complete": True, "progress": progress.summary(), "history": progress.history_note}
 
 
 def _undo(cluster: Cluster, earlier: list[history.Revision], result: ApplyResult,
           options: ApplyOptions) -> str:
-    """--atomic: back to the last good revision, or remove what this apply created."""
+    """--atomic: back to the last good revision (its rollout followed too), or remove what this apply created."""
     from ops.deploy.render import from_yaml
 
-    good = [r for r in earlier if r.status in ("deployed", "superseded")]
-    undo_options = ApplyOptions(prune=True, wait=False, force_conflicts=options.force_conflicts)
+    good = [r for r in earlier if r.status in history.GOOD]
     if good:
         target = good[-1]
-        apply_objects(cluster, from_yaml(target.manifest), target.overlay, target.values,
-                      f"rollback to {target.revision} (atomic)", undo_options)
-        return f"rolled back to revision {target.revision}"
+        undo_options = ApplyOptions(prune=True, wait=True, timeout=options.timeout, poll=options.poll,
+                                    force_conflicts=options.force_conflicts, on_progress=options.on_progress)
+        try:
+            undone = apply_objects(cluster, from_yaml(target.manifest), target.overlay, target.values,
+                                   f"rollback to {target.revision} (atomic)", undo_options)
+        except RolloutFailed as failure:
+            return f"rolled back to revision {target.revision}, but that rollout failed too: {failure.message}"
+        return f"rolled back to revision {target.revision} (as revision {undone.revision})"
     created = [c.key for c in result.changes if c.action == "create"]
     for key in reversed(created):
         kind, name = key.split("/", 1)

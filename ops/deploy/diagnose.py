@@ -48,6 +48,7 @@ class Progress:
     complete: bool = False
     old_pods: int = 0
     reasons: list[Reason] = field(default_factory=list)
+    history_note: str = ""  # what the rollout's outcome did to the revision history
 
     def summary(self) -> str:
         text = (f"{self.updated}/{self.desired} updated, {self.ready}/{self.desired} ready, "

@@ -11,7 +11,7 @@ from ops.deploy.diagnose import NodeReader, pod_reasons
 from ops.deploy.diff import owned_objects
 from ops.deploy.kinds import object_key
 from ops.deploy.pods import Owned
-from ops.deploy.wait import DEPLOYMENT, look, node_status
+from ops.deploy.wait import DEPLOYMENT, look, node_status, record_outcome
 
 
 def status(cluster: Cluster, name: str = DEPLOYMENT) -> dict[str, Any]:
@@ -39,6 +39,11 @@ def status(cluster: Cluster, name: str = DEPLOYMENT) -> dict[str, Any]:
     progress, owned = seen.progress, seen.owned
     result["deployment"] = {"complete": progress.complete, "progress": progress.summary(),
                             "reasons": [asdict(r) for r in progress.reasons if not r.pod]}
+    outcome = "deployed" if progress.complete else "failed" if any(r.fatal for r in progress.reasons) else ""
+    result["history_note"] = record_outcome(cluster, seen.deployment, outcome) if outcome else ""
+    if result["history_note"]:
+        revisions = history.load(cluster)
+        result["revision"] = revisions[-1].summary() if revisions else None
 
     def ready_condition(node: str) -> Any:
         if node not in seen.nodes:

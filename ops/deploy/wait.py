@@ -88,22 +88,39 @@ def wait_for_rollout(cluster: Cluster, timeout: float, poll: float = 2.0, name: 
     """Poll until the rollout completes; raise RolloutFailed with the reasons otherwise.
 
     A fatal reason (crash loop, image pull, missing Secret, progress deadline) fails at once;
-    the others are reported when `timeout` seconds have passed.
+    the others are reported when `timeout` seconds have passed. Either way the revision the
+    rollout belongs to records what it did (history.seen).
     """
     deadline = clock() + timeout
     while True:
-        progress = observe(cluster, name)
+        seen = look(cluster, name)
+        progress = seen.progress
         if on_progress is not None:
             on_progress(progress)
         if progress.complete:
+            progress.history_note = record_outcome(cluster, seen.deployment, "deployed")
             return progress
         fatal = [r for r in progress.reasons if r.fatal]
-        if fatal:
-            raise rollout_failed(progress, f"rollout of Deployment/{name} failed", fatal)
-        if clock() >= deadline:
-            raise rollout_failed(progress, f"rollout of Deployment/{name} did not finish in {timeout:g}s",
-                                 progress.reasons)
+        if fatal or clock() >= deadline:
+            headline = (f"rollout of Deployment/{name} failed" if fatal
+                        else f"rollout of Deployment/{name} did not finish in {timeout:g}s")
+            failure = rollout_failed(progress, headline, fatal or progress.reasons)
+            note = record_outcome(cluster, seen.deployment, "failed")
+            if note:
+                failure.details["history"] = note
+            raise failure
         sleep(min(poll, max(deadline - clock(), 0.0)))
+
+
+def record_outcome(cluster: Cluster, deployment: dict[str, Any], status: str) -> str:
+    """Mark the rollout's revision `status`; what became of that, or why it could not be recorded."""
+    from ops.deploy import history
+
+    try:
+        revision = history.seen(cluster, deployment, status)
+    except ClusterError as error:
+        return f"revision status not recorded: {error.message}"
+    return f"revision {revision.revision} marked {status}" if revision else ""
 
 
 def rollout_failed(progress: Progress, headline: str, reasons: list[Reason]) -> RolloutFailed:

@@ -79,7 +79,7 @@ class ControlPlane:
                                            "message": "kubelet is posting ready status" if ready
                                            else "Kubelet stopped posting node status."}]}})
 
-    async def run(self, period: float = 0.02) -> None:
+    async def run(self, period: float = 0.05) -> None:
         while True:
             async with self.server._lock:
                 self.step()

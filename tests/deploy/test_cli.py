@@ -10,6 +10,7 @@ import yaml
 
 from tests.conftest import run_cli
 from tests.deploy import controller as ctl
+from tests.deploy.controlplane import Node
 from tests.deploy.kube import Kube
 
 
@@ -42,7 +43,8 @@ def test_render_refuses_bad_values_with_exit_2() -> None:
 
 
 def test_apply_diff_history_status_rollback_delete(kube: Kube) -> None:
-    applied = deploy(kube, "apply", "--set", "node=rtx4090", "--no-wait", "-o", "json")
+    kube.control_plane([Node("rtx4090")])
+    applied = deploy(kube, "apply", "--set", "node=rtx4090", "--timeout", "30s", "-o", "json")
     assert applied.returncode == 0, applied.stderr
     assert json.loads(applied.stdout)["revision"] == 1
     assert deploy(kube, "diff", "--set", "node=rtx4090").returncode == 0
@@ -52,7 +54,7 @@ def test_apply_diff_history_status_rollback_delete(kube: Kube) -> None:
     assert actions["ConfigMap/flashhead"] == "update" and actions["Service/flashhead"] == "unchanged"
     assert deploy(kube, "apply", "--set", "node=rtx4090", "--set", "max_streams=1", "--no-wait").returncode == 0
     listed = json.loads(deploy(kube, "history", "-o", "json").stdout)["revisions"]
-    assert [(r["revision"], r["status"]) for r in listed] == [(1, "superseded"), (2, "deployed")]
+    assert [(r["revision"], r["status"]) for r in listed] == [(1, "superseded"), (2, "pending")]
     rolled = deploy(kube, "rollback", "--no-wait", "-o", "json")
     assert rolled.returncode == 0 and json.loads(rolled.stdout)["revision"] == 3
     shown = deploy(kube, "status")

@@ -9,6 +9,7 @@ import click
 from ops.cli.common import App, pass_app
 from ops.cli.deploy.diff import draw_changes
 from ops.cli.deploy.flags import apply_options, cluster_options, connect, render_from_flags, render_options
+from ops.output import escape
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -51,3 +52,5 @@ def draw_apply(console: Console, result: Any) -> None:
         console.print(f"[green]✓[/] applied revision {result.revision} to namespace {result.namespace}")
     if result.rollout:
         console.print(f"[green]✓[/] rollout complete: {result.rollout['progress']}")
+        if result.rollout.get("history"):
+            console.print(escape(result.rollout["history"]), style="dim")

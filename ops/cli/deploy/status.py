@@ -30,6 +30,8 @@ def draw_status(console: Console, data: dict[str, Any]) -> None:
     revision = data.get("revision")
     console.print(f"namespace {data['namespace']}, revision "
                   f"{revision['revision'] if revision else '-'} ({revision['status'] if revision else 'none'})")
+    if data.get("history_note"):
+        console.print(escape(data["history_note"]), style="dim")
     console.print("objects: " + escape(", ".join(data["objects"]) or "none"))
     if data.get("deployment"):
         mark = "[green]✓[/]" if data["deployment"]["complete"] else "[yellow]•[/]"
