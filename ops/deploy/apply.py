@@ -19,7 +19,7 @@ from ops.deploy.diff import Change, plan
 from ops.deploy.kinds import HISTORY_NAME, object_key
 from ops.deploy.render import Rendered, to_yaml
 from ops.deploy.wait import wait_for_rollout
-from ops.errors import RolloutFailed, UsageError
+from ops.errors import FlashheadError, RolloutFailed, UsageError
 
 DRY_RUN_MODES = ("none", "client", "server")
 
@@ -52,6 +52,7 @@ class ApplyResult:
     noop: bool = False
     rollout: dict[str, Any] | None = None
     namespace_created: bool = False
+    sent: list[str] = field(default_factory=list)  # applied or pruned, in order
 
     @property
     def changed(self) -> list[str]:
@@ -82,14 +83,19 @@ def apply_objects(cluster: Cluster, objects: list[dict[str, Any]], overlay: str,
                           validate_creates=options.dry_run == "server")
     if options.dry_run != "none":
         return result
-    _send(cluster, objects, result.changes, options)
-    revisions = history.load(cluster)
-    if not result.changed and revisions:
-        result.noop, result.revision = True, revisions[-1].revision
-    else:
-        result.revision = history.record(cluster, overlay, values, to_yaml(objects), description).revision
-    if options.wait:
-        result.rollout = _wait(cluster, result, revisions, options)
+    try:
+        _send(cluster, objects, result, options)
+        revisions = history.load(cluster)
+        if not result.changed and revisions:
+            result.noop, result.revision = True, revisions[-1].revision
+        else:
+            result.revision = history.record(cluster, overlay, values, to_yaml(objects), description).revision
+        if options.wait:
+            result.rollout = _wait(cluster, result, revisions, options)
+    except FlashheadError as error:
+        # What was done before the failure: the plan, what was sent, the revision (text mode prints them).
+        error.details.update(revision=result.revision, changes=result.changes, sent=result.sent)
+        raise
     return result
 
 
@@ -104,15 +110,17 @@ def _await_deletions(cluster: Cluster, objects: list[dict[str, Any]], options: A
         terminating.wait_gone(cluster, going, options.timeout, min(options.poll, 1.0), options.on_waiting)
 
 
-def _send(cluster: Cluster, objects: list[dict[str, Any]], changes: list[Change], options: ApplyOptions) -> None:
-    actions = {change.key: change.action for change in changes}
+def _send(cluster: Cluster, objects: list[dict[str, Any]], result: ApplyResult, options: ApplyOptions) -> None:
+    actions = {change.key: change.action for change in result.changes}
     for obj in objects:
         if actions.get(object_key(obj)) in ("create", "update"):
             cluster.apply(obj, force=options.force_conflicts)
-    for change in changes:
+            result.sent.append(object_key(obj))
+    for change in result.changes:
         if change.action == "prune":
             kind, name = change.key.split("/", 1)
             cluster.delete(kind, name)
+            result.sent.append(change.key)
 
 
 def _wait(cluster: Cluster, result: ApplyResult, earlier: list[history.Revision],

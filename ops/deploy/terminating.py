@@ -9,6 +9,7 @@ object is lost when it goes, so apply waits for it first, and delete waits for w
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -45,7 +46,7 @@ def wait_gone(cluster: Cluster, objects: list[dict[str, Any]], timeout: float, p
     deadline = clock() + timeout
     pending = list(objects)
     last = ""
-    while True:
+    for attempt in itertools.count():
         still = []
         for obj in pending:
             live = cluster.get(obj["kind"], obj["metadata"]["name"])
@@ -66,7 +67,7 @@ def wait_gone(cluster: Cluster, objects: list[dict[str, Any]], timeout: float, p
             on_waiting(f"waiting for {text}")
             last = text
         pending = still
-        sleep(min(poll, max(deadline - clock(), 0.0)))
+        sleep(min(poll, 0.1 * 2 ** attempt, max(deadline - clock(), 0.0)))
 
 
 def _terminating_pods(cluster: Cluster, obj: dict[str, Any]) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,7 +93,7 @@ def wait_for_rollout(cluster: Cluster, timeout: float, poll: float = 2.0, name: 
     rollout belongs to records what it did (history.seen).
     """
     deadline = clock() + timeout
-    while True:
+    for attempt in itertools.count():
         seen = look(cluster, name)
         progress = seen.progress
         if on_progress is not None:
@@ -109,7 +110,13 @@ def wait_for_rollout(cluster: Cluster, timeout: float, poll: float = 2.0, name: 
             if note:
                 failure.details["history"] = note
             raise failure
-        sleep(min(poll, max(deadline - clock(), 0.0)))
+        sleep(min(backoff(attempt, poll), max(deadline - clock(), 0.0)))
+    raise AssertionError("unreachable")
+
+
+def backoff(attempt: int, poll: float) -> float:
+    """Seconds before the next look: quick at first (a no-op rollout is done at once), then every `poll`."""
+    return min(poll, 0.1 * 2 ** attempt)
 
 
 def record_outcome(cluster: Cluster, deployment: dict[str, Any], status: str) -> str:

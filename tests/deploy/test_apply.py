@@ -129,8 +129,10 @@ def test_rollback_restores_the_previous_revision(kube: Kube, cluster: Cluster) -
 
 
 def test_history_keeps_the_last_ten_revisions(kube: Kube, cluster: Cluster) -> None:
-    for streams in range(1, 13):
-        apply(cluster, render("single-gpu-host", {**NODE, "max_streams": str(streams)}), NO_WAIT)
+    apply(cluster, render("single-gpu-host", {**NODE, "max_streams": "1"}), NO_WAIT)
+    for streams in range(2, 13):
+        rendered = render("single-gpu-host", {**NODE, "max_streams": str(streams)})
+        history.record(cluster, rendered.overlay, rendered.values, rendered.to_yaml(), "upgrade")
     revisions = history.load(cluster)
     assert [r.revision for r in revisions] == list(range(3, 13))
     assert {r.status for r in revisions} == {"pending"}  # applied without following the rollout

@@ -114,3 +114,17 @@ def test_host_flag_takes_node_and_model_root_from_the_inventory(tmp_path: Path) 
     assert data["values"] == {"node": "rtx4090", "model_root": "/data/flashhead", "model_type": "lite"}
     unknown = run_cli("--inventory", str(inventory), "deploy", "render", "--host", "gpu-9")
     assert unknown.returncode == 2 and "inventory hosts: gpu-1" in flat(unknown.stderr)
+
+
+def test_a_failed_apply_still_prints_the_plan_and_the_revision(kube: Kube) -> None:
+    kube.control_plane([Node("rtx4090")], images={"ubuntu:22.04": "pull"})
+    human = deploy(kube, "apply", "--set", "node=rtx4090", "--timeout", "30s")
+    assert human.returncode == 7
+    out = flat(human.stdout)
+    assert "create ServiceAccount/flashhead" in out and "create Deployment/flashhead" in out
+    assert "applied revision 1 to namespace flashhead; it did not roll out (below)" in out
+    assert "ImagePull" in flat(human.stderr) and "changes:" not in human.stderr
+    machine = json.loads(deploy(kube, "apply", "--set", "node=rtx4090", "--timeout", "30s", "-o", "json").stdout)
+    assert machine["exit_code"] == 7 and machine["details"]["revision"] == 1
+    assert {c["action"] for c in machine["details"]["changes"]} == {"unchanged"}
+    assert machine["details"]["sent"] == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -9,6 +11,7 @@ import click
 from ops.cli.common import App, pass_app
 from ops.cli.deploy.diff import draw_changes
 from ops.cli.deploy.flags import apply_options, cluster_options, connect, render_from_flags, render_options
+from ops.errors import FlashheadError
 from ops.output import escape
 
 if TYPE_CHECKING:
@@ -38,8 +41,34 @@ def apply(app: App, overlay: str, sets: tuple[str, ...], host: str | None, kubec
     cluster = connect(kubeconfig, context, rendered.namespace)
     options = apply_options(app, wait, timeout, dry_run=dry_run, atomic=atomic, prune=prune,
                             force_conflicts=force_conflicts, create_namespace=create_namespace)
-    app.output.result(apply_rendered(cluster, rendered, options), draw_apply)
+    with showing_what_was_done(app, cluster.namespace):
+        result = apply_rendered(cluster, rendered, options)
+    app.output.result(result, draw_apply)
 
+
+@contextlib.contextmanager
+def showing_what_was_done(app: App, namespace: str) -> Iterator[None]:
+    """When an apply (or rollback) fails after its plan, print the plan and the revision first (text mode)."""
+    try:
+        yield
+    except FlashheadError as error:
+        if not app.output.json and "changes" in error.details:
+            draw_failed(app.output.console, namespace, error.details)
+            for key in ("changes", "sent"):
+                error.details.pop(key, None)
+        raise
+
+
+def draw_failed(console: Console, namespace: str, details: dict[str, Any]) -> None:
+    draw_changes(console, {"changes": details["changes"]})
+    if details.get("revision") is not None:
+        console.print(f"[red]✗[/] applied revision {details['revision']} to namespace {namespace}; "
+                      "it did not roll out (below)")
+    elif details.get("sent"):
+        console.print(f"[red]✗[/] sent {escape(', '.join(details['sent']))}, then stopped (below); "
+                      "no revision recorded")
+    else:
+        console.print("[red]✗[/] nothing was changed (below)")
 
 def draw_apply(console: Console, result: Any) -> None:
     """The plan, then what became of it: a dry run, no change, or the revision applied."""

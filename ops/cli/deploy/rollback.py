@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ops.cli.common import App, pass_app
-from ops.cli.deploy.apply import draw_apply
+from ops.cli.deploy.apply import draw_apply, showing_what_was_done
 from ops.cli.deploy.flags import apply_options, cluster_options, connect
 
 
@@ -22,5 +22,6 @@ def rollback(app: App, revision: int | None, kubeconfig: str | None, context: st
     from ops.deploy.rollback import rollback as roll_back
 
     cluster = connect(kubeconfig, context, namespace)
-    result = roll_back(cluster, revision, apply_options(app, wait, timeout, force_conflicts=force_conflicts))
+    with showing_what_was_done(app, cluster.namespace):
+        result = roll_back(cluster, revision, apply_options(app, wait, timeout, force_conflicts=force_conflicts))
     app.output.result(result, draw_apply)
