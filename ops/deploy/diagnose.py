@@ -150,8 +150,33 @@ def pod_reasons(pod: dict[str, Any], events: list[dict[str, Any]], logs: LogRead
     if not any(r.kind in ("CrashLoopBackOff", "Unschedulable", "NotStarted") for r in reasons) and not _ready(status):
         if status.get("phase") == "Running":
             reasons.extend(_server_says(name, readiness(name)))
+        else:
+            reasons.extend(_mounts(pod, events))
         reasons.extend(_probes(name, events))
     return reasons
+
+
+def _mounts(pod: dict[str, Any], events: list[dict[str, Any]]) -> list[Reason]:
+    """A volume the kubelet cannot mount: a missing Secret, a hostPath that is not there."""
+    failing = [e for e in events if e.get("reason") == "FailedMount"]
+    if not failing:
+        return []
+    last = failing[-1]
+    count = sum(int(e.get("count") or 1) for e in failing)
+    when = last.get("lastTimestamp") or last.get("eventTime")
+    message = str(last.get("message", "")).strip() + f" ({count}x" + (f", last at {when})" if when else ")")
+    node = (pod.get("spec") or {}).get("nodeName") or "the node"
+    if "secret" in message and "not found" in message:
+        remedy = ("create the API token Secret (docs/deploy.md: kubectl -n NAMESPACE create secret generic "
+                  "flashhead-api-token --from-file=token=./token) or fix --set token_secret; the kubelet retries "
+                  "the mount at least every 2 minutes, then the pod starts")
+    elif "hostPath type check failed" in message:
+        remedy = (f"the directory is missing on {node}: create it there, owned by the server's uid (--set "
+                  "run_as_user): sudo install -d -o UID PATH (flashhead provision lays out model_root)")
+    else:
+        return [Reason("MountFailed", message, "kubectl describe pod shows the volume; fix what it names",
+                       pod["metadata"]["name"])]
+    return [Reason("MountFailed", message, remedy, pod["metadata"]["name"], fatal=True)]
 
 
 def _not_started(pod: dict[str, Any], node_status: NodeReader) -> list[Reason]:

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from typing import Any
 
 from tests.deploy.kube import Kube
 
 NS = "flashhead"
 SELECTOR = {"app.kubernetes.io/name": "flashhead", "app.kubernetes.io/instance": "flashhead"}
+
+
+def pinned(image: str) -> str:
+    """`image` pinned by a digest (a made-up one: the stand-in pulls nothing), as deploy requires."""
+    return f"{image}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
+
+
+def default_image(overlay: str = "single-gpu-host") -> str:
+    """The server image the overlay's manifests pin."""
+    from ops.deploy.params import server_container
+    from ops.deploy.render import render
+
+    return str(server_container(render(overlay, {"node": "gpu-1"}).objects)["image"])
 
 
 def going_or_gone(kube: Kube, kind: str, name: str) -> bool:

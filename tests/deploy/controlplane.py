@@ -11,7 +11,8 @@
   `nvidia.com/gpu` (a terminating pod still holds its GPU), else `PodScheduled=False` with the
   scheduler's message and a FailedScheduling event.
 - A kubelet per node: `ready` starts containers over a few steps (ContainerCreating, Running,
-  Ready) and confirms a deleted pod's end after its grace period (times `grace_scale`);
+  Ready), once every Secret its volumes name exists (else FailedMount events), and confirms a
+  deleted pod's end after its grace period (times `grace_scale`);
   `silent` never reports (bound pods stay Pending without container statuses, deleted ones stay
   Terminating, the Node's Ready condition is Unknown). An image listed in `images` as `crash`
   crash-loops; as `pull`, cannot be pulled (ErrImagePull, then ImagePullBackOff).
@@ -294,6 +295,26 @@ class ControlPlane:
 
     # ---- kubelet ----
 
+    def _missing_secret(self, pod: dict[str, Any]) -> tuple[str, str] | None:
+        """(volume, secret) of a secret volume whose Secret does not exist."""
+        for volume in pod["spec"].get("volumes") or []:
+            name = _volume_secret(volume)
+            if name and self.server.read("Secret", pod["metadata"]["namespace"], name) is None:
+                return volume["name"], name
+        return None
+
+    def _waiting_for_volume(self, pod: dict[str, Any], missing: tuple[str, str]) -> None:
+        container = pod["spec"]["containers"][0]
+        status = {"phase": "Pending", "conditions": [c for c in pod["status"].get("conditions") or []
+                                                     if c["type"] == "PodScheduled"],
+                  "containerStatuses": [{"name": container["name"], "image": container["image"], "ready": False,
+                                         "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}]}
+        if pod.get("status") != status:
+            pod["status"] = status
+            self.server.store(pod)
+            self._event(pod, "FailedMount", f'MountVolume.SetUp failed for volume "{missing[0]}" : '
+                                            f'secret "{missing[1]}" not found')
+
     def _kubelet(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
         if meta.get("deletionTimestamp"):
@@ -301,6 +322,10 @@ class ControlPlane:
             grace = float(meta.get("deletionGracePeriodSeconds") or 0)
             if time.monotonic() - started >= grace * self.grace_scale:
                 deletion.kubelet_confirms(self.server, pod)
+            return
+        missing = self._missing_secret(pod)
+        if missing:
+            self._waiting_for_volume(pod, missing)
             return
         stage = self._stage.get(meta["uid"], 0) + 1
         self._stage[meta["uid"]] = stage
@@ -333,6 +358,10 @@ class ControlPlane:
         if live is not None and live.get("status") != pod["status"]:
             live["status"] = pod["status"]
             self.server.store(live)
+
+
+def _volume_secret(volume: dict[str, Any]) -> str | None:
+    return (volume.get("secret") or {}).get("secretName")
 
 
 def pod_template_hash(template: dict[str, Any]) -> str:

@@ -66,6 +66,10 @@ class Kube:
         """Start the controllers, the scheduler and the kubelets of `nodes` (default: one GPU node
         rtx4090); `run=False` leaves them to `step()`."""
         control = ControlPlane(self.server, nodes or [Node("rtx4090")], **options)
+        if not self.exists("Secret", "flashhead", "flashhead-api-token"):  # as docs/deploy.md has the user do
+            self.put({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "flashhead-api-token",
+                                                                         "namespace": "flashhead"},
+                      "data": {"token": "dGVzdC10b2tlbi10ZXN0LXRva2Vu"}})
         self.call(control.register_nodes)
         self.control = control
         if run:

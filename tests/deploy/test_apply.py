@@ -19,6 +19,7 @@ from tests.deploy.controlplane import Node
 from tests.deploy.kube import Kube
 
 NODE = {"node": "rtx4090"}
+IMAGE = {"image": ctl.pinned("registry.example.com/flashhead:0.1.0")}
 NO_WAIT = ApplyOptions(wait=False)
 WRITES = ("PATCH", "POST", "DELETE", "PUT")
 
@@ -85,7 +86,7 @@ def test_a_changed_value_patches_only_what_changed(kube: Kube, cluster: Cluster)
 
 
 def test_prune_removes_only_objects_this_tool_created(kube: Kube, cluster: Cluster) -> None:
-    apply(cluster, render("image"), NO_WAIT)
+    apply(cluster, render("image", IMAGE), NO_WAIT)
     assert kube.get("PodDisruptionBudget", ctl.NS, "flashhead") is not None
     kube.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "users-own", "namespace": ctl.NS},
               "data": {"a": "1"}})
@@ -102,7 +103,7 @@ def test_prune_removes_only_objects_this_tool_created(kube: Kube, cluster: Clust
 
 
 def test_no_prune_keeps_objects_no_longer_rendered(kube: Kube, cluster: Cluster) -> None:
-    apply(cluster, render("image"), NO_WAIT)
+    apply(cluster, render("image", IMAGE), NO_WAIT)
     apply(cluster, render("single-gpu-host", NODE), ApplyOptions(wait=False, prune=False))
     assert kube.get("PodDisruptionBudget", ctl.NS, "flashhead") is not None
 
@@ -111,14 +112,15 @@ def test_rollback_restores_the_previous_revision(kube: Kube, cluster: Cluster) -
     kube.control_plane([Node("rtx4090")])
     followed = ApplyOptions(timeout=10, poll=0.05)
     apply(cluster, render("single-gpu-host", NODE), followed)
-    apply(cluster, render("single-gpu-host", {**NODE, "max_streams": "2", "image": "ubuntu:24.04"}), followed)
+    apply(cluster, render("single-gpu-host", {**NODE, "max_streams": "2", "image": ctl.pinned("ubuntu:24.04")}),
+          followed)
     assert live_setting(kube, "FLASHHEAD_MAX_STREAMS") == "2"
     result = rollback(cluster, options=followed)
     assert result.revision == 3
     assert live_setting(kube, "FLASHHEAD_MAX_STREAMS") == "3"
     deployment = kube.get("Deployment", ctl.NS, "flashhead")
     assert deployment is not None
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "ubuntu:22.04"
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == ctl.default_image()
     revisions = history.load(cluster)
     assert [(r.revision, r.status, r.description) for r in revisions] == [
         (1, "superseded", "install"), (2, "superseded", "upgrade"), (3, "deployed", "rollback to 1")]
@@ -212,22 +214,22 @@ def test_no_kubeconfig_and_unknown_context_are_clear(tmp_path, kube: Kube, monke
 
 
 def test_atomic_apply_rolls_back_a_failed_rollout(kube: Kube, cluster: Cluster) -> None:
-    kube.control_plane([Node("rtx4090")], images={"nope:1": "pull"})
+    kube.control_plane([Node("rtx4090")], images={ctl.pinned("nope:1"): "pull"})
     apply(cluster, render("single-gpu-host", NODE), ApplyOptions(timeout=10, poll=0.05))
     with pytest.raises(RolloutFailed) as caught:
-        apply(cluster, render("single-gpu-host", {**NODE, "image": "nope:1"}),
+        apply(cluster, render("single-gpu-host", {**NODE, "image": ctl.pinned("nope:1")}),
               ApplyOptions(timeout=30, poll=0.05, atomic=True))
-    assert "ImagePull" in caught.value.message and "nope:1" in caught.value.message
+    assert "ImagePull" in caught.value.message and ctl.pinned("nope:1") in caught.value.message
     assert caught.value.details["atomic"] == "rolled back to revision 1 (as revision 3)"
     deployment = kube.get("Deployment", ctl.NS, "flashhead")
     assert deployment is not None
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "ubuntu:22.04"
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == ctl.default_image()
     assert [(r.revision, r.status) for r in history.load(cluster)] == [
         (1, "superseded"), (2, "failed"), (3, "deployed")]
 
 
 def test_delete_removes_owned_objects_and_history_only(kube: Kube, cluster: Cluster) -> None:
-    apply(cluster, render("image"), NO_WAIT)
+    apply(cluster, render("image", IMAGE), NO_WAIT)
     kube.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "users-own", "namespace": ctl.NS}})
     result = delete(cluster, DeleteOptions(poll=0.05))
     assert sorted(result["deleted"]) == sorted([

@@ -30,7 +30,8 @@ def test_render_prints_yaml_and_json() -> None:
     assert text.returncode == 0, text.stderr
     objects = [o for o in yaml.safe_load_all(text.stdout) if o]
     assert [o["kind"] for o in objects] == ["ServiceAccount", "ConfigMap", "Service", "NetworkPolicy", "Deployment"]
-    as_json = run_cli("deploy", "render", "--overlay", "image", "-n", "team-a", "--output", "json")
+    as_json = run_cli("deploy", "render", "--overlay", "image", "--set", f"image={ctl.pinned('flashhead:0.1.0')}",
+                      "-n", "team-a", "--output", "json")
     data = json.loads(as_json.stdout)
     assert data["namespace"] == "team-a" and data["overlay"] == "image"
     assert "PodDisruptionBudget" in [o["kind"] for o in data["objects"]]
@@ -98,8 +99,9 @@ def test_cluster_errors_exit_6_with_a_remedy(kube: Kube, tmp_path: Path) -> None
 
 
 def test_no_secret_reaches_argv_or_manifests(kube: Kube) -> None:
-    text = run_cli("deploy", "render", "--overlay", "image").stdout
-    assert "valueFrom" in text and "secretKeyRef" in text
+    text = run_cli("deploy", "render", "--overlay", "image", "--set", f"image={ctl.pinned('flashhead:0.1.0')}").stdout
+    assert "secretName: flashhead-api-token" in text and "FLASHHEAD_API_TOKEN_FILE" in text
+    assert "valueFrom" not in text
     assert "--token" not in run_cli("deploy", "apply", "--help").stdout
 
 
@@ -117,7 +119,7 @@ def test_host_flag_takes_node_and_model_root_from_the_inventory(tmp_path: Path) 
 
 
 def test_a_failed_apply_still_prints_the_plan_and_the_revision(kube: Kube) -> None:
-    kube.control_plane([Node("rtx4090")], images={"ubuntu:22.04": "pull"})
+    kube.control_plane([Node("rtx4090")], images={ctl.default_image(): "pull"})
     human = deploy(kube, "apply", "--set", "node=rtx4090", "--timeout", "30s")
     assert human.returncode == 7
     out = flat(human.stdout)

@@ -23,7 +23,7 @@ from tests.deploy.kube import Kube
 
 NODE = {"node": "rtx4090"}
 FOLLOW = ApplyOptions(timeout=10, poll=0.05)
-BASE_IMAGE = "ubuntu:22.04"
+BASE_IMAGE = ctl.default_image()
 
 
 def statuses(cluster: Cluster) -> list[tuple[int, str]]:

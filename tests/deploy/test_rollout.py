@@ -5,6 +5,7 @@ whose node's kubelet never reports."""
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 import pytest
@@ -21,12 +22,12 @@ from tests.deploy.controlplane import Node, pod_template_hash
 from tests.deploy.kube import Kube
 
 NO_WAIT = ApplyOptions(wait=False, poll=0.05)
-IMAGE = "registry.example.com/flashhead:0.1.0"
+IMAGE = ctl.pinned("registry.example.com/flashhead:0.1.0")
 SETTINGS: dict[str, tuple[str, dict[str, str]]] = {
     "gpu-host": ("single-gpu-host", {"node": "gpu-1"}),  # Recreate, 1 replica pinned to gpu-1
     "gpu-host-2-streams": ("single-gpu-host", {"node": "gpu-1", "max_streams": "2"}),  # a new pod template
     "image": ("image", {"image": IMAGE}),  # RollingUpdate, 2 replicas, maxSurge 0
-    "image-3": ("image", {"image": "registry.example.com/flashhead:0.2.0", "replicas": "3"}),  # cannot fit
+    "image-3": ("image", {"image": ctl.pinned("registry.example.com/flashhead:0.2.0"), "replicas": "3"}),  # cannot fit
 }
 
 
@@ -164,3 +165,22 @@ def test_the_cli_status_lists_old_pods_and_their_replicaset(kube: Kube, cluster:
     assert old_pod in shown.stdout and "(old)" in shown.stdout
     assert "OldReplicaSets" in shown.stdout
     assert "old ReplicaSet flashhead-" in shown.stdout and f"pods: {old_pod}" in shown.stdout
+
+
+def test_a_missing_token_secret_fails_at_once_and_heals_once_created(kube: Kube, cluster: Cluster) -> None:
+    """The token is a mounted Secret file: without the Secret the kubelet cannot mount it (FailedMount)."""
+    kube.control_plane([Node("gpu-1")])
+    kube.call(lambda: kube.server.remove("Secret", ctl.NS, "flashhead-api-token"))
+    with pytest.raises(RolloutFailed) as caught:
+        apply(cluster, render("single-gpu-host", {"node": "gpu-1"}), ApplyOptions(timeout=10, poll=0.05))
+    assert "MountFailed" in caught.value.message
+    assert 'MountVolume.SetUp failed for volume "api-token" : secret "flashhead-api-token" not found' in (
+        caught.value.message)
+    assert "create secret generic flashhead-api-token" in (caught.value.remedy or "")
+    kube.put({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "flashhead-api-token", "namespace": ctl.NS},
+              "data": {"token": "dGVzdC10b2tlbi10ZXN0LXRva2Vu"}})
+    deadline = time.monotonic() + 10  # the kubelet's next mount attempt starts the pod
+    while not any(p["status"].get("phase") == "Running" for p in kube.call(lambda: kube.server.items("Pod", ctl.NS))):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert wait_for_rollout(cluster, timeout=10, poll=0.05).complete

@@ -20,7 +20,7 @@ from tests.deploy.kube import Kube
 
 NO_WAIT = ApplyOptions(wait=False)
 NODE = {"node": "rtx4090"}
-IMAGE = {"image": "registry.example.com/flashhead:0.1.0"}
+IMAGE = {"image": ctl.pinned("registry.example.com/flashhead:0.1.0")}
 CASES: dict[str, tuple[str, dict[str, str]]] = {
     "gpu-host": ("single-gpu-host", NODE),
     "gpu-host-tuned": ("single-gpu-host", {**NODE, "runtime_class": "", "model_root": "/data/fh", "max_streams": "2",

@@ -217,3 +217,14 @@ def test_log_lines_that_cannot_be_read_say_why(deployed: Kube, cluster: Cluster,
     assert "CrashLoopBackOff" in error.message
     assert "output_tail" not in error.details
     assert words in error.details["logs"]
+
+
+def test_a_missing_compile_cache_directory_on_the_host_says_how_to_create_it(deployed: Kube,
+                                                                             cluster: Cluster) -> None:
+    ctl.pod(deployed, "flashhead-aaa111-x1", "aaa111", ctl.waiting("ContainerCreating"))
+    ctl.event(deployed, "flashhead-aaa111-x1", "FailedMount",
+              'MountVolume.SetUp failed for volume "compile-cache" : hostPath type check failed: '
+              "/opt/models/flashhead/.cache/torch-compile is not a directory")
+    error = fail(cluster, timeout=120)
+    assert "MountFailed (pod flashhead-aaa111-x1)" in error.message and "is not a directory" in error.message
+    assert "the directory is missing on rtx4090" in (error.remedy or "") and "install -d" in (error.remedy or "")
