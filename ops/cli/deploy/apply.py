@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 @render_options
 @cluster_options
 @click.option("--dry-run", "dry_run", type=click.Choice(["none", "client", "server"]), default="none",
-              help="client: plan only; server: the API server validates and admits, nothing is stored.")
+              help="client: the plan only (new objects are not sent); server: every object is sent as a dry run "
+                   "(validated and admitted, nothing stored).")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Follow the rollout until ready.")
 @click.option("--timeout", default="30m", show_default=True, help="How long --wait waits (90s, 10m, 1h).")
 @click.option("--atomic", is_flag=True, help="Roll back to the previous revision if the rollout fails.")
