@@ -102,7 +102,8 @@ class ApiServer(kmock.KubernetesEmulator):
         verb = {"GET": "get", "PATCH": "patch", "POST": "create", "DELETE": "delete", "PUT": "update"}.get(
             request.method.value, "")
         if (verb, plural) in self.forbidden:
-            return await self._render_error(KubernetesError(403, "Forbidden", self.forbidden[verb, plural]))
+            return await self._render_error(KubernetesError(403, "Forbidden", self.forbidden[verb, plural],
+                                                            {"kind": plural}))
         if named_namespace:
             kind, namespace, name = "Namespace", None, named_namespace.group(1)
         elif resource is None:
@@ -114,7 +115,7 @@ class ApiServer(kmock.KubernetesEmulator):
             return await self._log(request)
         if subresource.startswith("proxy"):
             return await self._proxy(request, subresource)
-        if request.method.value == "GET" and not named_namespace:
+        if request.method.value == "GET" and request.params.get("watch") in ("true", "1"):
             return await super()._handle(request)
         try:
             async with self._lock:
@@ -134,8 +135,11 @@ class ApiServer(kmock.KubernetesEmulator):
         dry_run = query.get("dryRun") == "All"
         if method == "POST":
             return self.create(kind, namespace, request.data, manager(request), dry_run)
+        if method == "GET" and name is None:
+            return 200, self.collection(kind, namespace, query.get("labelSelector", ""))
         if name is None:
-            raise KubernetesError(405, "MethodNotAllowed", f"{method} is not supported on a collection")
+            raise KubernetesError(405, "MethodNotAllowed", f"{method} is not supported on a collection",
+                                  {"kind": plural_name(kind)})
         if method == "GET":
             live = self.read(kind, namespace, name)
             if live is None:
@@ -154,6 +158,17 @@ class ApiServer(kmock.KubernetesEmulator):
         raise KubernetesError(405, "MethodNotAllowed", f"{method} is not supported by the stand-in")
 
     # ---- the verbs ----
+
+    def collection(self, kind: str, namespace: str | None, selector: str) -> dict[str, Any]:
+        """A list as the server returns it: filtered by the label selector; items carry no kind."""
+        items = [obj for obj in self.items(kind, namespace)
+                 if selects(selector, (obj.get("metadata") or {}).get("labels") or {})]
+        for item in items:
+            item.pop("apiVersion", None)
+            item.pop("kind", None)
+        group_version = PLURALS[kind].rsplit("/", 1)[0]
+        return {"apiVersion": group_version, "kind": f"{kind}List",
+                "metadata": {"resourceVersion": str(self.revision)}, "items": items}
 
     def apply(self, kind: str, namespace: str | None, name: str, config: dict[str, Any], field_manager: str,
               force: bool, dry_run: bool = False) -> tuple[int, dict[str, Any]]:
@@ -262,13 +277,33 @@ class ApiServer(kmock.KubernetesEmulator):
         return aiohttp.web.json_response(body, status=code)
 
 
+def selects(selector: str, labels: dict[str, str]) -> bool:
+    """Equality-based label selectors (`a=b`, `a==b`, `a!=b`, `a`, `!a`), as kubectl and the client send them."""
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            if labels.get(key.strip()) == value.strip():
+                return False
+        elif "=" in term:
+            key, value = term.replace("==", "=").split("=", 1)
+            if labels.get(key.strip()) != value.strip():
+                return False
+        elif term.startswith("!"):
+            if term[1:] in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
 def manager(request: Any) -> str:
     """The field manager of a non-apply write: ?fieldManager, else the client's user-agent name."""
     return str(request.params.get("fieldManager") or request.headers.get("User-Agent", "unknown").split("/")[0])
 
 
 def not_found(kind: str, name: str | None) -> KubernetesError:
-    return KubernetesError(404, "NotFound", f'{plural_name(kind)} "{name}" not found')
+    return KubernetesError(404, "NotFound", f'{plural_name(kind)} "{name}" not found',
+                           {"name": name, "kind": plural_name(kind).split(".")[0]})
 
 
 def acceptable(accept: str | None) -> bool:
