@@ -33,9 +33,11 @@ RUN pip install --upgrade pip wheel setuptools \
  && python -c "import flash_attn, torch; print('flash_attn', flash_attn.__version__, 'torch', torch.__version__)"
 RUN pip install --extra-index-url "$TORCH_INDEX_URL" -r /opt/flashhead/SoulX-FlashHead/requirements.txt
 COPY pyproject.toml README.md /src/
+COPY constraints/server.txt /src/constraints/server.txt
 COPY ops /src/ops
 COPY inference /src/inference
-RUN pip install --extra-index-url "$TORCH_INDEX_URL" "/src[gpu,server]"
+# The server's dependencies at the versions CI tested (constraints/server.txt), never re-resolved.
+RUN pip install --extra-index-url "$TORCH_INDEX_URL" -c /src/constraints/server.txt "/src[gpu,server]"
 
 # ---- runtime: CUDA runtime libraries only, the venv, a non-root user ----
 FROM nvidia/cuda:${CUDA_IMAGE_TAG}-runtime-ubuntu22.04

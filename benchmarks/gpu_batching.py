@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repo", type=Path, default=ROOT / "vendor" / "SoulX-FlashHead")
+    parser.add_argument("--model-type", choices=["lite", "pro"], default="lite")
     parser.add_argument("--mode", choices=["eager", "compiled"], default="compiled")
     parser.add_argument("--batches", default="1,2,4,8,12")
     parser.add_argument("--chunks", type=int, default=6, help="measured chunks per batch size")
@@ -57,22 +58,28 @@ def main() -> None:
     import torch
 
     torch._dynamo.config.cache_size_limit = 64
-    from inference.backends.flashhead import FlashheadBackend, FlashheadPaths, PipelineEngine
+    from inference.backends.flashhead.backend import FlashheadBackend
+    from inference.backends.flashhead.engines.base import EngineSettings
+    from inference.backends.flashhead.engines.pipeline import PipelineEngine
+    from inference.backends.flashhead.paths import FlashheadPaths
 
     compiled = args.mode == "compiled"
     cache = args.cache_dir or Path("/tmp/flashhead-compile-cache")
     paths = FlashheadPaths(repo, Path("/nonexistent"), Path("/nonexistent"), cache)
-    backend = FlashheadBackend(paths, "lite", "cuda", compile=compiled, weights="random", engine="fast")
+    settings = EngineSettings(compile=compiled)
+    backend = FlashheadBackend(paths, args.model_type, "cuda", weights="random", engine="fast", settings=settings)
     started = time.perf_counter()
     backend.load()
     load_s = time.perf_counter() - started
-    document = {"benchmark": "flashhead_fast_engine_batching", **gpu_common.environment(), "model_type": "lite",
-                "mode": args.mode, "load_s": load_s}
+    document = {"benchmark": "flashhead_fast_engine_batching", **gpu_common.environment(),
+                "model_type": args.model_type, "engine": "fast", "mode": args.mode, "load_s": load_s,
+                "startup_s": dict(backend.timings)}
     if args.check:
-        document["checks"] = checks(backend, PipelineEngine(backend), gpu_common)
+        assert backend.flashhead is not None
+        document["checks"] = checks(backend, PipelineEngine(backend.flashhead, settings), gpu_common)
         print(json.dumps(document["checks"], indent=1), flush=True)
     batches = [int(b) for b in args.batches.split(",") if b]
-    name = args.name or f"gpu-batching-lite-{args.mode}"
+    name = args.name or f"gpu-batching-{args.model_type}-{args.mode}"
     if batches:
         document["timing"] = {}
         timing(backend, batches, args.chunks, gpu_common, document["timing"],
@@ -139,7 +146,7 @@ def checks(backend, pipeline_engine, gpu_common) -> dict:  # noqa: ANN001
     backend.engine = fast_engine
     result = {"fast_vs_flashhead_pipeline": [compare(f, g) for f, g in zip(fast, flash, strict=True)]}
     # 2. B streams batched vs each alone (fresh streams with the same seeds and inputs).
-    for count in (2, 4):
+    for count in (2, 4) if backend.model_type == "lite" else (2,):
         alone = run_chunks(backend, make_streams(backend, count, gpu_common), chunks, gpu_common, batched=False)
         together = run_chunks(backend, make_streams(backend, count, gpu_common), chunks, gpu_common, batched=True)
         result[f"batched_{count}_vs_alone"] = [
@@ -166,7 +173,7 @@ def compiled_checks(backend, gpu_common) -> dict:  # noqa: ANN001
     from PIL import Image
 
     engine, chunks = backend.engine, 3
-    result: dict = {"cuda_graphs": engine.cuda_graphs, "nvjpeg": engine.jpeg is not None}
+    result: dict = {"cuda_graphs": engine.cuda_graphs, "nvjpeg": engine.encodes_jpeg}
     for count in (1, 2):
         graphs = run_chunks(backend, make_streams(backend, count, gpu_common), chunks, gpu_common, batched=True)
         compiled_forward, engine.forward, engine.cuda_graphs = engine.forward, engine._forward, False
@@ -176,7 +183,7 @@ def compiled_checks(backend, gpu_common) -> dict:  # noqa: ANN001
             engine.forward, engine.cuda_graphs = compiled_forward, result["cuda_graphs"]
         result[f"graphs_vs_eager_{count}"] = [compare(g, e) for stream_g, stream_e in zip(graphs, eager, strict=True)
                                               for g, e in zip(stream_g, stream_e, strict=True)]
-    if engine.jpeg is not None:
+    if engine.encodes_jpeg:
         streams = make_streams(backend, 2, gpu_common)
         host = run_chunks(backend, streams, 1, gpu_common, batched=True)
         streams = make_streams(backend, 2, gpu_common)

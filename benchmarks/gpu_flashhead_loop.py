@@ -3,7 +3,7 @@
 Reproduces `generate_video.py --audio_encode_mode stream` of the cloned repository with its own
 functions (`get_pipeline`, `get_base_data`, `get_audio_embedding`, `run_pipeline`): an 8 s `deque`
 of audio samples, one chunk of new audio per call, frames copied to the host. `--weights random`
-builds the real architecture with random parameters (inference/backends/flashhead_arch.py).
+builds the real architecture with random parameters (inference/backends/flashhead/arch.py).
 
     python benchmarks/gpu_flashhead_loop.py --repo vendor/SoulX-FlashHead --mode compiled \
         --cache-dir /tmp/fh-cache --chunks 30 --name gpu-loop-lite-compiled
@@ -60,7 +60,7 @@ def main() -> None:
     from flash_head import inference as fh
     from PIL import Image
 
-    from inference.backends.flashhead_arch import parameter_count, random_weights
+    from inference.backends.flashhead.arch import parameter_count, random_weights
 
     compiled = args.mode == "compiled"
     fh_pipeline.COMPILE_MODEL = compiled  # FlashHead's own switches, read by FlashHeadPipeline.__init__

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from inference.backends import BACKEND_NAMES, MODEL_TYPES
 from inference.config import from_env
 from inference.errors import InferenceError
 
@@ -13,8 +14,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inference", description=__doc__)
     parser.add_argument("--host", help="bind address (FLASHHEAD_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="TCP port (FLASHHEAD_PORT, default 8000)")
-    parser.add_argument("--backend", choices=("reference", "flashhead"), help="FLASHHEAD_BACKEND")
-    parser.add_argument("--model-type", choices=("lite", "pro"), help="FLASHHEAD_MODEL_TYPE")
+    parser.add_argument("--backend", choices=BACKEND_NAMES, help="FLASHHEAD_BACKEND")
+    parser.add_argument("--model-type", choices=MODEL_TYPES, help="FLASHHEAD_MODEL_TYPE")
     parser.add_argument("--max-streams", type=int, help="FLASHHEAD_MAX_STREAMS")
     args = parser.parse_args(argv)
     try:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from inference.api import routes
-from inference.backends import Backend
+from inference.backends.base import Backend
 from inference.config import ServerConfig
 from inference.errors import AtCapacity, InferenceError
 from inference.middleware import BearerAuth, BodyLimit

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from inference import layout
+from inference.backends import BACKEND_NAMES, MODEL_TYPES
+from inference.backends.flashhead.engines import COMPILE_SCOPES, ENGINE_CHOICES
 from inference.errors import ConfigError
 
 PREFIX = "FLASHHEAD_"
@@ -29,8 +31,8 @@ class ServerConfig:
 
     host: str = "127.0.0.1"
     port: int = 8000
-    backend: str = "reference"  # reference | flashhead
-    model_type: str = "lite"  # lite | pro
+    backend: str = "reference"  # inference.backends.BACKEND_NAMES
+    model_type: str = "lite"  # inference.backends.MODEL_TYPES
     # The paths below default to inference/layout.py's places under model_root (None: derived).
     model_root: Path = Path(layout.DEFAULT_ROOT)
     repo_dir: Path | None = None
@@ -39,9 +41,15 @@ class ServerConfig:
     compile: bool = False
     compile_cache_dir: Path | None = None  # flashhead: the one directory the server writes
     weights: str = "checkpoints"  # flashhead: checkpoints | random (capacity probe: frames are noise)
-    engine: str = "auto"  # flashhead: auto | fast (batched, GPU) | pipeline (FlashHead's own per-chunk API)
+    engine: str = "auto"  # flashhead: inference.backends.flashhead.engines.ENGINE_CHOICES
     cuda_graphs: bool = True  # flashhead fast engine with compile: the DiT replays as CUDA graphs
     jpeg_on_device: bool = True  # flashhead fast engine: JPEG frames encoded on the GPU (nvJPEG)
+    # flashhead: warm-up runs (and, with CUDA graphs, records) every batch size up to max_batch; off =
+    # batch 1 and 2 only, the other sizes record their graph on first use (~1 s each): a faster start.
+    warm_all_batches: bool = True
+    # flashhead compiled fast engine: `model` compiles the whole DiT step (one graph, one CUDA graph per
+    # batch size); `blocks` compiles one DiT block and reuses it for all 30 (a far shorter compile).
+    compile_scope: str = "model"
     api_token: str | None = field(default=None, repr=False)
     api_token_file: Path | None = None  # the token read from this file (a mounted Secret), stripped
     allow_insecure: bool = False  # serve a non-loopback address without a token
@@ -121,10 +129,11 @@ def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Serv
 
 def validate(config: ServerConfig) -> None:
     """Raise ConfigError naming the variable when a value is out of range or inconsistent."""
-    _choice(config, "backend", ("reference", "flashhead"))
-    _choice(config, "model_type", ("lite", "pro"))
+    _choice(config, "backend", BACKEND_NAMES)
+    _choice(config, "model_type", MODEL_TYPES)
     _choice(config, "weights", ("checkpoints", "random"))
-    _choice(config, "engine", ("auto", "fast", "pipeline"))
+    _choice(config, "engine", ENGINE_CHOICES)
+    _choice(config, "compile_scope", COMPILE_SCOPES)
     _choice(config, "admission", ("realtime", "fixed"))
     _choice(config, "log_format", ("json", "text"))
     _choice(config, "log_level", ("debug", "info", "warning", "error"))

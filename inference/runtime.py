@@ -17,7 +17,8 @@ import numpy as np
 
 from inference import __version__
 from inference.avatars import Avatar, AvatarCache, avatar_id
-from inference.backends import Backend, create_backend
+from inference.backends import create_backend
+from inference.backends.base import Backend
 from inference.capacity import safe_streams
 from inference.config import ServerConfig
 from inference.errors import AtCapacity, InferenceError, NotReady

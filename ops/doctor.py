@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ops.errors import AuthenticationFailed, ConnectionFailed, ExitCode, HostKeyError
-from ops.facts.verdicts import GIB, required_disk_bytes
+from ops.errors import AuthenticationFailed, ClusterError, ConnectionFailed, ExitCode, HostKeyError
 
 if TYPE_CHECKING:
     from ops.connectors.base import Connector
@@ -51,22 +50,35 @@ def diagnose(connector: Connector) -> Diagnosis:
 
 
 def _check_access(connector: Connector, report: Diagnosis) -> bool:
-    open_ = getattr(connector, "open", None)
-    if open_ is None:
+    if connector.host.connector == "local":
         return report.add("connect", True, "runs on this machine")
     try:
-        open_()
+        connector.open()
+        if connector.host.connector == "kubectl":
+            connector.run("true")  # the pod runs; can the API server open an exec session into it?
     except HostKeyError as error:
         report.add("connect", True, "TCP and SSH handshake")
         report.add("host key", False, error.message, error.remedy)
         report.details.update(error.details)
     except AuthenticationFailed as error:
-        report.add("connect", True, "TCP and SSH handshake; host key known")
+        if "identity_file" in error.details:  # refused before connecting: the key file is missing
+            report.add("connect", None, "not tried without a key file")
+        else:
+            report.add("connect", True, "TCP and SSH handshake; host key known")
         report.add("authenticate", False, error.message, error.remedy)
         report.details.update(error.details)
     except ConnectionFailed as error:
         report.add("connect", False, error.message, error.remedy)
+    except ClusterError as error:  # the kubectl connector: no pod, or no exec into it
+        report.add("connect", False, error.message, error.remedy)
+        report.details.update(error.details)
+        report.exit_code = int(error.exit_code)
+        return False
     else:
+        if connector.host.connector == "kubectl":
+            report.add("connect", True, f"a pod runs on node {connector.host.node or connector.host.name} "
+                                        "and takes commands")
+            return True
         report.add("connect", True, "TCP and SSH handshake; host key known")
         report.add("authenticate", True, f"as {getattr(connector, 'destination', report.target)}")
         return True
@@ -86,28 +98,12 @@ def _check_sudo(connector: Connector, report: Diagnosis) -> None:
 
 
 def _check_host(connector: Connector, report: Diagnosis) -> None:
+    """The host requirements of the play (ops/facts/requirements.py), as facts and preflight judge them."""
     from ops.facts import gather_facts
+    from ops.playbook.load import play_vars
 
-    facts = gather_facts(connector)
+    facts = gather_facts(connector, play_vars(connector.host.vars))
     report.details["facts"] = facts
-    verdicts = facts["verdicts"]
-    disk = facts["disk"]
-    needed = required_disk_bytes(connector.host.vars)
-    free = disk.get("free_bytes")
-    report.add("disk", free is not None and free >= needed,
-               f"{(free or 0) / GIB:.1f} GiB free at {disk.get('path')}, {needed / GIB:.1f} GiB needed",
-               f"free space on {disk.get('mount')} or set model_root to a larger disk (inventory vars)")
-    gpu = facts["gpu"]
-    names = ", ".join(g["name"] for g in gpu["gpus"])
-    report.add("NVIDIA GPU", gpu["present"], names or gpu["error"],
-               "install the NVIDIA driver (570 or newer) and check `nvidia-smi` on the host")
-    if gpu["present"]:
-        report.add("driver supports CUDA 12.8", verdicts["driver_supports_cuda_12_8"],
-                   f"driver {gpu['driver']}, needs ≥ 570.26",
-                   "upgrade the NVIDIA driver to the 570 branch or newer (this tool never touches the driver)")
-        capability = ", ".join(f"sm_{g['compute_capability'].replace('.', '')}" for g in gpu["gpus"])
-        report.add("FlashAttention 2 arch", verdicts["flash_attn2_supported"], f"{capability}, needs ≥ sm_80",
-                   "FlashAttention 2 needs an Ampere, Ada or Hopper GPU (RTX 30xx/40xx, A100, H100, L40)")
-    os_ = facts["os"]
-    report.add("OS", os_["supported"], os_["pretty_name"] + f" ({os_['arch']})",
-               "supported: Ubuntu 22.04/24.04 or Debian 12 on x86_64")
+    for verdict in facts["verdicts"]["requirements"]:
+        if verdict["blocks"]:
+            report.add(verdict["name"], verdict["ok"], verdict["detail"], verdict["remedy"])

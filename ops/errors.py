@@ -51,6 +51,10 @@ class InventoryError(UsageError):
     """The inventory file is missing, unreadable or invalid."""
 
 
+class OutputPathError(UsageError):
+    """An output option names something that is not a regular file (a device, FIFO, folder, symlink)."""
+
+
 class ConnectionFailed(FlashheadError):
     """The host could not be reached (DNS, refused, timeout)."""
 

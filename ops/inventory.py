@@ -19,6 +19,7 @@ A HOST argument is an inventory name, `user@address[:port]` (or a bare address),
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +27,10 @@ from typing import Any
 
 import yaml
 
+from inference.backends import MODEL_TYPES
 from ops.errors import InventoryError, UsageError
 
 CONNECTORS = ("ssh", "local", "kubectl")
-MODEL_TYPES = ("lite", "pro")
 DEFAULT_VARS: dict[str, Any] = {"model_root": "/opt/models/flashhead", "model_type": "lite"}
 HOST_KEYS = {"address", "user", "port", "identity_file", "sudo", "connector", "node", "vars"}
 _ADHOC = re.compile(
@@ -72,10 +73,30 @@ class Inventory:
     vars: dict[str, Any]
 
 
-def load_inventory(path: str | Path) -> Inventory:
-    """Read and validate an inventory file. A missing file is an empty inventory."""
+def known_vars(playbook: str | Path | None = None) -> set[str]:
+    """The var names an inventory or `--var` may set: the playbook's vars and the connectors'."""
+    from ops.connectors.kubepod import KUBECTL_VARS
+    from ops.playbook.load import playbook_var_names
+
+    names = playbook_var_names(None) | set(KUBECTL_VARS) | set(DEFAULT_VARS)
+    return names | playbook_var_names(playbook) if playbook else names
+
+
+def closest(name: str, choices: set[str] | list[str] | tuple[str, ...]) -> str:
+    """` (did you mean X?)` for the nearest choice, or nothing when none is near."""
+    near = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean {near[0]}?)" if near else ""
+
+
+def load_inventory(path: str | Path, *, required: bool = False, known: set[str] | None = None) -> Inventory:
+    """Read and validate an inventory file. A missing file is an empty inventory, unless `required`
+    (a path the user named): then it is a usage error."""
     file = Path(path).expanduser()
     if not file.exists():
+        if required:
+            raise InventoryError(f"the inventory {file} does not exist",
+                                 "check the path given to --inventory/-i or FLASHHEAD_INVENTORY; leave both unset "
+                                 "to use ./inventory.yaml when present")
         return Inventory(path=None, hosts={}, vars=dict(DEFAULT_VARS))
     try:
         raw = yaml.safe_load(file.read_text()) or {}
@@ -83,26 +104,28 @@ def load_inventory(path: str | Path) -> Inventory:
         raise InventoryError(f"{file}: not valid YAML: {exc}", "fix the YAML syntax at the line shown") from exc
     except OSError as exc:
         raise InventoryError(f"{file}: cannot read: {exc.strerror}", "check the path and permissions") from exc
-    return parse_inventory(raw, str(file))
+    return parse_inventory(raw, str(file), known)
 
 
-def parse_inventory(raw: Any, source: str) -> Inventory:
+def parse_inventory(raw: Any, source: str, known: set[str] | None = None) -> Inventory:
     """Validate parsed YAML. Every error says which file, which key and what is wrong."""
     if not isinstance(raw, dict):
         raise InventoryError(f"{source}: the top level must be a mapping with `hosts:` and `vars:`")
     unknown = set(raw) - {"hosts", "vars"}
     if unknown:
-        raise InventoryError(f"{source}: unknown top-level key(s): {', '.join(sorted(unknown))}",
-                             "the inventory has only `hosts:` and `vars:`")
-    global_vars = _validate_vars(raw.get("vars") or {}, source, "vars", dict(DEFAULT_VARS))
+        name = sorted(unknown)[0]
+        raise InventoryError(f"{source}: unknown top-level key(s): {', '.join(sorted(unknown))}"
+                             f"{closest(name, ('hosts', 'vars'))}", "the inventory has only `hosts:` and `vars:`")
+    known = known or known_vars()
+    global_vars = _validate_vars(raw.get("vars") or {}, source, "vars", dict(DEFAULT_VARS), known)
     hosts_raw = raw.get("hosts") or {}
     if not isinstance(hosts_raw, dict):
         raise InventoryError(f"{source}: `hosts` must be a mapping of host name to settings")
-    hosts = {str(name): _parse_host(str(name), spec, source, global_vars) for name, spec in hosts_raw.items()}
+    hosts = {str(name): _parse_host(str(name), spec, source, global_vars, known) for name, spec in hosts_raw.items()}
     return Inventory(path=Path(source), hosts=hosts, vars=global_vars)
 
 
-def _parse_host(name: str, spec: Any, source: str, global_vars: dict[str, Any]) -> Host:
+def _parse_host(name: str, spec: Any, source: str, global_vars: dict[str, Any], known: set[str]) -> Host:
     where = f"{source}: hosts.{name}"
     if spec is None:
         spec = {}
@@ -110,7 +133,8 @@ def _parse_host(name: str, spec: Any, source: str, global_vars: dict[str, Any]) 
         raise InventoryError(f"{where}: must be a mapping (address, user, port, ...)")
     unknown = set(spec) - HOST_KEYS
     if unknown:
-        raise InventoryError(f"{where}: unknown key(s): {', '.join(sorted(unknown))}",
+        first = sorted(unknown)[0]
+        raise InventoryError(f"{where}: unknown key(s): {', '.join(sorted(unknown))}{closest(first, HOST_KEYS)}",
                              f"allowed keys: {', '.join(sorted(HOST_KEYS))}")
     connector = spec.get("connector", "ssh")
     if connector not in CONNECTORS:
@@ -127,18 +151,25 @@ def _parse_host(name: str, spec: Any, source: str, global_vars: dict[str, Any]) 
     sudo = spec.get("sudo", True)
     if not isinstance(sudo, bool):
         raise InventoryError(f"{where}.sudo: must be true or false")
-    host_vars = _validate_vars(spec.get("vars") or {}, source, f"hosts.{name}.vars", dict(global_vars))
+    host_vars = _validate_vars(spec.get("vars") or {}, source, f"hosts.{name}.vars", dict(global_vars), known)
     return Host(name=name, address=address, user=spec.get("user"), port=port,
                 identity_file=spec.get("identity_file"), sudo=sudo, connector=connector,
                 node=spec.get("node"), vars=host_vars)
 
 
-def _validate_vars(values: Any, source: str, key: str, base: dict[str, Any]) -> dict[str, Any]:
+def _validate_vars(values: Any, source: str, key: str, base: dict[str, Any], known: set[str]) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise InventoryError(f"{source}: {key}: must be a mapping of variable name to value")
+    for name in sorted(map(str, values)):
+        if name not in known:
+            where = f"--var {name}" if key == "--var" else f"{source}: {key}.{name}"
+            raise InventoryError(f"{where}: unknown var{closest(name, known)}",
+                                 "vars are those of the playbook's `vars:` block (playbooks/flashhead.yaml) and "
+                                 "kubectl_namespace, kubectl_image, kubectl_tolerations; fix the spelling")
     merged = {**base, **values}
     if merged["model_type"] not in MODEL_TYPES:
-        raise InventoryError(f"{source}: {key}.model_type: {merged['model_type']!r} is not one of lite, pro")
+        raise InventoryError(f"{source}: {key}.model_type: {merged['model_type']!r} is not one of "
+                             f"{', '.join(MODEL_TYPES)}")
     root = merged["model_root"]
     if not isinstance(root, str) or not root.startswith("/"):
         raise InventoryError(f"{source}: {key}.model_root: {root!r} must be an absolute path")
@@ -146,9 +177,14 @@ def _validate_vars(values: Any, source: str, key: str, base: dict[str, Any]) -> 
 
 
 def resolve_host(spec: str, inventory_path: str | Path, *, connector: str | None = None,
-                 overrides: dict[str, Any] | None = None) -> Host:
-    """Turn a HOST argument into a Host: an inventory name, `user@address[:port]`, or `@local`."""
-    inventory = load_inventory(inventory_path)
+                 overrides: dict[str, Any] | None = None, required: bool = False,
+                 playbook: str | Path | None = None) -> Host:
+    """Turn a HOST argument into a Host: an inventory name, `user@address[:port]`, or `@local`.
+
+    `required`: the inventory was named by the user and must exist. `playbook`: a play whose vars
+    the inventory and `overrides` may set too (besides the shipped play's)."""
+    known = known_vars(playbook)
+    inventory = load_inventory(inventory_path, required=required, known=known)
     if spec == "@local":
         host = Host(name="@local", connector="local", sudo=True, vars=dict(inventory.vars))
     elif spec in inventory.hosts:
@@ -162,7 +198,7 @@ def resolve_host(spec: str, inventory_path: str | Path, *, connector: str | None
         if connector == "kubectl" and not host.node:
             host.node = host.name
     if overrides:
-        host.vars = _validate_vars(overrides, "command line", "--var", host.vars)
+        host.vars = _validate_vars(overrides, "command line", "--var", host.vars, known)
     return host
 
 

@@ -8,10 +8,15 @@ stdout stays machine-readable.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+import stat
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -83,6 +88,15 @@ class Output:
         if not self.json or self.verbosity > 0:
             self.err.print(message)
 
+    def progress_event(self, record: dict) -> None:
+        """What long work is doing or waiting for: a JSON line in JSON mode, a dim line for humans."""
+        if self.json:
+            self.event(record)
+        else:
+            seconds = f" ({record['seconds']:.0f} s)" if isinstance(record.get("seconds"), (int, float)) else ""
+            style = "yellow" if record.get("kind") == "warning" else "dim"
+            self.err.print(f"[{style}]… {escape(str(record.get('message', '')))}{seconds}[/]")
+
     def event(self, record: dict) -> None:
         """A streaming event: one JSON line on stderr in JSON mode, nothing in text mode."""
         if self.json:
@@ -96,9 +110,10 @@ class Output:
             return
         self.err.print(f"[bold red]error:[/] {escape(error.message)}", soft_wrap=True)
         for key, value in error.details.items():
-            if key == "output_tail" and value:
-                self.err.print("[dim]last output lines:[/]")
-                self.err.print(escape(str(value)), style="dim")
+            if key == "output_tail":
+                if value:
+                    self.err.print("[dim]last output lines:[/]")
+                    self.err.print(escape(str(value)), style="dim")
             elif key not in ("hint",):
                 self.err.print(f"  {key}: {escape(str(value))}", style="dim")
         if error.remedy:
@@ -119,3 +134,62 @@ def check_line(ok: bool | None, name: str, detail: str = "", remedy: str | None 
     if remedy and ok is False:
         line += f"\n    [bold]→[/] {escape(remedy)}"
     return line
+
+
+_KINDS = {stat.S_IFDIR: "folder", stat.S_IFCHR: "character device", stat.S_IFBLK: "block device",
+          stat.S_IFIFO: "FIFO (named pipe)", stat.S_IFSOCK: "socket"}
+
+
+def check_output_path(path: str | Path, option: str = "--out") -> Path:
+    """Refuse an output path that exists and is not a regular file: a device such as /dev/null, a
+    FIFO, a folder, a symbolic link (followed, it would write elsewhere). Returns the path."""
+    from ops.errors import OutputPathError
+
+    target = Path(path).expanduser()
+    try:
+        info = os.lstat(target)
+    except FileNotFoundError:
+        return target
+    except OSError as exc:
+        raise OutputPathError(f"{option} {target}: {exc.strerror}", "give a path this user can write") from exc
+    if stat.S_ISREG(info.st_mode):
+        return target
+    if stat.S_ISLNK(info.st_mode):
+        kind = f"symbolic link to {os.readlink(target)}"
+    else:
+        kind = _KINDS.get(stat.S_IFMT(info.st_mode), "special file")
+    raise OutputPathError(f"{option} {target} is a {kind}: refusing to write there",
+                          "give the path of a regular file (a new one, or one to replace); an output option never "
+                          "replaces, follows or changes the mode of anything else")
+
+
+def write_output_file(path: str | Path, data: bytes | str, *, mode: int = 0o644, option: str = "--out") -> Path:
+    """Write a file the user asked for and touch nothing else: refuse a path that is not a regular
+    file (see check_output_path), write a temp file in the same folder, set its mode (less the
+    umask), rename it over the target. Missing parent folders are created."""
+    from ops.errors import OutputPathError
+
+    target = check_output_path(path, option)
+    content = data.encode() if isinstance(data, str) else data
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputPathError(f"{option} {target}: cannot write there: {exc.strerror}",
+                              "give a path in a folder this user can write") from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(handle.fileno(), mode & ~umask)
+        check_output_path(target, option)  # it may have changed since; rename never follows a link anyway
+        os.replace(temp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        if isinstance(exc, OSError):
+            raise OutputPathError(f"{option} {target}: cannot write there: {exc.strerror}",
+                                  "give the path of a regular file in a folder this user can write") from exc
+        raise
+    return target

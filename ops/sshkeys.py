@@ -91,7 +91,11 @@ def auth_remedy(host: Host, destination: str, keys: list[OfferedKey]) -> str:
     if not keys:
         lines += ["No SSH key was offered: none is configured and none exists in ~/.ssh.",
                   "Create one:  ssh-keygen -t ed25519 -f ~/.ssh/id_ed25519 -N ''",
-                  "then have it authorized as below (re-run `flashhead doctor` to see its line)."]
+                  "(or name an existing one: --identity-file/-k PATH, or identity_file: in the inventory),",
+                  f"then have its public half authorized for {user} on {address}:",
+                  f"  ssh-copy-id -i ~/.ssh/id_ed25519.pub {port_flag}{user}@{address}",
+                  "  (or ask whoever administers the host to append ~/.ssh/id_ed25519.pub to "
+                  f"~{user}/.ssh/authorized_keys)"]
     else:
         lines.append("Keys offered (all refused):")
         lines += [f"  {key.source}  {key.fingerprint or '(fingerprint unreadable)'}" for key in keys]

@@ -57,6 +57,7 @@ class SSHServer:
     host_key: Path
     log_path: Path
     process: subprocess.Popen
+    sftp_log: Path | None = None
 
     def inventory_host(self, **extra: object) -> dict:
         return {"address": self.address, "port": self.port, "user": self.user,
@@ -79,7 +80,10 @@ class SSHServer:
 
 
 def start_sshd(workdir: Path, *, address: str = "127.0.0.1", user: str | None = None,
-               netns: str | None = None, setenv: dict[str, str] | None = None) -> SSHServer:
+               netns: str | None = None, setenv: dict[str, str] | None = None,
+               log_sftp: bool = False) -> SSHServer:
+    """Start sshd. `log_sftp`: run OpenSSH's sftp-server, logging every request (open flags and
+    mode) to `SSHServer.sftp_log`, instead of the built-in internal-sftp."""
     workdir.mkdir(parents=True, exist_ok=True)
     user = user or ensure_test_user()
     host_key = keygen(workdir / "ssh_host_ed25519_key", "test-host")
@@ -91,6 +95,15 @@ def start_sshd(workdir: Path, *, address: str = "127.0.0.1", user: str | None = 
     authorized.write_text((workdir / "id_ed25519_client.pub").read_text())
     authorized.chmod(0o644)
     port = 22 if netns else free_port(address)
+    sftp, sftp_log = "internal-sftp", None
+    if log_sftp:
+        sftp_log = public_dir / "sftp.log"
+        sftp_log.touch(mode=0o666)
+        sftp_log.chmod(0o666)
+        wrapper = public_dir / "sftp-server-logged"
+        wrapper.write_text(f"#!/bin/sh\nexec /usr/lib/openssh/sftp-server -e -l INFO 2>>{sftp_log}\n")
+        wrapper.chmod(0o755)
+        sftp = str(wrapper)
     config = workdir / "sshd_config"
     config.write_text(f"""
 Port {port}
@@ -105,7 +118,7 @@ KbdInteractiveAuthentication no
 UsePAM no
 PermitRootLogin prohibit-password
 AllowUsers {user} root
-Subsystem sftp internal-sftp
+Subsystem sftp {sftp}
 LogLevel DEBUG1
 """ + "".join(f"SetEnv {key}={value}\n" for key, value in (setenv or {}).items()))
     Path("/run/sshd").mkdir(exist_ok=True)
@@ -122,7 +135,7 @@ LogLevel DEBUG1
     known_hosts.write_text(f"{name} {public[0]} {public[1]}\n")
     ssh_config = workdir / "ssh_config"
     ssh_config.write_text("")
-    return SSHServer(address, port, user, client_key, known_hosts, ssh_config, host_key, log_path, process)
+    return SSHServer(address, port, user, client_key, known_hosts, ssh_config, host_key, log_path, process, sftp_log)
 
 
 def _wait_listening(address: str, port: int, process: subprocess.Popen, log_path: Path) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from ops.errors import InventoryError, UsageError
-from ops.inventory import load_inventory, resolve_host
+from ops.inventory import known_vars, load_inventory, resolve_host
 
 GOOD = """
 hosts:
@@ -85,3 +89,53 @@ def test_unknown_host_lists_known_ones(tmp_path: Path) -> None:
 def test_missing_inventory_allows_adhoc_hosts(tmp_path: Path) -> None:
     host = resolve_host("ubuntu@gpu.example", tmp_path / "absent.yaml")
     assert host.vars == {"model_root": "/opt/models/flashhead", "model_type": "lite"}
+
+
+def test_a_named_inventory_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(InventoryError, match="does not exist"):
+        resolve_host("@local", tmp_path / "absent.yaml", required=True)
+
+
+def _typo(name: str, position: int, kind: int) -> str:
+    """One edit of `name`: delete, double or replace the character at `position`."""
+    i = position % len(name)
+    return [name[:i] + name[i + 1:], name[:i] + name[i] + name[i:], name[:i] + "x" + name[i + 1:]][kind]
+
+
+@settings(max_examples=100, deadline=None)
+@given(name=st.sampled_from(sorted(known_vars())), position=st.integers(0, 40), kind=st.integers(0, 2),
+       where=st.sampled_from(["vars", "host", "--var"]))
+def test_a_misspelt_var_is_refused_with_the_closest_name(name: str, position: int, kind: int, where: str) -> None:
+    wrong = _typo(name, position, kind)
+    assume(wrong not in known_vars() and wrong)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "inventory.yaml"
+        inventory: dict = {"hosts": {"gpu-1": {}}}
+        if where == "vars":
+            inventory["vars"] = {wrong: "x"}
+        elif where == "host":
+            inventory["hosts"]["gpu-1"]["vars"] = {wrong: "x"}
+        path.write_text(yaml.safe_dump(inventory))
+        with pytest.raises(InventoryError) as error:
+            resolve_host("gpu-1", path, overrides={wrong: "x"} if where == "--var" else None)
+    message = error.value.message
+    assert f"{wrong}: unknown var (did you mean " in message
+    assert (str(path) in message) if where != "--var" else message.startswith(f"--var {wrong}:")
+
+
+def test_the_examples_name_the_closest_var(tmp_path: Path) -> None:
+    with pytest.raises(InventoryError, match=r"vars\.modle_type: unknown var \(did you mean model_type\?\)"):
+        load_inventory(write(tmp_path, "vars: {modle_type: pro}\n"))
+    with pytest.raises(InventoryError, match=r"--var flashhead_comit: unknown var \(did you mean flashhead_commit\?\)"):
+        resolve_host("@local", tmp_path / "absent.yaml", overrides={"flashhead_comit": "abc"})
+    with pytest.raises(InventoryError, match=r"unknown key\(s\): adress \(did you mean address\?\)"):
+        load_inventory(write(tmp_path, "hosts:\n  a: {adress: x}\n"))
+
+
+def test_a_custom_playbook_adds_its_vars(tmp_path: Path) -> None:
+    play = tmp_path / "play.yaml"
+    play.write_text("vars: {site_motd: hi}\nsteps: []\n")
+    host = resolve_host("@local", tmp_path / "absent.yaml", overrides={"site_motd": "x"}, playbook=play)
+    assert host.vars["site_motd"] == "x"
+    with pytest.raises(InventoryError):
+        resolve_host("@local", tmp_path / "absent.yaml", overrides={"site_motd": "x"})

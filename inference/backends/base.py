@@ -67,6 +67,7 @@ class ChunkGeometry:
 
 LITE = ChunkGeometry(motion_frames=9)
 PRO = ChunkGeometry(motion_frames=5)
+GEOMETRIES: dict[str, ChunkGeometry] = {"lite": LITE, "pro": PRO}  # keyed by inference.backends.MODEL_TYPES
 
 
 class Backend(abc.ABC):

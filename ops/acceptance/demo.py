@@ -35,6 +35,9 @@ class DemoResult:
         return all(report.ok for report in self.reports)
 
 
+OUTPUT_FILES = ("demo.mp4", "junit.xml", "smoke.json", "fps.json", "server.log")
+
+
 def run_demo(out: Path, port: int = 0, profile: str = PROFILE,
              progress: Callable[[str], None] | None = None) -> DemoResult:
     """Start the server (a fresh random token), run smoke + fps, stop it; write files under `out`."""

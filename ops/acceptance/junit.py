@@ -8,7 +8,6 @@ properties named `<check>.<value>` (machine-readable), and in each testcase's `<
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import xml.etree.ElementTree as ET
@@ -44,12 +43,10 @@ def junit_xml(reports: Iterable[AcceptanceReport]) -> bytes:
 
 
 def write_junit(reports: Iterable[AcceptanceReport], path: Path) -> Path:
-    """Write the JUnit document atomically (temp file + rename); returns the path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_bytes(junit_xml(reports))
-    temp.replace(path)
-    return path
+    """Write the JUnit document atomically (temp file + rename), only over a regular file; returns the path."""
+    from ops.output import write_output_file
+
+    return write_output_file(path, junit_xml(reports), option="--junit")
 
 
 def _suite(report: AcceptanceReport) -> ET.Element:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +11,10 @@ from ops.acceptance.junit import write_junit
 
 
 def write_json(data: Any, path: Path) -> Path:
-    """Write `data` as indented JSON, atomically (temp file + rename)."""
-    from ops.output import to_jsonable
+    """Write `data` as indented JSON, atomically (temp file + rename); only over a regular file."""
+    from ops.output import to_jsonable, write_output_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(json.dumps(to_jsonable(data), indent=2) + "\n", encoding="utf-8")
-    temp.replace(path)
-    return path
+    return write_output_file(path, json.dumps(to_jsonable(data), indent=2) + "\n", option="--report")
 
 
 def write_reports(reports: list[AcceptanceReport], junit: Path | None, json_path: Path | None) -> dict[str, str]:

@@ -14,6 +14,7 @@ from ops.acceptance.streaming import stream_clip
 from ops.acceptance.target import RunStopped, Target, probe
 from ops.acceptance.timing import expected_frames, frames_in_order
 from ops.errors import ConnectionFailed, FlashheadError, UsageError
+from ops.output import write_output_file
 
 if TYPE_CHECKING:
     from inference.client import FlashheadClient
@@ -91,9 +92,7 @@ async def _generate(client: FlashheadClient, target: Target, report: AcceptanceR
                          "realtime_factor": round(audio_s / seconds, 2) if seconds else None},
                seconds=seconds)
     with tempfile.TemporaryDirectory() as tmp:
-        path = clip_out or Path(tmp) / "smoke.mp4"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(mp4)
+        path = write_output_file(clip_out or Path(tmp) / "smoke.mp4", mp4, option="--clip")
         report.measurements["clip"] = str(path) if clip_out else None
         started = time.perf_counter()
         checks = check_mp4(probe_mp4(path), Expected(duration_s=audio_s))

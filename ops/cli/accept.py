@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ops.cli.common import App, output_option, pass_app
+from ops.cli.common import COUNT, RATE, SECONDS, App, output_option, pass_app
 from ops.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -43,9 +43,9 @@ def target_options(func: F) -> F:
                      help="Write JUnit XML here (one testcase per check)."),
         click.option("--report", "json_path", type=click.Path(path_type=Path), default=None, metavar="PATH",
                      help="Write the JSON report here (the same document as --output json)."),
-        click.option("--wait-ready", type=float, default=0.0, show_default=True, metavar="SECONDS",
+        click.option("--wait-ready", type=SECONDS, default=0.0, show_default=True, metavar="SECONDS",
                      help="Wait this long for /readyz to answer 200 before failing."),
-        click.option("--timeout", type=float, default=300.0, show_default=True, metavar="SECONDS",
+        click.option("--timeout", type=SECONDS, default=300.0, show_default=True, metavar="SECONDS",
                      help="Per-request timeout."),
         output_option,
     ]
@@ -63,7 +63,7 @@ def accept() -> None:
 @target_options
 @click.option("--clip", type=click.Path(path_type=Path), default=None, metavar="PATH",
               help="Keep the generated MP4 here.")
-@click.option("--stream-seconds", type=float, default=3.0, show_default=True,
+@click.option("--stream-seconds", type=SECONDS, default=3.0, show_default=True,
               help="Seconds of audio for the stream check.")
 @pass_app
 def smoke(app: App, url: str, token_env: str | None, image: Path | None, audio: Path | None,
@@ -72,6 +72,7 @@ def smoke(app: App, url: str, token_env: str | None, image: Path | None, audio: 
     """Live/ready probes, /v1/info, an avatar, one generated MP4 checked with ffprobe, one stream."""
     from ops.acceptance.smoke import run_smoke
 
+    check_outputs({"--junit": junit_path, "--report": json_path, "--clip": clip})
     target = make_target(url, token_env, timeout, wait_ready)
     image, audio = default_inputs(image, audio)
     app.output.progress(f"smoke test of {target.url} …")
@@ -86,12 +87,12 @@ def smoke(app: App, url: str, token_env: str | None, image: Path | None, audio: 
 @click.option("--mode", type=click.Choice(["throughput", "realtime"]), default=None,
               help="throughput: audio as fast as accepted; realtime: paced at 1× (default: the profile's, "
                    "else throughput).")
-@click.option("--streams", type=int, default=None, help="Concurrent streams (default: the profile's, else 1).")
-@click.option("--duration", type=float, default=None, metavar="S",
+@click.option("--streams", type=COUNT, default=None, help="Concurrent streams (default: the profile's, else 1).")
+@click.option("--duration", type=SECONDS, default=None, metavar="S",
               help="Measured seconds of audio per stream (default: the profile's, else 20).")
-@click.option("--warmup", type=float, default=None, metavar="S",
+@click.option("--warmup", type=SECONDS, default=None, metavar="S",
               help="Seconds of audio per stream before measuring (default: the profile's, else 2).")
-@click.option("--min-fps", type=float, default=None, metavar="X", help="Fail below X frames/s per stream.")
+@click.option("--min-fps", type=RATE, default=None, metavar="X", help="Fail below X frames/s per stream.")
 @pass_app
 def fps(app: App, url: str, token_env: str | None, image: Path | None, audio: Path | None,
         junit_path: Path | None, json_path: Path | None, wait_ready: float, timeout: float, profile: str | None,
@@ -100,12 +101,22 @@ def fps(app: App, url: str, token_env: str | None, image: Path | None, audio: Pa
     """Generated frames per second per stream and in aggregate, warm-up excluded, against thresholds."""
     from ops.acceptance.fps import run_fps
 
+    check_outputs({"--junit": junit_path, "--report": json_path})
     target = make_target(url, token_env, timeout, wait_ready)
     image, audio = default_inputs(image, audio)
     scenarios = select_scenarios(profile, mode, streams, duration, warmup, min_fps)
     app.output.progress(f"fps test of {target.url}: " + ", ".join(s.name for s in scenarios) + " …")
     report = asyncio.run(run_fps(target, scenarios, image, audio, profile=profile, progress=app.output.progress))
     finish(app, [report], junit_path, json_path)
+
+
+def check_outputs(paths: dict[str, Path | None] | list[tuple[str, Path]]) -> None:
+    """Refuse output paths that are not regular files before the run, not after it."""
+    from ops.output import check_output_path
+
+    for option, path in (paths.items() if isinstance(paths, dict) else paths):
+        if path is not None:
+            check_output_path(path, option)
 
 
 def make_target(url: str, token_env: str | None, timeout: float, wait_ready: float) -> Target:

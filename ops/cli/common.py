@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -19,6 +21,8 @@ class App:
     """State shared by the verbs of one invocation."""
 
     inventory_path: str = "inventory.yaml"
+    inventory_named: bool = False  # given by --inventory/-i or FLASHHEAD_INVENTORY: it must exist
+    inventory_checked: bool = False
     verbosity: int = 0
     output_mode: str = "text"
     exit_code: ExitCode = ExitCode.OK
@@ -29,6 +33,35 @@ class App:
         if self._output is None or self._output.mode != self.output_mode:
             self._output = Output(self.output_mode, self.verbosity)
         return self._output
+
+
+class Bounded(click.ParamType):
+    """A number within [low, high], finite: out-of-range, nan and inf are usage errors naming the option."""
+
+    def __init__(self, kind: type[int] | type[float], low: float, high: float, what: str):
+        self.kind, self.low, self.high, self.what = kind, low, high, what
+        self.name = f"{kind.__name__} {what}"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number: float
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = self.kind(value)
+        else:
+            try:
+                number = self.kind(str(value).strip())
+            except ValueError:
+                self.fail(f"{value!r} is not {'an integer' if self.kind is int else 'a number'}", param, ctx)
+        if not math.isfinite(number) or not self.low <= number <= self.high:
+            self.fail(f"{value} is out of range: {self.what}", param, ctx)
+        return number
+
+
+PORT = Bounded(int, 1, 65535, "a TCP port, 1-65535")
+PORT_OR_ZERO = Bounded(int, 0, 65535, "a TCP port, 1-65535, or 0 for a free one")
+COUNT = Bounded(int, 1, 100_000, "a count from 1 to 100000")
+SECONDS = Bounded(float, 0, 7 * 86400, "seconds, from 0 to 604800 (a week)")
+MILLISECONDS = Bounded(float, 0, 3_600_000, "milliseconds, from 0 to 3600000")
+RATE = Bounded(float, 0, 1_000_000, "a rate from 0 to 1000000")
 
 
 def _set_output(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -51,7 +84,19 @@ def output_option(func: F) -> F:
     )(func)
 
 
-pass_app = click.make_pass_decorator(App, ensure=True)
+def pass_app(func: F) -> F:
+    """Pass the App to a verb, after checking what every verb relies on: an inventory named with
+    --inventory/-i or FLASHHEAD_INVENTORY exists and is valid (whether or not the verb reads it)."""
+    @functools.wraps(func)
+    def verb(*args: Any, **kwargs: Any) -> Any:
+        app = click.get_current_context().ensure_object(App)
+        if app.inventory_named and not app.inventory_checked:
+            from ops.inventory import load_inventory
+
+            load_inventory(app.inventory_path, required=True)
+            app.inventory_checked = True
+        return func(app, *args, **kwargs)
+    return verb  # type: ignore[return-value]
 
 
 def host_options(func: F) -> F:
@@ -60,8 +105,12 @@ def host_options(func: F) -> F:
         click.argument("host"),
         click.option("--connector", type=click.Choice(["ssh", "local", "kubectl"]), default=None,
                      help="How to reach the host (default: the inventory's, else ssh)."),
+        click.option("--identity-file", "-k", "identity_file", metavar="PATH", default=None,
+                     help="SSH private key to offer (ssh's -i; here -i is --inventory). Overrides the "
+                          "inventory's identity_file."),
         click.option("--accept-new-host-key", is_flag=True,
-                     help="Trust a host key seen for the first time and record it in known_hosts."),
+                     help="Trust a host key seen for the first time and record it in known_hosts "
+                          "(FLASHHEAD_KNOWN_HOSTS, default ~/.ssh/known_hosts)."),
         click.option("--var", "var_overrides", multiple=True, metavar="KEY=VALUE",
                      help="Override an inventory var (e.g. model_root=/data/flashhead)."),
         output_option,
@@ -83,13 +132,24 @@ def parse_key_values(pairs: tuple[str, ...], flag: str = "--var") -> dict[str, s
     return values
 
 
-def open_host(app: App, host: str, connector: str | None, accept_new_host_key: bool,
-              var_overrides: tuple[str, ...]) -> Any:
-    """Resolve HOST against the inventory and open its connector (not yet connected)."""
-    from ops.connectors import connect
+def resolve(app: App, host: str, *, connector: str | None = None, var_overrides: tuple[str, ...] = (),
+            playbook: str | None = None) -> Any:
+    """HOST resolved against the inventory, with --var overrides checked against the known vars."""
     from ops.inventory import resolve_host
 
-    resolved = resolve_host(host, app.inventory_path, connector=connector,
-                            overrides=parse_key_values(var_overrides) or None)
+    return resolve_host(host, app.inventory_path, connector=connector, required=app.inventory_named,
+                        overrides=parse_key_values(var_overrides) or None, playbook=playbook)
+
+
+def open_host(app: App, host: str, connector: str | None, accept_new_host_key: bool,
+              var_overrides: tuple[str, ...], playbook: str | None = None, identity_file: str | None = None) -> Any:
+    """Resolve HOST against the inventory and open its connector (not yet connected)."""
+    from ops.connectors import connect
+
+    resolved = resolve(app, host, connector=connector, var_overrides=var_overrides, playbook=playbook)
+    if identity_file:
+        resolved.identity_file = identity_file
     options = {"accept_new_host_key": accept_new_host_key} if resolved.connector != "local" else {}
-    return connect(resolved, **options)
+    conn = connect(resolved, **options)
+    conn.on_progress = app.output.progress_event
+    return conn

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ops.cli.common import App, output_option, pass_app
+from ops.cli.common import PORT_OR_ZERO, App, output_option, pass_app
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 @click.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("demo-output"), show_default=True,
               help="Folder for demo.mp4, junit.xml, smoke.json, fps.json and server.log.")
-@click.option("--port", type=int, default=0, help="Loopback port for the server (default: a free one).")
+@click.option("--port", type=PORT_OR_ZERO, default=0, help="Loopback port for the server (default: a free one).")
 @click.option("--profile", default="reference-cpu", show_default=True, help="FPS profile to accept against.")
 @output_option
 @pass_app
@@ -28,8 +28,11 @@ def demo(app: App, out: Path, port: int, profile: str) -> None:
 
     Exit code 0 when every check passed, 1 when one failed.
     """
-    from ops.acceptance.demo import run_demo
-    from ops.cli.accept import exit_code
+    from ops.acceptance.demo import OUTPUT_FILES, run_demo
+    from ops.cli.accept import check_outputs, exit_code
+
+    if out.is_dir():
+        check_outputs([("--out", out / name) for name in OUTPUT_FILES])
 
     app.output.progress(f"starting the inference server (reference backend) on 127.0.0.1{f':{port}' if port else ''} …")
     result = run_demo(out, port=port, profile=profile, progress=app.output.progress)

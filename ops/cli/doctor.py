@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 @click.command()
 @host_options
 @pass_app
-def doctor(app: App, host: str, connector: str | None, accept_new_host_key: bool,
+def doctor(app: App, host: str, connector: str | None, identity_file: str | None, accept_new_host_key: bool,
            var_overrides: tuple[str, ...]) -> None:
     """Diagnose access to HOST and whether it can run FlashHead; print the fix for each failure.
 
@@ -27,7 +27,8 @@ def doctor(app: App, host: str, connector: str | None, accept_new_host_key: bool
     """
     from ops.doctor import diagnose
 
-    with open_host(app, host, connector, accept_new_host_key, var_overrides) as conn:
+    with open_host(app, host, connector, accept_new_host_key, var_overrides,
+                   identity_file=identity_file) as conn:
         report = diagnose(conn)
     app.output.result({"ok": report.ok, **_as_dict(report)}, render_diagnosis)
     app.exit_code = ExitCode(report.exit_code)

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
-from ops.cli.common import App, output_option, parse_key_values, pass_app
+from ops.cli.common import App, output_option, pass_app, resolve
 
 
 @click.command(name="export-script")
 @click.argument("host")
-@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
-              help="Write the script here (default: stdout).")
+@click.option("--out", "out", metavar="PATH", default=None,
+              help="Write the script here, mode 0755 (default: stdout). Only a new or existing regular file: "
+                   "a device, FIFO, folder or symlink is refused.")
 @click.option("--step", "only", multiple=True, metavar="NAME", help="Only this step (repeatable).")
 @click.option("--skip", multiple=True, metavar="NAME", help="Leave this step out (repeatable).")
 @click.option("--playbook", type=click.Path(dir_okay=False), default=None, help="Playbook YAML.")
@@ -28,20 +29,20 @@ def export_script(app: App, host: str, out: str | None, only: tuple[str, ...], s
     The script embeds its helper programs and the inference wheel, never a secret: HF_TOKEN is
     read from the environment of whoever runs it.
     """
-    from ops.inventory import resolve_host
+    from ops.output import check_output_path, write_output_file
     from ops.playbook.export import render_script
     from ops.playbook.load import load_play
 
-    resolved = resolve_host(host, app.inventory_path, overrides=parse_key_values(var_overrides) or None)
+    if out is not None:
+        check_output_path(out)  # before any work: a device, FIFO, folder or symlink is refused
+    resolved = resolve(app, host, var_overrides=var_overrides, playbook=playbook)
     play = load_play(playbook, resolved.vars)
     name = Path(out).name if out else "flashhead-provision.sh"
     script = render_script(play, resolved.target, only, skip, source, name=name)
     if out is None:
         click.echo(script, nl=False)
         return
-    target = Path(out)
-    target.write_text(script)
-    target.chmod(0o755)
+    target = write_output_file(out, script, mode=0o755)
     app.output.result({"host": resolved.target, "script": str(target), "bytes": len(script.encode()),
                        "steps": [line.split()[1] for line in script.splitlines() if line.startswith("run_step ")]},
                       lambda console, data: console.print(

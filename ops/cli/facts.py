@@ -15,13 +15,16 @@ if TYPE_CHECKING:
 @click.command()
 @host_options
 @pass_app
-def facts(app: App, host: str, connector: str | None, accept_new_host_key: bool,
+def facts(app: App, host: str, connector: str | None, identity_file: str | None, accept_new_host_key: bool,
           var_overrides: tuple[str, ...]) -> None:
-    """Print what HOST is: OS, CPU, RAM, free disk, Pythons, GPUs, CUDA toolkits and verdicts."""
+    """Print what HOST is: OS, CPU, RAM, free disk, Pythons, GPUs, CUDA toolkits, and the verdicts of the
+    play's host requirements (the same judgement as doctor and preflight; --var changes the thresholds)."""
     from ops.facts import gather_facts
+    from ops.playbook.load import play_vars
 
-    with open_host(app, host, connector, accept_new_host_key, var_overrides) as conn:
-        app.output.result(gather_facts(conn), render_facts)
+    with open_host(app, host, connector, accept_new_host_key, var_overrides,
+                   identity_file=identity_file) as conn:
+        app.output.result(gather_facts(conn, play_vars(conn.host.vars)), render_facts)
 
 
 def _yes_no(value: bool | None) -> str:
@@ -30,6 +33,8 @@ def _yes_no(value: bool | None) -> str:
 
 def render_facts(console: Console, data: dict) -> None:
     from rich.table import Table
+
+    from ops.output import escape
 
     table = Table(title=f"facts: {data['host']}", show_header=False, box=None)
     table.add_column(style="bold")
@@ -52,9 +57,6 @@ def render_facts(console: Console, data: dict) -> None:
         table.add_row("gpu", f"[red]none[/]: {gpu['error']}")
     toolkits = ", ".join(f"{t['version']} ({t['path']})" for t in data["cuda"]["toolkits"]) or "none"
     table.add_row("cuda toolkits", toolkits)
-    verdicts = data["verdicts"]
-    table.add_row("driver ≥ 570 (CUDA 12.8)", _yes_no(verdicts["driver_supports_cuda_12_8"]))
-    table.add_row("flash-attn 2 arch (≥ sm_80)", _yes_no(verdicts["flash_attn2_supported"]))
-    table.add_row("CUDA 12.8 installed", _yes_no(verdicts["cuda_12_8_installed"]))
-    table.add_row("OS supported", _yes_no(verdicts["os_supported"]))
+    for verdict in data["verdicts"]["requirements"]:
+        table.add_row(verdict["name"], f"{_yes_no(verdict['ok'])}  [dim]{escape(verdict['detail'])}[/]")
     console.print(table)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 import tempfile
 import traceback
@@ -68,11 +69,18 @@ def cli(ctx: click.Context, inventory: str, verbose: int) -> None:
     """
     app = ctx.ensure_object(App)
     app.inventory_path = inventory
+    app.inventory_named = ctx.get_parameter_source("inventory") != click.core.ParameterSource.DEFAULT
     app.verbosity = verbose
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C: every `with` closes (a kubectl pod is deleted), then exit 128+N."""
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; the only place that turns errors into messages and exit codes."""
+    signal.signal(signal.SIGTERM, _terminated)
     app = App()
     try:
         cli.main(args=argv, obj=app, standalone_mode=False, prog_name="flashhead")

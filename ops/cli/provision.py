@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from ops.cli.common import App, host_options, open_host, pass_app
+from ops.cli.common import SECONDS, App, host_options, open_host, pass_app
 from ops.errors import ExitCode
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-STATUS_STYLE = {"ok": "green", "changed": "yellow", "pending": "cyan", "failed": "red", "skipped": "dim"}
+STATUS_STYLE = {"ok": "green", "changed": "yellow", "pending": "cyan", "failed": "red", "blocked": "red",
+                "skipped": "dim"}
 
 
 def hf_token_from_env() -> dict[str, str]:
@@ -34,24 +35,39 @@ def hf_token_from_env() -> dict[str, str]:
 @click.option("--source", metavar="DIR", default=None,
               help="Pre-staged checkpoints on the host (DIR/SoulX-FlashHead-1_3B, DIR/wav2vec2-base-960h).")
 @click.option("--break-lock", is_flag=True, help="Remove a stale host lock left by a run that died.")
+@click.option("--silence", type=SECONDS, default=60.0, show_default=True, metavar="SECONDS",
+              help="After this long without output from the host, say what the step is still waiting on.")
 @pass_app
-def provision(app: App, host: str, connector: str | None, accept_new_host_key: bool, var_overrides: tuple[str, ...],
+def provision(app: App, host: str, connector: str | None, identity_file: str | None, accept_new_host_key: bool,
+              var_overrides: tuple[str, ...],
               check_only: bool, show_diff: bool, only: tuple[str, ...], skip: tuple[str, ...],
-              playbook: str | None, source: str | None, break_lock: bool) -> None:
+              playbook: str | None, source: str | None, break_lock: bool, silence: float) -> None:
     """Provision HOST with the FlashHead playbook: CUDA 12.8, venv, torch, flash-attn, repo, checkpoints.
 
     The Hugging Face token is read from FLASHHEAD_HF_TOKEN or HF_TOKEN in your environment and sent to
-    the host by environment only. Exit codes: 0 done, 1 a check failed (preflight), 4 changes pending
-    (--check), 5 a command on the host failed, 8 the host is locked by another run.
-    """
-    from ops.playbook.load import load_play
-    from ops.playbook.runner import RunOptions, run_play
+    the host by environment only. While a step applies, its progress is shown: bytes of the checkpoint
+    download, pip/apt/build phases, elapsed time (JSON lines on stderr with --output json).
 
-    with open_host(app, host, connector, accept_new_host_key, var_overrides) as conn:
-        play = load_play(playbook, conn.host.vars)
-        options = RunOptions(mode="check" if check_only else "apply", only=only, skip=skip, break_lock=break_lock,
-                             source=source, secrets=hf_token_from_env(), on_event=_live(app))
-        report = run_play(conn, play, options)
+    Exit codes: 0 done, 1 the host cannot run FlashHead (preflight; with --check every other step is
+    still checked and listed), 4 changes pending (--check), 5 a command on the host failed, 8 the host
+    is locked by another run.
+    """
+    from ops.cli.live import RunView
+    from ops.playbook.load import load_play
+    from ops.playbook.runner import RunOptions, run_budget, run_play
+
+    view = RunView(app.output)
+    try:
+        with open_host(app, host, connector, accept_new_host_key, var_overrides, playbook,
+                       identity_file=identity_file) as conn:
+            play = load_play(playbook, conn.host.vars)
+            conn.expect_run(run_budget(play, only, skip, check_only))
+            options = RunOptions(mode="check" if check_only else "apply", only=only, skip=skip,
+                                 break_lock=break_lock, source=source, secrets=hf_token_from_env(), on_event=view,
+                                 silence_s=silence)
+            report = run_play(conn, play, options)
+    finally:
+        view.close()
     data = report.to_dict()
     data["diff"] = show_diff
     app.output.result(data, render_report)
@@ -65,18 +81,6 @@ def provision(app: App, host: str, connector: str | None, accept_new_host_key: b
         app.exit_code = ExitCode(report.error["exit_code"])
     elif check_only and report.pending:
         app.exit_code = ExitCode.CHANGES_PENDING
-
-
-def _live(app: App) -> Any:
-    """Per-step progress: a line on stderr for humans, a JSON line on stderr in JSON mode."""
-    def on_event(record: dict) -> None:
-        if app.output.json:
-            app.output.event(record)
-        elif record["event"] == "step_start":
-            app.output.progress(f"[dim]… {record['step']}[/]")
-        elif record["event"] == "step_apply":
-            app.output.progress(f"[yellow]→ {record['step']}: applying {len(record.get('changes') or [])} change(s)[/]")
-    return on_event
 
 
 def render_report(console: Console, data: dict) -> None:
@@ -102,4 +106,6 @@ def render_report(console: Console, data: dict) -> None:
         console.print(f"[dim]the previous run stopped at {escape(data['resumed_from'])}; this run resumed[/]")
     summary = (f"{len(data['changed'])} changed" if data["mode"] == "apply"
                else f"{len(data['pending'])} pending")
+    if data.get("blocked"):
+        summary = f"{len(data['blocked'])} blocked ({', '.join(data['blocked'])}), " + summary
     console.print(f"{summary}, {data['seconds']:.2f}s total")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import re
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from ops.cli.common import App, output_option, pass_app
+from inference.backends import BACKEND_NAMES, MODEL_TYPES
+from ops.cli.common import COUNT, MILLISECONDS, PORT, App, output_option, pass_app
 from ops.errors import CheckFailed, UsageError
 
 if TYPE_CHECKING:
@@ -16,16 +20,16 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.option("--host", default=None, help="Bind address (FLASHHEAD_HOST, default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="TCP port (FLASHHEAD_PORT, default 8000).")
-@click.option("--backend", type=click.Choice(["reference", "flashhead"]), default=None,
+@click.option("--port", type=PORT, default=None, help="TCP port (FLASHHEAD_PORT, default 8000).")
+@click.option("--backend", type=click.Choice(BACKEND_NAMES), default=None,
               help="reference: CPU, no model (CI, demos); flashhead: the GPU model (FLASHHEAD_BACKEND).")
-@click.option("--model-type", type=click.Choice(["lite", "pro"]), default=None, help="FLASHHEAD_MODEL_TYPE.")
+@click.option("--model-type", type=click.Choice(MODEL_TYPES), default=None, help="FLASHHEAD_MODEL_TYPE.")
 @click.option("--model-root", type=click.Path(path_type=Path), default=None,
               help="Repo, checkpoints and venv prepared by `flashhead provision` (FLASHHEAD_MODEL_ROOT).")
-@click.option("--max-streams", type=int, default=None, help="Concurrent streams (FLASHHEAD_MAX_STREAMS).")
-@click.option("--max-batch", type=int, default=None, help="Streams per backend call (FLASHHEAD_MAX_BATCH).")
+@click.option("--max-streams", type=COUNT, default=None, help="Concurrent streams (FLASHHEAD_MAX_STREAMS).")
+@click.option("--max-batch", type=COUNT, default=None, help="Streams per backend call (FLASHHEAD_MAX_BATCH).")
 @click.option("--idle-frames/--no-idle-frames", default=None, help="Frames of silence while no audio arrives.")
-@click.option("--reference-chunk-ms", type=float, default=None,
+@click.option("--reference-chunk-ms", type=MILLISECONDS, default=None,
               help="Reference backend: emulated compute time per chunk (FLASHHEAD_REFERENCE_CHUNK_MS).")
 @click.option("--check", is_flag=True, help="Validate the settings, print them and exit without serving.")
 @output_option
@@ -43,6 +47,7 @@ def serve(app: App, check: bool, **options: Any) -> None:
     from inference.errors import InferenceError
     from inference.server import run
 
+    _require_bindable(config.host, config.port, "--port" if options.get("port") else "FLASHHEAD_PORT")
     app.output.err.print(f"serving {config.backend} on http://{config.host}:{config.port} (Ctrl-C stops)")
     try:
         status = run(config)
@@ -54,13 +59,35 @@ def serve(app: App, check: bool, **options: Any) -> None:
 
 
 def _config(options: dict[str, Any]) -> Any:
-    from inference.config import from_env
+    """The server settings; an error about a setting given as a flag names the flag, not the variable."""
+    from inference.config import PREFIX, from_env
     from inference.errors import ConfigError
 
     try:
         return from_env(**options)
     except ConfigError as error:
-        raise UsageError(error.message, error.remedy) from None
+        message = error.message
+        for name, value in options.items():
+            if value is not None:
+                message = re.sub(rf"\b{PREFIX}{name.upper()}\b", "--" + name.replace("_", "-"), message)
+        raise UsageError(message, error.remedy) from None
+
+
+def _require_bindable(host: str, port: int, option: str) -> None:
+    """Fail before saying "serving" when the address cannot be bound (a busy port, a foreign address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UsageError(f"{option} {port}: the port is in use on {host}",
+                                 f"stop what listens there (ss -ltnp 'sport = :{port}'), or pick another "
+                                 "with --port or FLASHHEAD_PORT") from None
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                             "use an address of this machine with --host or FLASHHEAD_HOST (127.0.0.1, 0.0.0.0)"
+                             ) from None
 
 
 def _render_config(console: Console, data: dict) -> None:

@@ -19,10 +19,10 @@ from typing import Any
 import paramiko
 from fabric import Config, Connection
 
-from ops.connectors.base import Connector, Result, env_script, quote
-from ops.errors import AuthenticationFailed, CommandTimeout, ConnectionFailed, HostKeyError, SessionLost
+from ops.connectors.base import Connector, OutputSink, Result, env_script, quote
+from ops.errors import AuthenticationFailed, CommandTimeout, ConnectionFailed, HostKeyError
 from ops.inventory import Host
-from ops.sshkeys import auth_remedy, fingerprint, offered_keys
+from ops.sshkeys import DEFAULT_KEY_NAMES, auth_remedy, fingerprint, offered_keys
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 CONNECT_TIMEOUT = 15.0
@@ -48,6 +48,13 @@ class SSHConnector(Connector):
         connection = Connection(self.host.address or self.host.name, user=self.host.user, port=self.host.port,
                                 config=config, connect_timeout=int(self.connect_timeout),
                                 connect_kwargs=connect_kwargs)
+        # ~/.ssh/config IdentityFile entries that do not exist are skipped, as OpenSSH skips them;
+        # the identity_file named by the inventory or --identity-file is checked in open()
+        named = connect_kwargs.get("key_filename", [])
+        keys = connection.connect_kwargs.get("key_filename") or []
+        keys = [keys] if isinstance(keys, str) else keys
+        connection.connect_kwargs["key_filename"] = [
+            key for key in keys if key in named or os.path.exists(os.path.expanduser(key))]
         client = connection.client
         if self.known_hosts.exists():
             client.load_host_keys(str(self.known_hosts))
@@ -66,6 +73,7 @@ class SSHConnector(Connector):
             return
         connection = self.connection
         where = f"{connection.host}:{connection.port}"
+        self._check_identity_file()
         try:
             connection.open()
         except socket.gaierror as exc:
@@ -98,30 +106,56 @@ class SSHConnector(Connector):
                 details={"offered_keys": [key.describe() for key in keys]},
             ) from exc
         except paramiko.SSHException as exc:
+            if "No authentication methods available" in str(exc):
+                raise self._no_key() from exc
             raise ConnectionFailed(f"SSH handshake with {where} failed: {exc}",
                                    "check that the port speaks SSH and the server is healthy") from exc
 
+    def _check_identity_file(self) -> None:
+        """The key file the inventory or --identity-file names must exist and be readable."""
+        if not self.host.identity_file:
+            return
+        path = os.path.expanduser(self.host.identity_file)
+        if os.path.isfile(path) and os.access(path, os.R_OK):
+            return
+        why = "does not exist" if not os.path.exists(path) else "is not a readable file"
+        raise AuthenticationFailed(
+            f"the SSH key file {path} {why} (identity_file of host {self.host.name}, or --identity-file)",
+            f"fix the path in the inventory or --identity-file/-k; or create that key: ssh-keygen -t ed25519 -f "
+            f"{path} -N '' and have its public half ({path}.pub) authorized on the host (`flashhead doctor` "
+            "prints how once the key exists)",
+            details={"identity_file": path})
+
+    def _no_key(self) -> AuthenticationFailed:
+        """No key to offer at all: say where we looked and how to make one."""
+        agent = "ssh-agent (SSH_AUTH_SOCK is unset)" if not os.environ.get("SSH_AUTH_SOCK") else \
+            "ssh-agent (it holds no key)"
+        defaults = ", ".join(str(Path("~/.ssh", name)) for name in DEFAULT_KEY_NAMES)
+        return AuthenticationFailed(
+            f"no SSH key to offer {self.destination}: no identity_file is set, {agent}, and none of {defaults} exists",
+            auth_remedy(self.host, self.destination, []),
+            details={"looked_in": ["identity_file (inventory) / --identity-file: not set", agent,
+                                   *[str(Path.home() / ".ssh" / name) for name in DEFAULT_KEY_NAMES]]})
+
     def _execute(self, script: str, *, env: Mapping[str, str] | None, stdin: str | bytes | None,
-                 timeout: float) -> Result:
+                 timeout: float, on_output: OutputSink | None = None) -> Result:
         assert not env, "env is staged in a file by Connector.run, never put on the command line"
         self.open()
         transport = self.connection.client.get_transport()
         assert transport is not None
-        channel = transport.open_session()
+        channel = open_session(transport)
         try:
             channel.exec_command(script)
             if stdin is not None:
                 channel.sendall(stdin.encode() if isinstance(stdin, str) else stdin)
             channel.shutdown_write()
-            return _collect(channel, script, timeout)
+            return _collect(channel, script, timeout, on_output)
         finally:
             channel.close()
 
     def _stage_env(self, env: Mapping[str, str]) -> str:
         path = f"/tmp/.flashhead-env-{secrets.token_hex(8)}"
-        sftp = self.sftp
-        with sftp.open(path, "w") as handle:
-            sftp.chmod(path, 0o600)
+        with _create_private(self.sftp, path) as handle:
             handle.write(env_script(env))
         return f". {path}; rm -f {path}; "
 
@@ -154,37 +188,55 @@ class SSHConnector(Connector):
         self.connection.close()
 
 
-def _collect(channel: paramiko.Channel, script: str, timeout: float) -> Result:
+def _create_private(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPFile:
+    """Create `path` for writing with mode 0600 in the open request itself (O_CREAT|O_EXCL): the file
+    is never readable by others, not even between an open and a chmod, and an existing file or link
+    there is refused. (SFTPClient.open sends no mode, so the request is made here.)"""
+    from paramiko.sftp import CMD_HANDLE, CMD_OPEN, SFTP_FLAG_CREATE, SFTP_FLAG_EXCL, SFTP_FLAG_WRITE
+
+    attributes = paramiko.SFTPAttributes()
+    attributes.st_mode = 0o600
+    kind, message = sftp._request(CMD_OPEN, path, SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_EXCL, attributes)
+    if kind != CMD_HANDLE:
+        raise paramiko.SFTPError("Expected handle")
+    return paramiko.SFTPFile(sftp, message.get_binary(), "w")
+
+
+def _collect(channel: paramiko.Channel, script: str, timeout: float, on_output: OutputSink | None) -> Result:
     stdout, stderr = bytearray(), bytearray()
     deadline = time.monotonic() + timeout
     channel.settimeout(0.2)
     while True:
-        drained = _drain(channel, stdout, stderr)
+        drained = _drain(channel, stdout, stderr, on_output)
         if channel.exit_status_ready() and not drained:
-            _drain(channel, stdout, stderr)
+            _drain(channel, stdout, stderr, on_output)
             break
         if time.monotonic() > deadline:
             output = (stdout + stderr).decode(errors="replace")
             raise CommandTimeout(script, -1, output, f"the command ran past {timeout:.0f} s on the host")
     status = channel.recv_exit_status()
-    if status == -1:  # sshd sent exit-signal (paramiko keeps no status) or closed the channel without one
-        raise SessionLost(script, (stdout + stderr).decode(errors="replace"))
-    return Result(script, status, stdout.decode(errors="replace"), stderr.decode(errors="replace"))
+    # -1: sshd sent exit-signal (paramiko keeps no status) or closed the channel without one
+    return Result(script, status, stdout.decode(errors="replace"), stderr.decode(errors="replace"), lost=status == -1)
 
 
-def _drain(channel: paramiko.Channel, stdout: bytearray, stderr: bytearray) -> bool:
+def _drain(channel: paramiko.Channel, stdout: bytearray, stderr: bytearray, on_output: OutputSink | None) -> bool:
+    def take(stream: str, data: bytes, into: bytearray) -> None:
+        into += data
+        if on_output is not None and data:
+            on_output(stream, data)
+
     got = False
     while channel.recv_ready():
-        stdout += channel.recv(65536)
+        take("stdout", channel.recv(65536), stdout)
         got = True
     while channel.recv_stderr_ready():
-        stderr += channel.recv_stderr(65536)
+        take("stderr", channel.recv_stderr(65536), stderr)
         got = True
     if not got and not channel.exit_status_ready():
         with contextlib.suppress(socket.timeout, TimeoutError):
             data = channel.recv(65536)
             if data:
-                stdout += data
+                take("stdout", data, stdout)
                 got = True
     return got
 
@@ -215,3 +267,20 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
         with known_hosts.open("a") as handle:
             handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
         client.get_host_keys().add(hostname, key.get_name(), key)
+
+
+def open_session(transport: paramiko.Transport, attempts: int = 6) -> paramiko.Channel:
+    """A new session channel, waiting briefly when sshd refuses one for its session limit.
+
+    sshd allows MaxSessions (10 by default) sessions per connection and answers a channel open beyond
+    them with "Connect failed". The playbook's concurrent checks can meet that limit while sessions
+    they just closed are still being torn down on the server; a short wait lets them go.
+    """
+    for attempt in range(attempts):
+        try:
+            return transport.open_session()
+        except paramiko.ChannelException as error:
+            if error.code != paramiko.common.OPEN_FAILED_CONNECT_FAILED or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2 ** attempt)
+    raise AssertionError("unreachable")

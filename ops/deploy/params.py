@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from inference.backends import BACKEND_NAMES, MODEL_TYPES
 from inference.layout import Layout
 from ops.errors import UsageError
 
@@ -217,8 +218,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("node", "Kubernetes node name the pod is pinned to (kubectl get nodes)",
           _text(DNS_SUBDOMAIN, "a node name"), _set_node, ("single-gpu-host",)),
     Param("model_root", "host directory with .venv, the FlashHead repo and checkpoints", _path, _set_model_root),
-    Param("model_type", "lite or pro", _choice("lite", "pro"), _setting("FLASHHEAD_MODEL_TYPE")),
-    Param("backend", "flashhead (GPU) or reference (CPU, no model)", _choice("flashhead", "reference"),
+    Param("model_type", " or ".join(MODEL_TYPES), _choice(*MODEL_TYPES), _setting("FLASHHEAD_MODEL_TYPE")),
+    Param("backend", "flashhead (GPU) or reference (CPU, no model)", _choice(*BACKEND_NAMES),
           _setting("FLASHHEAD_BACKEND")),
     Param("image", "container image, pinned by digest (REGISTRY/NAME@sha256:DIGEST)", _image, _set_image),
     Param("replicas", "number of pods (one GPU each)", _integer(0, 64), _set_replicas),

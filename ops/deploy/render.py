@@ -34,9 +34,11 @@ class Rendered:
 
 
 def manifests_dir() -> Path:
-    """`$FLASHHEAD_MANIFESTS`, else the repository's manifests/ next to the ops package."""
+    """`$FLASHHEAD_MANIFESTS`, else the shipped manifests/ (the wheel's copy, or the checkout's)."""
+    from ops.bundled import bundled
+
     configured = os.environ.get("FLASHHEAD_MANIFESTS")
-    return Path(configured) if configured else Path(__file__).resolve().parents[2] / "manifests"
+    return Path(configured) if configured else bundled("manifests")
 
 
 def overlays(root: Path | None = None) -> list[str]:

@@ -1,7 +1,7 @@
 """Read-only probes of a host. Each fact module has a probe command and a pure parser.
 
 `gather_facts` runs every probe in one round trip and returns a dict with a stable schema
-(`FACTS_SCHEMA`), including derived verdicts (see ops/facts/verdicts.py).
+(`FACTS_SCHEMA`), with the verdicts of the play's host requirements (ops/facts/requirements.py).
 """
 
 from ops.facts.gather import FACTS_SCHEMA, gather_facts

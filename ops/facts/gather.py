@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ops.facts import cuda, disk, gpu, memory, osinfo, python, verdicts
+from ops.facts import cuda, disk, gpu, memory, osinfo, python
 
 if TYPE_CHECKING:
     from ops.connectors.base import Connector
 
-FACTS_SCHEMA = "flashhead.facts/v1"
+FACTS_SCHEMA = "flashhead.facts/v2"
 PROBES = {"os": osinfo, "memory": memory, "disk": disk, "python": python, "gpu": gpu, "cuda": cuda}
 MARKER = "@@@fact:"
 
@@ -30,19 +30,22 @@ def split_sections(output: str) -> dict[str, str]:
 
 
 def parse_facts(output: str, host_name: str) -> dict:
-    """Pure: the probe script's output → the facts document (schema FACTS_SCHEMA)."""
+    """Pure: the probe script's output → the facts document (schema FACTS_SCHEMA), without verdicts."""
     sections = split_sections(output)
     facts: dict = {"schema": FACTS_SCHEMA, "host": host_name}
     for name, module in PROBES.items():
         facts[name] = module.parse(sections.get(name, ""))
-    facts["verdicts"] = verdicts.derive(facts)
     return facts
 
 
-def gather_facts(connector: Connector) -> dict:
-    """Probe the host read-only and return its facts."""
+def gather_facts(connector: Connector, vars: dict[str, Any]) -> dict:
+    """Probe the host read-only and return its facts, with the verdicts of the play's requirements
+    (`vars`: the play's vars for this host, see ops.playbook.load.play_vars)."""
+    from ops.facts.requirements import check_host, summary
+
     started = time.monotonic()
-    result = connector.run(probe_script(connector.host.vars), check=False, timeout=120)
+    result = connector.run(probe_script(vars), check=False, timeout=120)
     facts = parse_facts(result.stdout, connector.host.name)
+    facts["verdicts"] = summary(check_host(facts, vars))
     facts["probe_seconds"] = round(time.monotonic() - started, 3)
     return facts

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import shlex
 
-SUPPORTED = {"ubuntu": ("22.04", "24.04"), "debian": ("12",)}
-
 
 def command(_vars: dict) -> str:
     return "cat /etc/os-release 2>/dev/null; echo @@uname; uname -s -r -m"
@@ -29,5 +27,4 @@ def parse(text: str) -> dict:
         "codename": fields.get("VERSION_CODENAME", ""),
         "kernel": kernel,
         "arch": arch,
-        "supported": distro in SUPPORTED and version in SUPPORTED[distro] and arch == "x86_64",
     }

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ops.connectors.base import DEFAULT_TIMEOUT, Result
+from ops.connectors.base import DEFAULT_TIMEOUT, OutputSink, Result
 from ops.errors import FlashheadError, RemoteCommandFailed
 from ops.playbook.redact import Redactor
 
@@ -37,9 +37,11 @@ class Context:
         return self.args.get(name, self.vars.get(name, default))
 
     def run(self, script: str, *, sudo: bool = False, env: Mapping[str, str] | None = None,
-            stdin: str | bytes | None = None, timeout: float = DEFAULT_TIMEOUT, check: bool = True) -> Result:
+            stdin: str | bytes | None = None, timeout: float = DEFAULT_TIMEOUT, check: bool = True,
+            on_output: OutputSink | None = None) -> Result:
         try:
-            result = self.conn.run(script, sudo=sudo, env=env, stdin=stdin, timeout=timeout, check=check)
+            result = self.conn.run(script, sudo=sudo, env=env, stdin=stdin, timeout=timeout, check=check,
+                                   on_output=on_output)
         except RemoteCommandFailed as exc:
             raise self.redact_error(exc) from None
         result.stdout, result.stderr = self.redactor.text(result.stdout), self.redactor.text(result.stderr)

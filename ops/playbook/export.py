@@ -28,35 +28,48 @@ HEADER = """#!/usr/bin/env bash
 # The same steps and checks as `flashhead provision`; each step is checked first and applied only
 # when its check says so. Re-running it is safe.
 #   bash {name}                         check, then apply what is pending
-#   FLASHHEAD_CHECK_ONLY=1 bash {name}  checks only: exit 4 when changes are pending
+#   FLASHHEAD_CHECK_ONLY=1 bash {name}  checks only: every step is checked and listed; exit 4 when
+#                                       changes are pending, 1 when the host cannot run FlashHead
 #   HF_TOKEN=hf_... bash {name}         a token for the checkpoints (read from the environment only)
 # Steps that install system packages use sudo. Exit codes: 0 done, 1 blocked or still pending after
 # apply, 4 changes pending (check only), 5 a command failed.
 set -uo pipefail
 check_only=${{FLASHHEAD_CHECK_ONLY:-0}}
 pending=0
+blocked=0
 as_root() {{ if [ "$(id -u)" = 0 ]; then bash -s; else sudo -H bash -s; fi; }}
 say() {{ printf '%-9s %s\\n' "$1" "$2" >&2; }}
+# a check's output for people: blockers as "problem / → remedy", the tool's @@ lines left out
+show() {{ printf '%s\\n' "$1" | sed -e 's/^@@blocker \\([^|]*\\)|\\(.*\\)$/  \\1\\n    -> \\2/' -e '/^@@/d' >&2; }}
 run_step() {{
   local name=$1 out rc
   out=$("step_${{name}}_check" 2>&1); rc=$?
   if [ "$rc" = 0 ]; then say ok "$name"; return 0; fi
-  if [ "$rc" != 1 ]; then say BLOCKED "$name"; printf '%s\\n' "$out" >&2; exit 1; fi
+  if [ "$rc" != 1 ]; then
+    say BLOCKED "$name"; show "$out"
+    if [ "$check_only" = 1 ]; then blocked=1; return 0; fi
+    exit 1
+  fi
   if [ "$check_only" = 1 ]; then say pending "$name"; pending=1; return 0; fi
   say applying "$name"
   "step_${{name}}_apply" || {{ say FAILED "$name"; exit 5; }}
   out=$("step_${{name}}_check" 2>&1) || {{
-    say FAILED "$name: still pending after apply"; printf '%s\\n' "$out" >&2; exit 1; }}
+    say FAILED "$name: still pending after apply"; show "$out"; exit 1; }}
   say changed "$name"
 }}
 """
+
+
+def _comment(text: str) -> str:
+    """Text for a `#` comment line: one line, control characters shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def render_script(play: Play, host_name: str, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
                   source: str | None = None, name: str = "flashhead-provision.sh") -> str:
     """The play as bash: one check and one apply function per step, then the steps in order."""
     ctx = Context(conn=None, vars=play.vars, hoststate=None, source=source)  # type: ignore[arg-type]
-    parts = [HEADER.format(host=host_name, playbook=play.path, name=name,
+    parts = [HEADER.format(host=_comment(host_name), playbook=_comment(play.path), name=_comment(name),
                            date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))]
     order = []
     for spec in select_steps(play, only, skip):
@@ -76,5 +89,5 @@ def render_script(play: Play, host_name: str, only: tuple[str, ...] = (), skip: 
                      f"FLASHHEAD_STEP\n}}\n")
         order.append(spec.name)
     parts.append("\n" + "".join(f"run_step {name}\n" for name in order))
-    parts.append('[ "$pending" = 0 ] || exit 4\nsay done "all steps"\n')
+    parts.append('[ "$blocked" = 0 ] || exit 1\n[ "$pending" = 0 ] || exit 4\nsay done "all steps"\n')
     return "".join(parts)

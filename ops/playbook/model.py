@@ -10,7 +10,14 @@ OK = "ok"  # already in the desired state: nothing done
 CHANGED = "changed"  # applied, and the check now passes
 PENDING = "pending"  # --check: would change
 FAILED = "failed"
+BLOCKED = "blocked"  # --check: the check found the host cannot get there (preflight's blockers)
 SKIPPED = "skipped"  # left out by --step/--skip or its `when`
+PROTOCOL_PREFIX = "@@"  # lines a step's scripts print for the tool (parsed, never shown)
+
+
+def human_output(text: str) -> str:
+    """A command's output without the `@@` protocol lines the tool parses."""
+    return "\n".join(line for line in text.splitlines() if not line.startswith(PROTOCOL_PREFIX))
 
 
 @dataclass
@@ -77,10 +84,14 @@ class RunReport:
     def pending(self) -> list[str]:
         return [s.name for s in self.steps if s.status == PENDING]
 
+    @property
+    def blocked(self) -> list[str]:
+        return [s.name for s in self.steps if s.status == BLOCKED]
+
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
         return {"host": self.host, "mode": self.mode, "run_id": self.run_id, "seconds": round(self.seconds, 3),
                 "resumed_from": self.resumed_from, "notes": self.notes,
-                "changed": self.changed, "pending": self.pending,
+                "changed": self.changed, "pending": self.pending, "blocked": self.blocked,
                 "steps": [asdict(s) for s in self.steps], "error": self.error, "ok": self.error is None}

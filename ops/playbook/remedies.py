@@ -18,9 +18,12 @@ REMEDIES: list[tuple[re.Pattern[str], str]] = [
                 r"Access to model .* is restricted)"),
      "the hub refused the download: export HF_TOKEN (or FLASHHEAD_HF_TOKEN) with read access to the repo "
      "before running flashhead; for gated repos accept the terms on the hub first"),
+    (re.compile(r"pre-staged source missing: "),
+     "--source DIR must hold a copy of each snapshot folder (DIR/SoulX-FlashHead-1_3B, DIR/wav2vec2-base-960h): "
+     "copy them there from a provisioned host's models/ folder, or leave --source out to fetch from the hub"),
     (re.compile(r"No space left on device"),
      "the disk filled up: free space at model_root or move it (--var model_root=...), then re-run"),
-    (re.compile(r"@@verify-failed"),
+    (re.compile(r"checkpoint verification failed for "),
      "a file does not match its expected hash even after fetching it again: the source (mirror or "
      "pre-staged copy) holds a bad copy; fix it there and re-run"),
 ]

@@ -27,7 +27,20 @@ from ops.playbook.eventlog import EventLog
 from ops.playbook.expand import evaluate_when
 from ops.playbook.hoststate import HostState
 from ops.playbook.load import select_steps
-from ops.playbook.model import CHANGED, FAILED, OK, PENDING, SKIPPED, Play, RunReport, State, StepResult
+from ops.playbook.model import (
+    BLOCKED,
+    CHANGED,
+    FAILED,
+    OK,
+    PENDING,
+    SKIPPED,
+    Play,
+    RunReport,
+    State,
+    StepResult,
+    human_output,
+)
+from ops.playbook.progress import TRACE_PREAMBLE, StepProgress
 from ops.playbook.remedies import remedy_for
 
 if TYPE_CHECKING:
@@ -53,6 +66,7 @@ class RunOptions:
     secrets: dict[str, str] = field(default_factory=dict)
     on_event: Callable[[dict[str, Any]], None] | None = None
     parallel_checks: int = 8  # checks are read-only: run them all at once, use them while nothing changed
+    silence_s: float = 60.0  # an apply silent this long says what it is still waiting on
 
 
 def new_run_id() -> str:
@@ -88,13 +102,25 @@ class Runner:
                     resumed_from=self.report.resumed_from)
         current = ""
         pool = self._prefetch(steps)
+        blocked: list[FlashheadError] = []
         try:
             for spec in steps:
                 if self.options.mode == "apply" and self.lock_path is None and spec.task != "preflight":
                     current = "lock"
                     self._take_lock()
                 current = spec.name
-                self.report.steps.append(self._step(spec))
+                try:
+                    self.report.steps.append(self._step(spec))
+                except CheckFailed as error:
+                    if self.options.mode != "check":
+                        raise
+                    # nothing changes in --check: report the blocker and what every other step would do
+                    self.ctx.redact_error(error)
+                    blocked.append(error)
+                    self.report.steps.append(StepResult(spec.name, BLOCKED, summary=error.message))
+                    self._event("step", step=spec.name, status=BLOCKED, error=error.to_dict())
+            if blocked:
+                self.report.error = blocked[0].to_dict()
             if self.options.mode == "apply" and self.lock_path is None:
                 current = "lock"
                 self._take_lock()
@@ -161,7 +187,7 @@ class Runner:
         if result.exit_status >= 2 or result.exit_status < 0:
             message, remedy = task.blocked(self.ctx, result)
             raise CheckFailed(message, remedy, details={"step": self.ctx.step, "exit_status": result.exit_status,
-                                                        "output_tail": _tail(result.output)})
+                                                        "output_tail": _tail(human_output(result.output))})
         return task.parse_check(self.ctx, result), seconds
 
     def _apply(self, task: Task, state: State) -> None:
@@ -169,8 +195,10 @@ class Runner:
         for path, content in task.files(ctx).items():
             upload(self.conn, path, content)
         task.prepare(ctx, state)
-        result = ctx.run(APPLY_PREAMBLE + task.apply_script(ctx, state), sudo=task.sudo_apply,
-                         env=task.apply_env(ctx) or None, timeout=task.apply_timeout)
+        with StepProgress(ctx.step, self._progress, silence_s=self.options.silence_s,
+                          redact=ctx.redactor.text) as progress:
+            result = ctx.run(APPLY_PREAMBLE + TRACE_PREAMBLE + task.apply_script(ctx, state), sudo=task.sudo_apply,
+                             env=task.apply_env(ctx) or None, timeout=task.apply_timeout, on_output=progress.feed)
         task.after_apply(ctx, state, result)
         if self.lock_path:
             self.hoststate.save()
@@ -191,6 +219,12 @@ class Runner:
                     summary=result.summary, changes=result.changes, warnings=result.warnings)
         return result
 
+    def _progress(self, record: dict[str, Any]) -> None:
+        """A progress event goes to the operator only (the host's event log keeps the outcomes)."""
+        if self.options.on_event:
+            self.options.on_event({"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "run_id": self.run_id,
+                                   **record})
+
     def _event(self, event: str, **fields: Any) -> None:
         record = self.log.emit(event, **fields)
         if self.options.on_event:
@@ -209,6 +243,15 @@ class Runner:
                              stdin=state_text, check=False)
         if not done.ok:
             lock.release(self.conn, self.lock_path, self.run_id)
+
+
+def run_budget(play: Play, only: tuple[str, ...] = (), skip: tuple[str, ...] = (), check_only: bool = False) -> float:
+    """The longest a run may take: its checks, plus every selected step's apply timeout when applying."""
+    from ops.tasks import load_task
+
+    steps = select_steps(play, only, skip)
+    applies = 0.0 if check_only else sum(load_task(s.task).apply_timeout + 2 * CHECK_TIMEOUT for s in steps)
+    return CHECK_TIMEOUT + applies
 
 
 def run_play(conn: Connector, play: Play, options: RunOptions) -> RunReport:
@@ -241,6 +284,7 @@ def _name_failed_command(error: FlashheadError) -> None:
     if not isinstance(error, RemoteCommandFailed):
         return
     error.remedy = error.remedy or remedy_for(error.output)
+    error.details["output_tail"] = _tail(human_output(error.output))
     found = list(_FAILED_LINE.finditer(error.output))
     if found:
         command, status = found[-1]["command"], int(found[-1]["status"])

@@ -19,6 +19,7 @@ TASKS: dict[str, str] = {
     "hf_snapshot": "ops.tasks.hf_snapshot:HfSnapshots",
     "project_wheel": "ops.tasks.project_wheel:ProjectWheel",
     "verify": "ops.tasks.verify:Verify",
+    "compile_cache": "ops.tasks.compile_cache:CompileCache",
 }
 
 

@@ -39,7 +39,10 @@ class Task:
 
     def blocked(self, ctx: Context, result: Result) -> tuple[str, str | None]:
         """The message and remedy when the check exits 2 or more (the host cannot be provisioned)."""
-        return (f"{ctx.step}: the check failed (exit {result.exit_status}): {result.output[-500:]}", None)
+        from ops.playbook.model import human_output
+
+        return (f"{ctx.step}: the check failed (exit {result.exit_status}): {human_output(result.output)[-500:]}",
+                None)
 
     def apply_env(self, ctx: Context) -> dict[str, str]:
         """Environment for the apply script (secrets travel here, never in the script)."""

@@ -31,9 +31,10 @@ class CudaToolkit(Task):
     def check_script(self, ctx: Context) -> str:
         nvcc = quote(f"{ctx.arg('cuda_home')}/bin/nvcc")
         version = quote(str(ctx.arg("cuda_version")))
+        release = quote(f"release {ctx.arg('cuda_version')},")
         return (f"[ -x {nvcc} ] || {{ echo '@@absent'; exit 1; }}\n"
                 f"out=$({nvcc} --version 2>&1) || {{ echo \"$out\"; exit 1; }}\necho \"$out\"\n"
-                f"echo \"$out\" | grep -q \"release {ctx.arg('cuda_version')},\" && exit 0\n"
+                f"echo \"$out\" | grep -qF {release} && exit 0\n"
                 f"echo '@@wrong-release' {version}; exit 1\n")
 
     def parse_check(self, ctx: Context, result: Result) -> State:
@@ -56,9 +57,9 @@ class CudaToolkit(Task):
         url = '"${distro}"'.join(quote(part) for part in f"{repo}/{keyring}".split("${distro}"))
         return (detect
                 + "export DEBIAN_FRONTEND=noninteractive\n"
-                + "tmp=$(mktemp -d)\n"
-                + f"curl -fsSL --retry 3 -o \"$tmp/{keyring}\" {url}\n"
-                + f"dpkg -i \"$tmp/{keyring}\"\n"
+                + f"tmp=$(mktemp -d); keyring=\"$tmp\"/{quote(keyring)}\n"
+                + f"curl -fsSL --retry 3 -o \"$keyring\" {url}\n"
+                + "dpkg -i \"$keyring\"\n"
                 + "rm -rf \"$tmp\"\n"
                 + "apt-get update -q\n"
-                + f"apt-get install -y -q --no-install-recommends {package}\n")
+                + f"apt-get install -y -q --no-install-recommends {quote(package)}\n")

@@ -72,7 +72,8 @@ def install_script(ctx: Context) -> str:
     version = str(ctx.arg("flash_attn_version"))
     wheel = pip_install(python, [], **source).rstrip() + ' "${choice#url }"'
     build_tools = pip_install(python, ["ninja", "packaging", "wheel", "setuptools", "psutil"], **source)
-    build = pip_install(python, [f"flash-attn=={version}"], options=["--no-build-isolation", "--no-cache-dir"],
+    # -v: the build's own output (ninja's [n/m]) streams to the operator as progress
+    build = pip_install(python, [f"flash-attn=={version}"], options=["--no-build-isolation", "--no-cache-dir", "-v"],
                         **source)
     return (f"choice=$({quote(python)} {quote(helper)} plan {quote(json.dumps(plan_config(ctx)))})\n"
             f"case \"$choice\" in\n"

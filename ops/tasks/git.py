@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from ops.connectors.base import quote
 from ops.playbook.model import State
 from ops.tasks.base import DONE, Task
-from ops.tasks.pip import pip_install, pip_source
-from ops.tasks.requirements import PROGRAM
+from ops.tasks.pip import pip_install, pip_options, pip_source
+from ops.tasks.requirements import PROGRAM, RESOLVE
 
 if TYPE_CHECKING:
     from ops.connectors.base import Result
@@ -29,6 +29,15 @@ def requirements_call(ctx: Context, mode: str) -> str:
     return (f"{quote(python)} - {mode} {quote(directory + '/' + ctx.arg('requirements', 'requirements.txt'))} "
             f"{quote(filtered)} {quote(json.dumps(pins))} {quote(json.dumps(owned))} <<'FLASHHEAD_PY'"
             f"{PROGRAM}FLASHHEAD_PY\n")
+
+
+def resolve_call(ctx: Context) -> str:
+    """The resolver run that drops requirement lines which would break the installed torch (requirements.py)."""
+    python = f"{ctx.arg('venv')}/bin/python"
+    filtered = f"{ctx.vars['state_dir']}/requirements.filtered.txt"
+    options = pip_options(**pip_source(ctx))
+    return (f"{quote(python)} - resolve {quote(filtered)} {quote(json.dumps(ctx.arg('owned', [])))} "
+            f"{quote(json.dumps(options))} <<'FLASHHEAD_PY' || exit 3{RESOLVE}FLASHHEAD_PY\n")
 
 
 class GitCheckout(Task):
@@ -99,19 +108,26 @@ class GitCheckout(Task):
                 "fi\n" + force
                 + f"git -C {d} -c advice.detachedHead=false checkout --quiet --detach {want}\n"
                 + requirements_call(ctx, "write").replace("<<'FLASHHEAD_PY'", "<<'FLASHHEAD_PY' || true", 1)
+                + resolve_call(ctx)
                 + pip_install(python, ["-r", filtered], **pip_source(ctx)) + "\n"
                 + f"{quote(python)} -m pip check | sed 's/^/@@pip-check /' || true\n")
 
     def after_apply(self, ctx: Context, state: State, result: Result) -> None:
         report = _requirements(result.stdout)
         problems = [x[len("@@pip-check "):] for x in result.stdout.splitlines() if x.startswith("@@pip-check ")]
-        state.warnings += report.get("conflicts", []) + [p for p in problems if "No broken" not in p]
+        resolved = _marked(result.stdout, "@@resolved ")
+        state.warnings += (report.get("conflicts", []) + [f"skipped {x}" for x in resolved.get("skipped", [])]
+                           + [p for p in problems if "No broken" not in p])
         ctx.hoststate.record(ctx.step, {"commit": ctx.arg("commit"), "installed": report.get("install", [])})
 
 
 def _requirements(stdout: str) -> dict:
+    return _marked(stdout, "@@requirements ")
+
+
+def _marked(stdout: str, mark: str) -> dict:
     for line in stdout.splitlines():
-        if line.startswith("@@requirements "):
+        if line.startswith(mark):
             found: dict = json.loads(line.split(" ", 1)[1])
             return found
     return {}

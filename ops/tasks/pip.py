@@ -48,6 +48,14 @@ def pip_install(python: str, requirements: list[str], *, index_url: str | None =
                 extra_index_url: str | None = None, find_links: str | None = None, no_index: bool = False,
                 options: list[str] | None = None) -> str:
     """The `pip install` command line for these requirements and this package source."""
+    source = pip_options(index_url, extra_index_url, find_links, no_index)
+    return (f"{quote(python)} -m pip install --disable-pip-version-check --no-input "
+            f"{words([*source, *(options or []), *requirements])}")
+
+
+def pip_options(index_url: str | None = None, extra_index_url: str | None = None, find_links: str | None = None,
+                no_index: bool = False) -> list[str]:
+    """pip's options for this package source."""
     source: list[str] = []
     if no_index:
         source.append("--no-index")
@@ -57,8 +65,7 @@ def pip_install(python: str, requirements: list[str], *, index_url: str | None =
         source += ["--extra-index-url", extra_index_url]
     if find_links:
         source += ["--find-links", find_links]
-    return (f"{quote(python)} -m pip install --disable-pip-version-check --no-input "
-            f"{words([*source, *(options or []), *requirements])}")
+    return source
 
 
 def pip_source(ctx: Context, prefix: str = "pip") -> dict[str, Any]:

@@ -1,16 +1,25 @@
 """Preflight: stop before changing anything on a host that cannot run FlashHead; prepare model_root.
 
-Blockers: no NVIDIA GPU, a driver too old for CUDA 12.8 (< 570.26), a GPU older than sm_80
-(FlashAttention 2), an unsupported OS or architecture, less free disk than the venv, checkpoints
-and caches still need (what model_root already holds counts as done). The only change it makes is
+The check probes the host (the same probes as `flashhead facts`) and judges the result on the host
+with ops/facts/requirements.py, carried in the script: the judgement doctor and facts make, in
+`provision` and in the exported script alike. Blockers: no NVIDIA GPU, a driver older than
+`min_driver`, a GPU below `min_compute_capability`, an OS or architecture outside `supported_os` /
+`supported_arch`, less free disk than `disk_gib` still needs (what model_root holds counts as done).
+The host needs a python3 for that (every supported release has one). The only change it makes is
 creating model_root and its state dir, owned by the login user.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import importlib.util
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ops.connectors.base import quote
+from ops.facts.gather import probe_script
+from ops.facts.requirements import Verdict
 from ops.playbook.model import State
 from ops.tasks.base import Task
 
@@ -18,59 +27,41 @@ if TYPE_CHECKING:
     from ops.connectors.base import Result
     from ops.playbook.context import Context
 
-GIB = 2**30
-SCRIPT = r"""
-root=__ROOT__; state_dir=__STATE__; need=__NEED__
-min_driver=__MIN_DRIVER__; min_cc=__MIN_CC__; supported=__SUPPORTED__
-blocked=0
-block() { echo "@@blocker $1|$2"; blocked=1; }
-ver_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1)" = "$2" ]; }
-. /etc/os-release 2>/dev/null || true
-os="${ID:-unknown}:${VERSION_ID:-}"; arch=$(uname -m)
-echo "@@os ${PRETTY_NAME:-$os} $arch"
-case " $supported " in *" $os "*) ;; *) block "unsupported OS: ${PRETTY_NAME:-$os}" \
-  "use one of: $supported (ID:VERSION_ID from /etc/os-release)";; esac
-[ "$arch" = x86_64 ] || block "unsupported architecture: $arch" \
-  "the CUDA 12.8 and flash-attn wheels this play installs are for x86_64"
-if ! command -v nvidia-smi >/dev/null 2>&1; then
-  block "no NVIDIA GPU: nvidia-smi not found" \
-    "install the NVIDIA driver (>= $min_driver) on a host with an NVIDIA GPU; this play never installs the driver"
-elif ! gpus=$(nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader,nounits 2>&1); then
-  block "nvidia-smi failed: $(echo "$gpus" | head -n 1)" \
-    "the NVIDIA driver is not working: check 'nvidia-smi' on the host (reboot after a driver install?)"
-else
-  while IFS=, read -r name driver cc; do
-    driver=${driver// /}; cc=${cc// /}
-    echo "@@gpu $name|$driver|$cc"
-    ver_ge "$driver" "$min_driver" || block "NVIDIA driver $driver is too old for CUDA 12.8 (needs >= $min_driver)" \
-      "upgrade the driver to R570 or newer (e.g. apt install nvidia-driver-570) and reboot; this play never touches it"
-    ver_ge "$cc" "$min_cc" || \
-      block "GPU $name is compute capability $cc: FlashAttention 2 needs >= $min_cc (Ampere, Ada, Hopper)" \
-      "use an sm_80+ GPU (A100, A10, L4, L40S, RTX 30xx/40xx/50xx, H100)"
-  done <<< "$gpus"
-fi
-p=$root; while [ ! -e "$p" ]; do p=$(dirname "$p"); done
-free=$(df -P -B1 "$p" | awk 'NR==2 {print $4}')
-used=0; [ -d "$root" ] && used=$(du -sxb "$root" 2>/dev/null | cut -f1)
-still=$(( need > used ? need - used : 0 ))
-echo "@@disk $p $free $used $need"
-[ "$free" -ge "$still" ] || block \
-  "not enough free disk at $p: $((free / 1048576)) MiB free, $((still / 1048576)) MiB still needed" \
-  "free space there, or put model_root on a larger disk (--var model_root=/data/flashhead)"
-[ "$blocked" = 0 ] || exit 2
-echo "@@user $(id -un) $(id -gn)"
-if [ -d "$state_dir" ] && [ -w "$state_dir" ] && [ -w "$root" ]; then exit 0; fi
-echo "@@pending create $root and $state_dir owned by $(id -un)"; exit 1
-"""
+# The modules the host runs (stdlib only): the fact parsers and the requirements.
+EMBEDDED = ["ops", "ops.facts", "ops.facts.cuda", "ops.facts.disk", "ops.facts.gather", "ops.facts.gpu",
+            "ops.facts.memory", "ops.facts.osinfo", "ops.facts.python", "ops.facts.requirements"]
+LOADER = '''import importlib.abc, importlib.util, sys
+class _Embedded(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path=None, target=None):
+        if name in SOURCES:
+            return importlib.util.spec_from_loader(name, self, is_package=SOURCES[name][0])
+    def create_module(self, spec):
+        return None
+    def exec_module(self, module):
+        exec(compile(SOURCES[module.__name__][1], "<" + module.__name__ + ">", "exec"), module.__dict__)
+sys.meta_path.insert(0, _Embedded())
+from ops.facts.requirements import main
+sys.exit(main())
+'''
+NO_PYTHON = Verdict("python", "python3", False, "not found", "no python3 on the host (preflight and the play need "
+                    "one)", "install it: apt install python3")
+UNJUDGED = Verdict("judge", "requirements", False, "the judgement failed", "preflight could not judge the host "
+                   "(python3 failed; its output is above)", "check the host's python3 (python3 -c 'import json')")
 
 
-def needed_disk_bytes(vars: dict[str, Any]) -> int:
-    """Free space model_root needs (venv, checkpoints of the chosen model type, caches), with margin."""
-    sizes = vars.get("disk_gib") or {}
-    types = [vars.get("model_type", "lite")]
-    gib = sum(float(sizes.get(key, 0)) for key in ("venv", "wav2vec2", "caches"))
-    gib += sum(float(sizes.get(f"checkpoints_{t}", 0)) for t in types)
-    return int(gib * GIB * float(vars.get("disk_margin", 1.2)))
+def embedded_program() -> str:
+    """A Python program that carries EMBEDDED and runs ops.facts.requirements.main."""
+    sources = {}
+    for name in EMBEDDED:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None
+        sources[name] = (spec.submodule_search_locations is not None, Path(spec.origin).read_text())
+    return f"SOURCES = {sources!r}\n{LOADER}"
+
+
+def _verdict_line(verdict: Verdict) -> str:
+    return "{ echo " + quote("@@verdict " + json.dumps(asdict(verdict))) + "; echo " + quote(
+        f"@@blocker {verdict.problem}|{verdict.remedy}") + "; }"
 
 
 class Preflight(Task):
@@ -78,33 +69,34 @@ class Preflight(Task):
 
     def check_script(self, ctx: Context) -> str:
         v = ctx.vars
-        values = {"__ROOT__": quote(v["model_root"]), "__STATE__": quote(v["state_dir"]),
-                  "__NEED__": str(needed_disk_bytes(v)), "__MIN_DRIVER__": quote(str(v["min_driver"])),
-                  "__MIN_CC__": quote(str(v["min_compute_capability"])),
-                  "__SUPPORTED__": quote(" ".join(v["supported_os"]))}
-        script = SCRIPT
-        for key, value in values.items():
-            script = script.replace(key, value)
-        return script
+        return (f"root={quote(v['model_root'])}; state_dir={quote(v['state_dir'])}\n"
+                f"facts=$(\n{probe_script(v)}\n)\n"
+                f"py=$(command -v python3) || {{ {_verdict_line(NO_PYTHON)}; exit 2; }}\n"
+                f"FLASHHEAD_FACTS=\"$facts\" \"$py\" -I - {quote(json.dumps(v, default=str))} <<'FLASHHEAD_PY'\n"
+                f"{embedded_program()}FLASHHEAD_PY\n"
+                "rc=$?\n"
+                f"[ \"$rc\" = 0 ] || {{ [ \"$rc\" = 2 ] || {_verdict_line(UNJUDGED)}; exit 2; }}\n"
+                'echo "@@user $(id -un) $(id -gn)"\n'
+                'if [ -d "$state_dir" ] && [ -w "$state_dir" ] && [ -w "$root" ]; then exit 0; fi\n'
+                'echo "@@pending create $root and $state_dir owned by $(id -un)"; exit 1\n')
 
     def parse_check(self, ctx: Context, result: Result) -> State:
-        found = parse_lines(result.stdout)
-        gpus = [g.split("|")[0] for g in found.get("gpu", [])]
-        summary = f"{found.get('os', ['?'])[0]}; {', '.join(gpus) or 'no GPU'}"
-        disk = found.get("disk", [""])[0].split()
-        if len(disk) == 4:
-            summary += f"; {int(disk[1]) / GIB:.1f} GiB free at {disk[0]}"
+        verdicts = {v["key"]: v for v in parse_verdicts(result.stdout)}
+        summary = "; ".join(verdicts[key]["detail"] for key in ("os", "gpu") if key in verdicts)
+        if "disk" in verdicts and verdicts["disk"]["ok"] is not None:
+            summary += "; " + verdicts["disk"]["detail"].split(" still needed")[0].rsplit(",", 1)[0]
         if result.exit_status == 0:
             return State(done=True, summary=summary)
-        return State(done=False, summary=summary, changes=found.get("pending", []))
+        pending = [line[len("@@pending "):] for line in result.stdout.splitlines() if line.startswith("@@pending ")]
+        return State(done=False, summary=summary, changes=pending)
 
     def blocked(self, ctx: Context, result: Result) -> tuple[str, str | None]:
-        blockers = [line.split("|", 1) for line in parse_lines(result.stdout).get("blocker", [])]
-        if not blockers:
+        failed = [v for v in parse_verdicts(result.stdout) if v["blocks"] and v["ok"] is False]
+        if not failed:
             return super().blocked(ctx, result)
         message = "preflight: this host cannot run FlashHead; nothing was changed: " + "; ".join(
-            b[0] for b in blockers)
-        return message, "; ".join(b[1] for b in blockers if len(b) > 1)
+            v["problem"] for v in failed)
+        return message, "; ".join(v["remedy"] for v in failed)
 
     def apply_script(self, ctx: Context, state: State | None) -> str:
         owner = ctx.vars.get("owner") or ""
@@ -114,11 +106,7 @@ class Preflight(Task):
                 f"{quote(ctx.vars['model_root'])} {quote(ctx.vars['state_dir'])}\n")
 
 
-def parse_lines(text: str) -> dict[str, list[str]]:
-    """`@@key value` lines → {key: [value, ...]}."""
-    found: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        if line.startswith("@@"):
-            key, _, value = line[2:].partition(" ")
-            found.setdefault(key, []).append(value)
-    return found
+def parse_verdicts(text: str) -> list[dict]:
+    """The `@@verdict {json}` lines the check printed."""
+    return [json.loads(line.split(" ", 1)[1]) for line in text.splitlines() if line.startswith("@@verdict ")]
+

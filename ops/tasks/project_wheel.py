@@ -2,8 +2,10 @@
 
 The wheel is built locally (`pip wheel --no-deps`) and uploaded, so the host needs no access to
 this source. Only the server extra's requirements are installed from the package source (index or
-wheelhouse), not the operator's CLI dependencies. Done when the installed distribution carries
-the fingerprint of the local sources (recorded in the host state).
+wheelhouse), not the operator's CLI dependencies, at the versions CI tested: the constraints file
+(constraints/server.txt, which the wheel bundles like manifests/ and playbooks/) is uploaded
+and passed to pip with `-c`, so a host never resolves an untested set. Done when the installed
+distribution carries the fingerprint of the local sources and constraints (recorded in the host state).
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ops.bundled import bundled
 from ops.connectors.base import quote
 from ops.errors import ExitCode, FlashheadError
 from ops.playbook.model import State
 from ops.tasks.base import Task
+from ops.tasks.own_wheel import DISTRIBUTION, installed_fingerprint, is_checkout, repack_installed
 from ops.tasks.pip import pip_install, pip_source, versions_check
 
 if TYPE_CHECKING:
@@ -27,7 +31,11 @@ if TYPE_CHECKING:
     from ops.playbook.context import Context
 
 PROJECT = Path(__file__).resolve().parents[2]
-DISTRIBUTION = "flashhead-ops"
+
+
+def server_constraints() -> Path:
+    """The versions CI tested for the [server] extra (constraints/server.txt, in a checkout or the wheel)."""
+    return bundled("constraints") / "server.txt"
 
 
 class WheelBuildFailed(FlashheadError):
@@ -37,9 +45,11 @@ class WheelBuildFailed(FlashheadError):
 
 
 def source_fingerprint(root: Path = PROJECT) -> str:
-    """sha256 over what the host uses from the wheel: the `inference` package and pyproject.toml."""
+    """sha256 over what the host uses: the `inference` package, pyproject.toml and the server constraints."""
+    if not is_checkout(root):
+        return installed_fingerprint()
     digest = hashlib.sha256()
-    files = sorted([root / "pyproject.toml", *(root / "inference").rglob("*.py")])
+    files = sorted([root / "pyproject.toml", root / "constraints" / "server.txt", *(root / "inference").rglob("*.py")])
     for path in files:
         if "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
@@ -54,6 +64,8 @@ def build_wheel(root: Path = PROJECT, out: Path | None = None) -> Path:
         cached = sorted(out.glob("*.whl"))
         if cached:
             return cached[0]
+    if not is_checkout(root):
+        return repack_installed(out)
     out.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(root)]
     done = subprocess.run(command, capture_output=True, text=True)
@@ -121,13 +133,18 @@ class ProjectWheel(Task):
     def remote_wheel(self, ctx: Context) -> str:
         return f"{ctx.vars['state_dir']}/wheels/{self._wheel().name}"
 
+    def remote_constraints(self, ctx: Context) -> str:
+        return f"{ctx.vars['state_dir']}/server-constraints.txt"
+
     def files(self, ctx: Context) -> dict[str, bytes]:
-        return {self.remote_wheel(ctx): self._wheel().read_bytes()}
+        return {self.remote_wheel(ctx): self._wheel().read_bytes(),
+                self.remote_constraints(ctx): server_constraints().read_bytes()}
 
     def apply_script(self, ctx: Context, state: State | None) -> str:
         python = f"{ctx.arg('venv')}/bin/python"
         wheel = self.remote_wheel(ctx)
         extras = extra_requirements(self._wheel(), str(ctx.arg("extra", "server")))
-        return (pip_install(python, extras, **pip_source(ctx)) + "\n"
+        constraints = ["-c", self.remote_constraints(ctx)]
+        return (pip_install(python, extras, **pip_source(ctx), options=constraints) + "\n"
                 + pip_install(python, [wheel], options=["--no-deps", "--force-reinstall"]) + "\n"
                 + f"echo {self.fingerprint} > {quote(self.marker(ctx))}\n")

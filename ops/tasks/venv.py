@@ -31,8 +31,9 @@ class Venv(Task):
     def apply_script(self, ctx: Context, state: State | None) -> str:
         venv, python, use_uv = quote(ctx.arg("venv")), quote(str(ctx.arg("python"))), ctx.arg("use_uv", "auto")
         uv = f"uv venv --seed --allow-existing --python {python} {venv}\n"
-        plain = (f"command -v {python} >/dev/null || {{ echo \"{python} not found: install it "
-                 f"(apt install {python}-venv) or uv, or pick another with --var python=...\" >&2; exit 3; }}\n"
+        missing = (f"{ctx.arg('python')} not found: install it (apt install {ctx.arg('python')}-venv) or uv, "
+                   "or pick another with --var python=...")
+        plain = (f"command -v {python} >/dev/null || {{ echo {quote(missing)} >&2; exit 3; }}\n"
                  f"{python} -m venv --clear {venv}\n")
         if use_uv is True or use_uv == "always":
             return uv

@@ -10,7 +10,7 @@ import json
 from typing import TYPE_CHECKING
 
 from ops.connectors.base import quote
-from ops.playbook.model import State
+from ops.playbook.model import State, human_output
 from ops.tasks.base import DONE, Task
 from ops.tasks.flash_attn_wheel import explain_import_error
 
@@ -71,7 +71,7 @@ class Verify(Task):
             return State(done=True, summary="; ".join(f"{i['name']}: {i['detail']}" for i in items))
         if not items:
             return State(done=False, summary="the venv is missing" if "@@no-venv" in result.stdout
-                         else f"verification did not run: {result.output[-300:]}", changes=["verify"])
+                         else f"verification did not run: {human_output(result.output)[-300:]}", changes=["verify"])
         failed = [f"{i['name']}: {explain_import_error(i['detail']) or i['detail']}" for i in items if not i["ok"]]
         return State(done=False, summary="; ".join(failed), changes=[f"fails: {f}" for f in failed])
 

@@ -112,3 +112,41 @@ def test_missing_dependency_is_a_clear_usage_error() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 2, done.stderr
     assert "lacks the Python module 'fabric'" in done.stderr and "pip install" in done.stderr
+
+
+def test_doctor_with_no_key_at_all_says_so_and_how_to_make_one(ssh_env: SSHServer, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    done = run_cli("doctor", f"{ssh_env.user}@{ssh_env.address}:{ssh_env.port}", "-o", "json",
+                   env={"HOME": str(home), "SSH_AUTH_SOCK": ""}, cwd=tmp_path)
+    assert done.returncode == 3, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    auth = next(c for c in report["checks"] if c["name"] == "authenticate")
+    assert auth["ok"] is False and "no SSH key to offer" in auth["detail"]
+    assert "ssh-agent (SSH_AUTH_SOCK is unset)" in auth["detail"] and "~/.ssh/id_ed25519" in auth["detail"]
+    assert "ssh-keygen -t ed25519" in auth["remedy"] and "--identity-file" in auth["remedy"]
+    assert "speaks SSH" not in done.stdout
+    assert str(home / ".ssh" / "id_ed25519") in report["details"]["looked_in"]
+
+
+def test_doctor_with_a_missing_key_file_names_the_path(ssh_env: SSHServer, tmp_path: Path) -> None:
+    missing = tmp_path / "keys" / "id_gone"
+    for args in (["-i", str(_inventory(tmp_path, ssh_env, missing)), "doctor", "gpu"],
+                 ["doctor", f"{ssh_env.user}@{ssh_env.address}:{ssh_env.port}", "-k", str(missing)]):
+        done = run_cli(*args, "-o", "json", cwd=tmp_path)
+        assert done.returncode == 3, done.stdout + done.stderr
+        checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+        assert checks["connect"]["ok"] is None
+        assert f"the SSH key file {missing} does not exist" in checks["authenticate"]["detail"]
+        assert f"ssh-keygen -t ed25519 -f {missing}" in checks["authenticate"]["remedy"]
+        assert "network route" not in done.stdout
+
+
+def test_identity_file_flag_overrides_the_inventory(ssh_env: SSHServer, tmp_path: Path) -> None:
+    stranger = keygen(tmp_path / "id_ed25519_stranger", "agent@ci")
+    inventory = _inventory(tmp_path, ssh_env, stranger)
+    done = run_cli("-i", str(inventory), "doctor", "gpu", "--identity-file", str(ssh_env.client_key), "-o", "json",
+                   "--var", f"model_root={tmp_path}/models")
+    checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+    assert checks["authenticate"]["ok"] is True, done.stdout
+    assert "ssh's -i; here -i is --inventory" in " ".join(run_cli("doctor", "--help").stdout.split())

@@ -44,3 +44,18 @@ def test_put_is_atomic_and_sets_mode(conn: LocalConnector, tmp_path: Path) -> No
 
 def test_stdin_is_passed(conn: LocalConnector) -> None:
     assert conn.run("cat", stdin="from stdin").stdout == "from stdin"
+
+
+def test_sudo_put_stages_through_a_private_temp_file(tmp_path: Path) -> None:
+    """As a non-root user, put(sudo=True) stages the file with mkstemp (0600, O_EXCL) and removes it."""
+    import tempfile
+
+    source = tmp_path / "a"
+    source.write_text("payload")
+    target = tmp_path / "root-owned" / "b"
+    local = LocalConnector(Host(name="@local", connector="local"))
+    local._is_root = False  # take the sudo path even though the tests run as root
+    before = set(Path(tempfile.gettempdir()).glob(".flashhead-put-*"))
+    local.put(source, str(target), mode=0o640, sudo=True)
+    assert target.read_text() == "payload" and oct(target.stat().st_mode & 0o777) == "0o640"
+    assert set(Path(tempfile.gettempdir()).glob(".flashhead-put-*")) == before

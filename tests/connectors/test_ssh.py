@@ -184,3 +184,22 @@ def test_unresolvable_name_says_dns(ssh_env: SSHServer, monkeypatch: pytest.Monk
         conn.run(["true"])
     assert "cannot resolve host name 'gpu-9.invalid'" in failed.value.message
     assert "DNS" in (failed.value.remedy or "")
+
+
+def test_the_env_file_is_created_0600_and_exclusive_in_one_request(tmp_path: Path) -> None:
+    """OpenSSH's sftp-server logs each open's flags and mode: the file is born 0600, never chmodded."""
+    from tests.sshd import start_sshd
+
+    server = start_sshd(tmp_path / "sshd", log_sftp=True)
+    try:
+        known_hosts = server.known_hosts
+        host = make_host(server)
+        with SSHConnector(host, known_hosts=str(known_hosts), ssh_config=str(server.ssh_config)) as conn:
+            assert conn.run('printf %s "$V"', env={"V": "secret value"}).stdout == "secret value"
+        assert server.sftp_log is not None
+        log = server.sftp_log.read_text()
+    finally:
+        server.stop()
+    opens = [line for line in log.splitlines() if "flashhead-env-" in line and "open " in line]
+    assert len(opens) == 1 and "flags WRITE,CREATE,EXCL mode 0600" in opens[0], log
+    assert not any("set" in line and "flashhead-env-" in line for line in log.splitlines())  # no later chmod

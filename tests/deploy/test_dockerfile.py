@@ -65,10 +65,10 @@ def test_image_settings_agree_with_the_overlay() -> None:
 def test_everything_copied_is_in_the_build_context_and_nothing_else_is() -> None:
     sources = [part for line in instructions("COPY") if not line.startswith("--from")
                for part in line.split()[:-1]]
-    assert sources == ["pyproject.toml", "README.md", "ops", "inference"]
+    assert sources == ["pyproject.toml", "README.md", "constraints/server.txt", "ops", "inference"]
     for source in sources:
         assert (REPO / source).exists() and included(source), source
-    assert included("inference/config.py") and included("ops/deploy/apply.py")
+    assert included("inference/config.py") and included("ops/deploy/apply.py") and not included("constraints/dev.txt")
     for private in (".venv/bin/python", "tests/deploy/kube.py", "vendor/SoulX-FlashHead/README.md", ".git/HEAD",
                     "ops/__pycache__/x.pyc"):
         assert not included(private), private

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from tests.provision.stage import (
     ProvisionHost,
     download_wheelhouse,
     make_host,
-    new_shared_dir,
     serve_git,
     skip_args,
     ssh_connector,
@@ -24,21 +22,6 @@ from tests.provision.stage import (
 from tests.sshd import SSHServer
 
 __all__ = ["GPU_STEPS", "TOKEN", "ProvisionHost", "skip_args", "ssh_connector"]
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Iterator[Path]:
-    path = new_shared_dir()
-    yield path
-    subprocess.run(["rm", "-rf", str(path)], check=False)
-
-
-@pytest.fixture(scope="session")
-def project_wheel(shared_dir: Path) -> Path:
-    """This project's wheel, built once: the checkout changes under concurrent work, the wheel does not."""
-    from ops.tasks.project_wheel import build_wheel
-
-    return build_wheel(out=shared_dir / "built")
 
 
 @pytest.fixture(scope="session")

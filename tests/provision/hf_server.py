@@ -7,7 +7,9 @@ It serves what `snapshot_download` / `hf_hub_download` / `HfApi.repo_info(files_
   HEAD/GET /{repo}/resolve/{rev}/{path}                 X-Repo-Commit, ETag / X-Linked-Etag (sha256
                                                         for LFS), X-Linked-Size, Range requests (206)
 Test knobs: `require_token` (401 without `Authorization: Bearer <token>`), `faults` (drop the
-connection after N bytes of a file, K times), and a request log with the headers seen.
+connection after N bytes of a file, K times), `throttle_bps` (file bodies sent at that many bytes a
+second, like a slow link), `stall_s` (file bodies start only after that many seconds), and a request
+log with the headers seen and, for file bodies, when they finished.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import hashlib
 import json
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -91,6 +94,8 @@ class HubServer:
     repos: dict[str, Repo]
     require_token: str | None = None
     faults: dict[str, Fault] = field(default_factory=dict)  # "repo/path" -> Fault
+    throttle_bps: int | None = None
+    stall_s: float = 0.0
     log: list[dict] = field(default_factory=list)
     httpd: ThreadingHTTPServer | None = None
 
@@ -123,6 +128,7 @@ class HubServer:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_hub: HubServer
+    _entry: dict
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -142,8 +148,9 @@ class _Handler(BaseHTTPRequestHandler):
         hub = self.server_hub
         url = urlsplit(self.path)
         path = unquote(url.path)
-        hub.log.append({"method": self.command, "path": path, "range": self.headers.get("Range"),
-                        "authorization": self.headers.get("Authorization")})
+        self._entry = {"method": self.command, "path": path, "range": self.headers.get("Range"),
+                       "authorization": self.headers.get("Authorization"), "started": time.monotonic()}
+        hub.log.append(self._entry)
         if hub.require_token and self.headers.get("Authorization") != f"Bearer {hub.require_token}":
             return self._json(401, {"error": "Invalid credentials"}, body, {"X-Error-Code": "RepoNotFound"})
         parts = path.strip("/").split("/")
@@ -213,7 +220,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(2)
             return
-        self.wfile.write(payload)
+        entry = self._entry
+        time.sleep(hub.stall_s)
+        if hub.throttle_bps:
+            block = max(hub.throttle_bps // 20, 1)
+            for offset in range(0, len(payload), block):
+                self.wfile.write(payload[offset:offset + block])
+                self.wfile.flush()
+                time.sleep(0.05)
+        else:
+            self.wfile.write(payload)
+        entry["finished"] = time.monotonic()
 
     def _json(self, status: int, data: object, body: bool, headers: dict | None = None) -> None:
         payload = json.dumps(data).encode()

@@ -19,7 +19,7 @@ from tests.provision.hf_server import HubServer
 from tests.sshd import SSHServer, free_port
 
 TOKEN = "hf_TESTtoken_9f8e7d6c5b4a3210"  # the secret the tests hunt for in logs and argv
-GPU_STEPS = ("cuda_toolkit", "torch", "flash_attn")  # need a GPU / NVIDIA's repo: check mode only
+GPU_STEPS = ("cuda_toolkit", "torch", "flash_attn", "compile_cache")  # need a GPU / NVIDIA's repo: check mode only
 
 
 def new_shared_dir() -> Path:
@@ -32,12 +32,12 @@ def new_shared_dir() -> Path:
 def download_wheelhouse(out: Path, wheel: Path) -> Path:
     """Wheels for everything the play pip-installs in a test run (huggingface_hub, the fixture repo's
     requirements, the server extra of this project's wheel)."""
-    from ops.tasks.project_wheel import extra_requirements
+    from ops.tasks.project_wheel import extra_requirements, server_constraints
 
     out.mkdir(parents=True, exist_ok=True)
     requirements = ["huggingface-hub==0.36.2", "loguru>=0.7", *extra_requirements(wheel, "server")]
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "-d", str(out),
-                    *requirements], check=True, capture_output=True)
+                    "-c", str(server_constraints()), *requirements], check=True, capture_output=True)
     out.chmod(0o755)
     return out
 

@@ -110,12 +110,16 @@ def test_verify_explains_an_abi_mismatch():
     assert not state.done and "ABI mismatch" in state.summary and "c10::Error" in state.summary
 
 
-def test_the_wheel_ships_the_playbook(project_wheel):
+def test_the_wheel_ships_the_playbooks_and_manifests_unchanged(project_wheel):
     import zipfile
 
+    root = Path(__file__).resolve().parents[2]
     with zipfile.ZipFile(project_wheel) as wheel:
-        shipped = wheel.read("ops/playbook/flashhead.yaml").decode()
-    assert shipped == (Path(__file__).resolve().parents[2] / "playbooks" / "flashhead.yaml").read_text()
+        shipped = {name[len("ops/_bundled/"):]: wheel.read(name) for name in wheel.namelist()
+                   if name.startswith("ops/_bundled/")}
+    on_disk = {str(p.relative_to(root)): p.read_bytes() for folder in ("playbooks", "manifests", "constraints")
+               for p in (root / folder).rglob("*") if p.is_file()}
+    assert shipped == on_disk
 
 
 def test_requirements_against_the_play_pins(tmp_path: Path):
@@ -161,3 +165,31 @@ def test_failed_commands_come_with_a_remedy(output, words):
     error = RemoteCommandFailed("script", 1, output + "\n@@failed: step-command (exit 1)")
     _name_failed_command(error)
     assert words in (error.remedy or "") and remedy_for(output) == error.remedy
+
+
+def test_step_names_are_bash_identifiers_and_export_comments_stay_comments(tmp_path: Path):
+    from ops.playbook.export import render_script
+
+    bad = tmp_path / "play.yaml"
+    bad.write_text("vars: {}\nsteps:\n  - {name: 'x; touch /tmp/pwned', task: verify}\n")
+    with pytest.raises(UsageError, match="must be letters, digits and '_'"):
+        load_play(bad)
+    script = render_script(load_play(None), "gpu\ntouch /tmp/pwned\r", name="a\nrm -rf x.sh")
+    header = script.split("set -uo pipefail")[0]
+    assert all(line.startswith("#") for line in header.splitlines())
+
+
+@pytest.mark.parametrize("var, value, words", [
+    ("cuda_version", "12.8; touch /tmp/x", "is not a version"),
+    ("flashhead_commit", "main", "is not a 40-hex git commit"),
+    ("pip_no_index", "maybe", "is not true or false"),
+    ("disk_gib", {"venv": "lots"}, "disk_gib.venv: 'lots' is not a number"),
+    ("use_uv", "alwys", "is not auto, always or never"),
+    ("model_type", "huge", "is not lite or pro"),
+    ("system_packages", "git", "is not a list"),
+    ("python", "python3 -c 'x'", "is not a program name"),
+])
+def test_a_var_of_the_wrong_type_or_format_is_refused_naming_it(var, value, words):
+    with pytest.raises(UsageError) as refused:
+        load_play(None, {var: value})
+    assert refused.value.message.startswith(f"var {var}") and words in refused.value.message

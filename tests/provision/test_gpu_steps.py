@@ -61,10 +61,10 @@ def test_cuda_toolkit_apply_installs_the_toolkit_package_only():
     assert script == (
         '. /etc/os-release\ndistro="${ID}${VERSION_ID//./}"\n'
         "export DEBIAN_FRONTEND=noninteractive\n"
-        "tmp=$(mktemp -d)\n"
-        'curl -fsSL --retry 3 -o "$tmp/cuda-keyring_1.1-1_all.deb" '
+        'tmp=$(mktemp -d); keyring="$tmp"/cuda-keyring_1.1-1_all.deb\n'
+        'curl -fsSL --retry 3 -o "$keyring" '
         'https://developer.download.nvidia.com/compute/cuda/repos/"${distro}"/x86_64/cuda-keyring_1.1-1_all.deb\n'
-        'dpkg -i "$tmp/cuda-keyring_1.1-1_all.deb"\n'
+        'dpkg -i "$keyring"\n'
         'rm -rf "$tmp"\n'
         "apt-get update -q\n"
         "apt-get install -y -q --no-install-recommends cuda-toolkit-12-8\n")
@@ -93,7 +93,7 @@ def test_flash_attn_apply_plans_on_the_host_then_installs_or_builds_then_imports
     assert ('    export MAX_JOBS="${choice#build }" FLASH_ATTENTION_FORCE_BUILD=TRUE CUDA_HOME=/usr/local/cuda-12.8'
             in lines)
     assert (f"    {python} -m pip install --disable-pip-version-check --no-input --no-build-isolation "
-            "--no-cache-dir flash-attn==2.8.0.post2 ;;") in lines
+            "--no-cache-dir -v flash-attn==2.8.0.post2 ;;") in lines
     assert lines[-1] == f"{python} {helper} verify"
 
 

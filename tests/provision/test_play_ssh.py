@@ -22,7 +22,7 @@ from tests.provision.helpers import PsSampler, events, report, sha256, statuses
 LITE_FILE = "Model_Lite/diffusion_pytorch_model.safetensors"
 CKPT_REPO = "Soul-AILab/SoulX-FlashHead-1_3B"
 ALL_STEPS = ["preflight", "system_packages", "cuda_toolkit", "venv", "torch", "flash_attn", "flashhead_repo",
-             "checkpoints", "inference_module", "verify"]
+             "checkpoints", "inference_module", "verify", "compile_cache"]
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -12,7 +13,7 @@ from ops.connectors.base import Result
 from ops.errors import CheckFailed
 from ops.playbook.context import Context
 from ops.playbook.load import load_play
-from ops.tasks.preflight import Preflight, needed_disk_bytes
+from ops.tasks.preflight import Preflight
 from tests.conftest import STANDIN_BIN
 from tests.provision.helpers import report
 
@@ -69,12 +70,6 @@ def test_a_good_host_is_pending_only_for_model_root(tmp_path):
     assert "NVIDIA H100 80GB HBM3" in state.summary and state.changes[0].startswith("create ")
 
 
-def test_disk_needs_follow_the_model_type():
-    lite = needed_disk_bytes({"model_type": "lite", "disk_gib": {"venv": 12, "checkpoints_lite": 7, "wav2vec2": 0.5,
-                                                                  "caches": 2}, "disk_margin": 1.2})
-    assert lite == int(21.5 * 2**30 * 1.2)
-
-
 @pytest.fixture
 def tiny_disk(shared_dir: Path, request: pytest.FixtureRequest):
     mount = shared_dir / f"tiny-{request.node.name[:40]}"
@@ -98,9 +93,30 @@ def test_a_host_with_too_little_disk_stops_at_preflight(fresh_host_factory, tiny
     assert list(tiny_disk.iterdir()) == [] and len(hub.log) == requests
 
 
-def test_blocked_preflight_raises_check_failed_in_check_mode_too(fresh_host_factory, tiny_disk):
+def test_a_blocked_host_in_check_mode_shows_the_blocker_and_every_other_step(fresh_host_factory, tiny_disk):
+    from ops.playbook.load import load_play
+
     host = fresh_host_factory("tiny-check")
     host.write_inventory(model_root=str(tiny_disk / "flashhead"), disk_gib={"venv": 1})
-    result = host.provision("--check")
-    assert result.returncode == int(CheckFailed.exit_code)
-    assert "not enough free disk" in result.stderr
+    steps = [s.name for s in load_play(None).steps]
+    data = report(host.provision("--check", "--output", "json"))
+    assert [s["name"] for s in data["steps"]] == steps
+    assert data["blocked"] == ["preflight"] and "not enough free disk" in data["steps"][0]["summary"]
+    assert set(data["pending"]) >= {"venv", "checkpoints", "verify"} and data["error"]["exit_code"] == 1
+    text = host.provision("--check", "--diff")
+    assert text.returncode == int(CheckFailed.exit_code)
+    assert "not enough free disk" in text.stderr and "model_root" in text.stderr
+    assert "1 blocked (preflight)" in text.stdout and "pending" in text.stdout
+    assert "@@" not in text.stdout + text.stderr + json.dumps(data)
+    assert list(tiny_disk.iterdir()) == []
+    # the exported script does the same in check-only mode, and stops at the blocker when applying
+    from tests.provision.test_export_script import export, run_on_host
+
+    script = export(host)
+    checked = run_on_host(host, script, check_only=True)
+    assert checked.returncode == 1 and "BLOCKED   preflight" in checked.stderr
+    assert "not enough free disk" in checked.stderr and "-> free space on" in checked.stderr
+    assert "pending   venv" in checked.stderr and "pending   verify" in checked.stderr
+    assert "@@" not in checked.stderr
+    applied = run_on_host(host, script, check_only=False)
+    assert applied.returncode == 1 and "applying" not in applied.stderr and list(tiny_disk.iterdir()) == []

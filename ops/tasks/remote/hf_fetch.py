@@ -3,7 +3,8 @@
 `check SPEC_JSON`  read-only: each snapshot's manifest (`{dir}/.flashhead-manifest.json`) matches
                    the wanted repo, revision and patterns, and every file still has the size and
                    mtime it had when verified. Exit 0 done, 1 pending.
-`fetch SPEC_JSON`  snapshot_download at the resolved commit (resumes partial files), then verify
+`fetch SPEC_JSON`  snapshot_download at the resolved commit (resumes partial files; `@@progress`
+                   lines report the bytes as they arrive), then verify
                    every file: LFS files by sha256 against the hub's metadata (`lfs.sha256`), other
                    files by their git blob id. A mismatch is deleted and fetched again once. Files
                    verified before and unchanged (size + mtime) are not re-hashed. Writes the manifest.
@@ -14,13 +15,16 @@ The token comes from HF_TOKEN in the environment, the endpoint from HF_ENDPOINT.
 from __future__ import annotations
 
 import fnmatch
+import glob
 import hashlib
 import json
 import os
 import re
 import shutil
 import sys
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 MANIFEST = ".flashhead-manifest.json"
@@ -148,8 +152,65 @@ def discard(directory: str, problems: list[str]) -> None:
             os.remove(path)
 
 
+class Progress:
+    """Prints `@@progress {json}` (the file in flight, its bytes, all bytes, the rate) every `interval`
+    seconds while bytes arrive, and nothing while they do not: silence means a stalled download.
+    `sizes()` says how many bytes of each expected file are on disk (partial files included)."""
+
+    def __init__(self, expected: dict[str, int], sizes: Callable[[], dict[str, int]], interval: float = 1.0):
+        self.expected, self.sizes, self.interval = expected, sizes, interval
+        self.total = sum(expected.values())
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Progress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        before, then = None, time.monotonic()
+        while not self._stop.wait(self.interval):
+            try:
+                found = self.sizes()
+            except OSError:
+                continue  # a file renamed while we looked: look again next time
+            done = sum(min(found.get(name, 0), size) for name, size in self.expected.items())
+            now = time.monotonic()
+            if before is not None and done == before:
+                continue
+            active = [n for n, size in self.expected.items() if 0 < found.get(n, 0) < size]
+            current = max(active, key=lambda n: self.expected[n], default="")
+            rate = (done - before) / (now - then) if before is not None else 0.0
+            print("@@progress " + json.dumps({
+                "file": current, "file_done": found.get(current, 0), "file_total": self.expected.get(current, 0),
+                "done": done, "total": self.total, "rate": round(rate),
+                "files_done": sum(1 for n, size in self.expected.items() if found.get(n, 0) >= size),
+                "files_total": len(self.expected)}), flush=True)
+            before, then = done, now
+
+
+def hub_sizes(directory: str, expected: dict[str, dict]) -> dict[str, int]:
+    """Bytes on disk per expected file: huggingface_hub downloads into
+    `.cache/huggingface/download/**/<hash>.<etag>[.<id>].incomplete`, the etag being the file's sha256
+    (LFS) or blob id, then renames it into place."""
+    partial = {os.path.basename(path): os.path.getsize(path) for path in glob.glob(
+        os.path.join(directory, ".cache", "huggingface", "download", "**", "*.incomplete"), recursive=True)}
+    found = {}
+    for name, want in expected.items():
+        growing = [count for part, count in partial.items() if want.get("hash") and f".{want['hash']}." in part]
+        if growing:
+            found[name] = max(growing)
+        elif os.path.isfile(os.path.join(directory, name)):
+            found[name] = os.path.getsize(os.path.join(directory, name))
+    return found
+
+
 def fetch_from_hub(spec: dict) -> dict:
-    from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+    from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download
 
     api = HfApi()
     info = api.repo_info(spec["repo"], revision=spec["revision"], files_metadata=True)
@@ -166,8 +227,11 @@ def fetch_from_hub(spec: dict) -> dict:
     os.makedirs(directory, exist_ok=True)
     old = read_manifest(directory) or {}
     previous = old.get("files", {}) if old.get("commit") == commit else {}
-    snapshot_download(spec["repo"], revision=commit, local_dir=directory, allow_patterns=spec["patterns"],
-                      max_workers=int(spec.get("max_workers", 8)))
+    sizes = {name: int(want["size"] or 0) for name, want in expected.items()}
+    constants.DOWNLOAD_CHUNK_SIZE = 2**20  # written to disk every MiB (not 10): finer progress
+    with Progress(sizes, lambda: hub_sizes(directory, expected)):
+        snapshot_download(spec["repo"], revision=commit, local_dir=directory, allow_patterns=spec["patterns"],
+                          max_workers=int(spec.get("max_workers", 8)))
     entries, bad = verify(directory, expected, previous)
     refetched = []
     for problem in bad:
@@ -183,7 +247,7 @@ def fetch_from_hub(spec: dict) -> dict:
                                                       for p in bad}, {})
         if still_bad:
             discard(directory, still_bad)
-            raise SystemExit(f"@@verify-failed {spec['repo']}@{commit}: " + "; ".join(still_bad))
+            raise SystemExit(f"checkpoint verification failed for {spec['repo']}@{commit}: " + "; ".join(still_bad))
         entries.update(entries_again)
     return {"commit": commit, "files": entries, "refetched": refetched, "verified_against": "hub metadata"}
 
@@ -192,7 +256,7 @@ def copy_from_source(spec: dict, source: str) -> dict:
     """Copy a pre-staged snapshot (`{source}/{basename of dir}`), verify against its manifest if any."""
     origin = os.path.join(source, os.path.basename(spec["dir"].rstrip("/")))
     if not os.path.isdir(origin):
-        raise SystemExit(f"@@source-missing {origin} does not exist (expected a copy of {spec['repo']})")
+        raise SystemExit(f"pre-staged source missing: {origin} does not exist (expected a copy of {spec['repo']})")
     staged = read_manifest(origin)
     expected = {}
     for root, dirs, files in os.walk(origin):
@@ -211,7 +275,7 @@ def copy_from_source(spec: dict, source: str) -> dict:
     entries, bad = verify(spec["dir"], expected, {})
     if bad:
         discard(spec["dir"], bad)
-        raise SystemExit(f"@@verify-failed {origin}: " + "; ".join(bad))
+        raise SystemExit(f"checkpoint verification failed for {origin}: " + "; ".join(bad))
     return {"commit": (staged or {}).get("commit", "source"), "files": entries, "refetched": [],
             "verified_against": "source manifest" if staged else "nothing (no manifest in the source: hashes recorded)"}
 

@@ -1,4 +1,4 @@
-"""The flashhead backend's `fast` engine: FlashHead's modules and weights, batched across streams.
+"""The `fast` engine: FlashHead's modules and weights, batched across streams.
 
 FlashHead's own loop spends a large share of each chunk around the model (a `deque` of Python
 floats turned into an array, the feature normaliser in NumPy, frames copied to the host as
@@ -7,18 +7,20 @@ float32). This engine keeps the same computation and removes that overhead:
 - audio: every stream's 8 s ring buffer goes to the GPU once per chunk; the wav2vec2 feature
   normalisation runs there; wav2vec2 encodes all streams of a batch in one call;
 - denoise: the chunks of B streams are stacked on the batch axis (noise, reference latents, audio
-  embeddings; the timestep is shared) through `batched_forward`, a batch-capable rendering of
+  embeddings; the timestep is shared) through `_forward`, a batch-capable rendering of
   `WanModelAudioProject.forward` over the model's own submodules (FlashHead's forward assumes batch
   1 in its RoPE and audio cross-attention reshapes). Each stream draws its noise from its own
   generator, in FlashHead's order, and keeps its own motion latents;
-- decode, colour correction and motion re-encode run batched; FlashHead's VAE posterior sample
-  draws from a per-stream generator seeded like the CUDA RNG the pipeline engine swaps in;
+- decode, colour correction and motion re-encode run batched through the model type's VAE codec
+  (engines/vae.py: LTX for Lite, Wan 2.1 for Pro); Lite's VAE posterior sample draws from a
+  per-stream generator seeded like the device RNG the pipeline engine swaps in;
 - frames become uint8 on the GPU and cross to the host in one copy, or are JPEG-encoded there
   (nvJPEG through torchvision) so only the JPEG bytes cross;
 - compiled, the DiT replays as CUDA graphs, one per batch size (recorded by the backend's
-  `warm_up`). Inductor launches its kernels from Python, about 2,000 a chunk; every launch gives up
-  the GIL and waits to get it back from the server's other threads: a batch of 8 took 1.02 s inside
-  the server against 0.58 s alone. A replay is one launch (now 0.57 s inside the server).
+  `warm_up` for the sizes `warm_up_sizes` names). Inductor launches its kernels from Python,
+  about 2,000 a chunk; every launch gives up the GIL and waits to get it back from the server's
+  other threads: a batch of 8 took 1.02 s inside the server against 0.58 s alone. A replay is one
+  launch (now 0.57 s inside the server).
 
 For one stream the result equals FlashHead's `run_pipeline` within bf16 rounding
 (benchmarks/gpu_batching.py checks it on the GPU, and batched vs one-by-one for B = 2..).
@@ -27,37 +29,45 @@ For one stream the result equals FlashHead's `run_pipeline` within bf16 rounding
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 from einops import rearrange
 
+from inference.backends.flashhead.engines.base import (
+    EngineSettings,
+    FlashheadStream,
+    LoadedFlashhead,
+    require_audio,
+)
+from inference.backends.flashhead.engines.vae import LatentCodec, codec_for
+
 log = logging.getLogger("inference.flashhead")
 _NORM_EPS = 1e-7  # Wav2Vec2FeatureExtractor's zero-mean unit-variance normalisation
+JpegEncoder = Callable[..., list[torch.Tensor]]
 
 
 class FastEngine:
-    """Batched chunk generation over a loaded FlashHeadPipeline."""
+    """Batched chunk generation over a loaded FlashHeadPipeline, for Lite and Pro."""
 
     name = "fast"
 
-    def __init__(self, backend: Any):
+    def __init__(self, flashhead: LoadedFlashhead, settings: EngineSettings):
         from flash_head.src.modules import flash_head_model
         from flash_head.utils.utils import match_and_blend_colors_torch
 
-        self.backend = backend
-        self.p = p = backend.pipeline
-        self.model = getattr(p.model, "_orig_mod", p.model)
+        self.p = p = flashhead.pipeline
+        self.codec: LatentCodec = codec_for(flashhead.model_type, p.vae, settings.compile)
+        self.model = getattr(p.model, "_orig_mod", p.model)  # the module under FlashHead's torch.compile
         self.attention = flash_head_model.flash_attention
         self.sinusoidal = flash_head_model.sinusoidal_embedding_1d
         self.color_match = match_and_blend_colors_torch
         self.device = torch.device(p.device)
         self.dtype = p.param_dtype
-        params = backend.params
-        fps, rate = params["tgt_fps"], params["sample_rate"]
-        self.video_length = params["cached_audio_duration"] * fps  # wav2vec2 output frames for the ring
+        params = flashhead.params
+        self.video_length = params["cached_audio_duration"] * params["tgt_fps"]  # wav2vec2 frames of the ring
         end, start = self.video_length, self.video_length - params["frame_num"]
         window = torch.arange(start, end)[:, None] + (torch.arange(5) - 2)[None, :]
         self.window = window.clamp(0, end - 1).to(self.device)
@@ -67,55 +77,56 @@ class FastEngine:
         frames = (params["frame_num"] - 1) // config.vae_stride[0] + 1
         self.latent_shape = (config.out_dim, frames, params["height"] // config.vae_stride[1],
                              params["width"] // config.vae_stride[2])
-        self.samples = rate * params["cached_audio_duration"]
         self.model.freqs = self.model.freqs.to(self.device)
         patch = config.patch_size
         grid = (frames // patch[0], self.latent_shape[2] // patch[1], self.latent_shape[3] // patch[2])
         self.cos, self.sin = self._rope(grid)
-        self.cuda_graphs = backend.compile and backend.cuda_graphs
-        self.forward = self._compiled_forward() if backend.compile else self._forward
-        self.jpeg = _nvjpeg_encoder(self.device) if backend.jpeg_on_device else None
-        self.last_timings: dict[str, float] = {}
-        self.chunk_times: dict[int, float] = {}  # batch size -> last measured chunk seconds
+        self.cuda_graphs = settings.compile and settings.cuda_graphs and self.device.type == "cuda"
+        self.run_block: Callable[..., torch.Tensor] = self._block
+        self.forward = self._compiled_forward(settings.compile_scope) if settings.compile else self._forward
+        self.jpeg: JpegEncoder | None = _nvjpeg_encoder(self.device) if settings.jpeg_on_device else None
+        self.encodes_jpeg = self.jpeg is not None
 
-    def _compiled_forward(self) -> Any:
+    def _compiled_forward(self, scope: str) -> Callable[..., torch.Tensor]:
+        """The DiT step compiled whole, or (`blocks`) eager around one compiled block: the 30 blocks share
+        its code, so dynamo traces it once and every block reuses the graph (one CUDA graph each)."""
         _stable_compile_cache()
-        return torch.compile(self._forward, mode="reduce-overhead" if self.cuda_graphs else None)
+        mode = "reduce-overhead" if self.cuda_graphs else None
+        if scope == "blocks":
+            self.run_block = torch.compile(self._block, mode=mode)
+            return self._forward
+        return torch.compile(self._forward, mode=mode)
+
+    def warm_up_sizes(self, max_batch: int) -> list[int]:
+        """Batch 1 and 2 compile the two graphs (static, batch-dynamic); CUDA graphs are one per size."""
+        if max_batch == 1:
+            return [1]
+        return list(range(1, max_batch + 1)) if self.cuda_graphs else [1, 2]
 
     # ---- per-stream state ------------------------------------------------------------------------
 
-    def new_stream(self, stream: Any) -> None:
+    def new_stream(self, stream: FlashheadStream) -> None:
         stream.generator = torch.Generator(device=self.device).manual_seed(stream.seed)
-        # FlashHead's VAE posterior samples from the global CUDA RNG; here each stream has its own.
-        stream.extra["vae_generator"] = torch.Generator(device=self.device).manual_seed(stream.seed)
+        # FlashHead's LTX posterior samples from the global device RNG; here each stream has its own.
+        stream.vae_generator = torch.Generator(device=self.device).manual_seed(stream.seed)
 
-    def clear_audio(self, stream: Any) -> None:
-        return None
-
-    def encode_audio(self, stream: Any) -> None:
-        stream.embedding = True  # the ring (already updated) is encoded with the batch in `generate`
+    def encode_audio(self, stream: FlashheadStream) -> None:
+        stream.audio_fed = True  # the ring (already updated) is encoded with the batch in `generate`
 
     # ---- one batched chunk ---------------------------------------------------------------------
 
     @torch.no_grad()
-    def generate(self, streams: list[Any], jpeg_quality: int | None = None) -> list[np.ndarray] | list[list[bytes]]:
-        """One chunk per stream: uint8 frames on the host, or (with `jpeg_quality`) JPEG bytes per frame."""
-        for stream in streams:
-            if stream.embedding is None:
-                raise RuntimeError("generate_chunk before encode_audio")
-        started = time.perf_counter()
-        context = self.audio_embeddings(streams)
-        latents = self.denoise(streams, context)
-        frames = self.decode(streams, latents)
-        for stream in streams:
-            stream.embedding = None
-        result = self.encode_jpeg(frames, jpeg_quality) if jpeg_quality else _to_host(frames)
-        self.chunk_times[len(streams)] = time.perf_counter() - started
-        return result
+    def generate(self, streams: list[FlashheadStream]) -> list[np.ndarray]:
+        """One chunk per stream: (new_frames, H, W, 3) uint8 frames on the host, one copy for the batch."""
+        host = self._frames(streams).cpu().numpy()
+        return [host[index] for index in range(host.shape[0])]
 
-    def encode_jpeg(self, frames: torch.Tensor, quality: int) -> list[list[bytes]]:
-        """(B, T, H, W, 3) uint8 on the GPU -> per stream, T JPEG files; one host copy for all."""
-        assert self.jpeg is not None, "jpeg_quality given without an nvJPEG encoder"
+    @torch.no_grad()
+    def generate_jpeg(self, streams: list[FlashheadStream], quality: int) -> list[list[bytes]]:
+        """One chunk per stream, each frame JPEG-encoded on the GPU; one host copy of the files."""
+        if self.jpeg is None:
+            raise NotImplementedError("nvJPEG is not usable here: the fast engine returns raw frames")
+        frames = self._frames(streams)
         batch, count = frames.shape[:2]
         planar = frames.permute(0, 1, 4, 2, 3).contiguous()
         encoded = self.jpeg([planar[b, t] for b in range(batch) for t in range(count)], quality=quality)
@@ -126,7 +137,16 @@ class FastEngine:
             offset += tensor.numel()
         return [files[b * count: (b + 1) * count] for b in range(batch)]
 
-    def audio_embeddings(self, streams: list[Any]) -> torch.Tensor:
+    def _frames(self, streams: list[FlashheadStream]) -> torch.Tensor:
+        require_audio(streams)
+        context = self.audio_embeddings(streams)
+        latents = self.denoise(streams, context)
+        frames = self.decode(streams, latents)
+        for stream in streams:
+            stream.audio_fed = False
+        return frames
+
+    def audio_embeddings(self, streams: list[FlashheadStream]) -> torch.Tensor:
         """(B, frame_num, 5, 12, 768): FlashHead's `get_audio_embedding` for each ring, batched."""
         rings = torch.from_numpy(np.stack([s.ring for s in streams])).to(self.device, non_blocking=True)
         mean = rings.mean(dim=1, keepdim=True)
@@ -136,7 +156,7 @@ class FastEngine:
         hidden = torch.stack(out.hidden_states[1:], dim=2)  # B x frames x 12 x 768
         return hidden[:, self.window]
 
-    def denoise(self, streams: list[Any], context: torch.Tensor) -> torch.Tensor:
+    def denoise(self, streams: list[FlashheadStream], context: torch.Tensor) -> torch.Tensor:
         """FlashHead's 4-step sampler for B streams at once; each stream's noise from its generator."""
         p = self.p
         noise = torch.stack([torch.randn(self.latent_shape, dtype=self.dtype, device=self.device,
@@ -161,7 +181,7 @@ class FastEngine:
             torch.compiler.cudagraph_mark_step_begin()  # the last step's output is used up: reuse its memory
         return self.forward(x, timestep, context, y)
 
-    def _motion(self, streams: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _motion(self, streams: list[FlashheadStream]) -> tuple[torch.Tensor, torch.Tensor]:
         """The motion latents of each stream padded to the chunk, and where they apply."""
         batch = len(streams)
         motion = torch.zeros((batch, *self.latent_shape), dtype=self.dtype, device=self.device)
@@ -172,17 +192,13 @@ class FastEngine:
             mask[index, :, :count] = True
         return motion, mask
 
-    def decode(self, streams: list[Any], latents: torch.Tensor) -> torch.Tensor:
-        """VAE decode, colour correction, motion re-encode (all batched): (B, T, H, W, 3) uint8 on the GPU."""
-        vae = self.p.vae
-        videos = vae.model.decode(vae.un_normalize_latents(latents), return_dict=False,
-                                  target_shape=latents.shape)[0]
+    def decode(self, streams: list[FlashheadStream], latents: torch.Tensor) -> torch.Tensor:
+        """VAE decode, colour correction, motion re-encode (all batched): (B, T, H, W, 3) uint8 on the device."""
+        videos = self.codec.decode(latents)
         if self.color_strength > 0.0:
             reference = torch.cat([s.avatar.color_reference for s in streams])
             videos = self.color_match(videos, reference, self.color_strength)
-        posterior = vae.model.encode(videos[:, :, -self.motion_frames:], return_dict=False)[0]
-        sample = posterior.sample(generator=[s.extra["vae_generator"] for s in streams])
-        motion = vae.normalize_latents(sample)
+        motion = self.codec.encode_motion(videos[:, :, -self.motion_frames:], [s.vae_generator for s in streams])
         for index, stream in enumerate(streams):
             stream.motion = motion[index]
         new = videos[:, :, self.motion_frames:].float()
@@ -202,7 +218,7 @@ class FastEngine:
         t_mod = m.time_projection(t).unflatten(1, (6, m.dim))
         audio = self._audio_context(context.to(device=x.device, dtype=x.dtype)).to(x.dtype)
         for block in m.blocks:
-            x = self._block(block, x, audio, t_mod, self.cos, self.sin)
+            x = self.run_block(block, x, audio, t_mod, self.cos, self.sin)
         x = m.head(x, t.expand(batch, -1))
         return m.unpatchify(x, grid)
 
@@ -249,24 +265,8 @@ class FastEngine:
         ], dim=-1).reshape(f * h * w, 1, -1)
         return rotation.real.float().contiguous(), rotation.imag.float().contiguous()
 
-    # ---- capacity ---------------------------------------------------------------------------------
 
-    def capacity(self) -> dict[str, Any]:
-        """Measured chunk time per batch size and the concurrent streams that stay real time."""
-        from inference.capacity import safe_streams
-
-        chunk_s = self.backend.geometry.chunk_seconds
-        return {"chunk_seconds_by_batch": {str(b): round(t, 4) for b, t in sorted(self.chunk_times.items())},
-                "chunk_seconds": chunk_s, "max_batch": self.backend.max_batch,
-                "safe_streams": safe_streams(self.chunk_times, chunk_s, self.backend.max_batch)}
-
-
-def _to_host(frames: torch.Tensor) -> list[np.ndarray]:
-    host = frames.cpu().numpy()
-    return [host[index] for index in range(host.shape[0])]
-
-
-def _nvjpeg_encoder(device: torch.device) -> Any:
+def _nvjpeg_encoder(device: torch.device) -> JpegEncoder | None:
     """torchvision's batched nvJPEG `encode_jpeg`, or None where it is missing or fails on `device`."""
     if device.type != "cuda":
         return None
