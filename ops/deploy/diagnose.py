@@ -172,7 +172,8 @@ def _mounts(pod: dict[str, Any], events: list[dict[str, Any]]) -> list[Reason]:
                   "the mount at least every 2 minutes, then the pod starts")
     elif "hostPath type check failed" in message:
         remedy = (f"the directory is missing on {node}: create it there, owned by the server's uid (--set "
-                  "run_as_user): sudo install -d -o UID PATH (flashhead provision lays out model_root)")
+                  "run_as_user): sudo install -d -o UID PATH (flashhead provision's compile_cache step "
+                  "creates and fills the compile cache)")
     else:
         return [Reason("MountFailed", message, "kubectl describe pod shows the volume; fix what it names",
                        pod["metadata"]["name"])]
