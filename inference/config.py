@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inference import layout
 from inference.backends import BACKEND_NAMES, MODEL_TYPES
 from inference.backends.flashhead.engines import COMPILE_SCOPES, ENGINE_CHOICES
 from inference.errors import ConfigError
@@ -22,6 +23,7 @@ from inference.errors import ConfigError
 PREFIX = "FLASHHEAD_"
 MAX_AUDIO_CHANNELS = 64  # libavfilter's pan filter mixes at most this many (inference/media/audio.py)
 SECRET_FIELDS = frozenset({"api_token"})
+MAX_TOKEN_FILE_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -32,12 +34,13 @@ class ServerConfig:
     port: int = 8000
     backend: str = "reference"  # inference.backends.BACKEND_NAMES
     model_type: str = "lite"  # inference.backends.MODEL_TYPES
-    model_root: Path = Path("/opt/models/flashhead")
-    repo_dir: Path | None = None  # default {model_root}/SoulX-FlashHead
-    checkpoint_dir: Path | None = None  # default {model_root}/models (as the playbook lays it out)
+    # The paths below default to inference/layout.py's places under model_root (None: derived).
+    model_root: Path = Path(layout.DEFAULT_ROOT)
+    repo_dir: Path | None = None
+    checkpoint_dir: Path | None = None
     device: str = "cuda"
     compile: bool = False
-    compile_cache_dir: Path | None = None  # flashhead: default {model_root}/.cache/torch-compile
+    compile_cache_dir: Path | None = None  # flashhead: the one directory the server writes
     weights: str = "checkpoints"  # flashhead: checkpoints | random (capacity probe: frames are noise)
     engine: str = "auto"  # flashhead: inference.backends.flashhead.engines.ENGINE_CHOICES
     cuda_graphs: bool = True  # flashhead fast engine with compile: the DiT replays as CUDA graphs
@@ -49,6 +52,7 @@ class ServerConfig:
     # batch size); `blocks` compiles one DiT block and reuses it for all 30 (a far shorter compile).
     compile_scope: str = "model"
     api_token: str | None = field(default=None, repr=False)
+    api_token_file: Path | None = None  # the token read from this file (a mounted Secret), stripped
     allow_insecure: bool = False  # serve a non-loopback address without a token
     max_streams: int = 3
     # realtime: admit a stream only while measured chunk times keep every stream at 1x (and within
@@ -88,16 +92,22 @@ class ServerConfig:
     log_format: str = "json"  # json | text
 
     @property
+    def layout(self) -> layout.Layout:
+        """The model_root layout (inference/layout.py) the path defaults come from."""
+        return layout.Layout.of(self.model_root)
+
+    @property
     def resolved_repo_dir(self) -> Path:
-        return self.repo_dir or self.model_root / "SoulX-FlashHead"
+        return self.repo_dir or Path(self.layout.repo)
 
     @property
     def resolved_checkpoint_dir(self) -> Path:
-        return self.checkpoint_dir or self.model_root / "models"
+        return self.checkpoint_dir or Path(self.layout.models)
 
     @property
     def resolved_compile_cache_dir(self) -> Path:
-        return self.compile_cache_dir or self.model_root / ".cache" / "torch-compile"
+        """Where compiled kernels persist (its inductor/ and triton/ subdirectories: inference/layout.py)."""
+        return self.compile_cache_dir or Path(self.layout.compile_cache)
 
     def public(self) -> dict[str, Any]:
         """The settings without secrets (for logs and /v1/info)."""
@@ -120,6 +130,11 @@ def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Serv
         if raw is not None and raw != "":
             values[item.name] = _parse(item.name, str(item.type), raw)
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if values.get("api_token_file") is not None:
+        if values.get("api_token"):
+            raise ConfigError(f"both {PREFIX}API_TOKEN and {PREFIX}API_TOKEN_FILE are set",
+                              "set one of them: the file (a mounted Secret) keeps the token out of the environment")
+        values["api_token"] = read_token_file(values["api_token_file"])
     config = ServerConfig(**values)
     validate(config)
     return config
@@ -169,6 +184,27 @@ def validate(config: ServerConfig) -> None:
             f"refusing to serve {config.host} without an API token",
             f"set {PREFIX}API_TOKEN (clients send `Authorization: Bearer <token>`), bind 127.0.0.1, "
             f"or set {PREFIX}ALLOW_INSECURE=1 if something in front of the server authenticates")
+
+
+def read_token_file(path: Path) -> str:
+    """The API token in `path` (a mounted Secret's key), surrounding whitespace stripped."""
+    variable = f"{PREFIX}API_TOKEN_FILE"
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_TOKEN_FILE_BYTES + 1)
+    except OSError as error:
+        raise ConfigError(f"{variable}={path}: cannot read it ({error.strerror or error})",
+                          "mount the token Secret at that path (docs/deploy.md), or fix the path") from None
+    if len(raw) > MAX_TOKEN_FILE_BYTES:
+        raise ConfigError(f"{variable}={path} is larger than {MAX_TOKEN_FILE_BYTES} bytes: not a token",
+                          "point it at the file holding only the token (the Secret's `token` key)")
+    try:
+        token = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{variable}={path} is not UTF-8 text", "write the token as text") from None
+    if not token:
+        raise ConfigError(f"{variable}={path} is empty", "write the token into the Secret's `token` key")
+    return token
 
 
 def is_loopback(host: str) -> bool:

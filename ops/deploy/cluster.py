@@ -151,22 +151,25 @@ class Cluster:
             raise
 
     def pod_log(self, pod: str, container: str, previous: bool = False, tail: int = 20) -> str:
-        """The last `tail` lines of a container's log ('' when there is none)."""
-        query = [("container", container), ("tailLines", str(tail))]
-        if previous:
-            query.append(("previous", "true"))
+        """The last `tail` lines of a container's log; ClusterError (ApiError) says why it cannot be read.
+
+        Asked the way the client library and kubectl ask: the API server negotiates pods/log like
+        any endpoint and answers 406 to `Accept: text/plain`, though the body is plain text.
+        """
+        from kubernetes.client import CoreV1Api
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
         path = KINDS["Pod"].object_path(self.namespace, pod) + "/log"
         try:
-            serialized = self.api.param_serialize(method="GET", resource_path=path, query_params=query,
-                                                  header_params={"Accept": "text/plain"},
-                                                  auth_settings=["BearerToken"])
-            response = self.api.call_api(*serialized, _request_timeout=REQUEST_TIMEOUT)
-            response.read()
-            if response.status != 200:
-                return ""
-            return str(response.data.decode("utf-8", "replace"))
-        except Exception:  # noqa: BLE001 - logs are a best-effort addition to a diagnosis
-            return ""
+            text = CoreV1Api(self.api).read_namespaced_pod_log(
+                pod, self.namespace, container=container, previous=previous, tail_lines=tail,
+                _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as error:
+            raise ApiError.from_exception(error, "GET", path, f"the log of pod {pod}", self) from None
+        except (HTTPError, OSError) as error:
+            raise ClusterError(f"cannot reach the Kubernetes API at {self.server}: {_root_cause(error)}") from None
+        return str(text or "")
 
     def proxy_get(self, kind: str, target: str, path: str) -> tuple[int, Any]:
         """GET `path` on a pod or service (`name:port`) through the API server's proxy.
@@ -231,10 +234,16 @@ class ApiError(ClusterError):
                        f"ask a cluster admin for a Role in namespace {namespace} that allows this "
                        f"(see `kubectl auth can-i --list -n {namespace}`), or use a context that has it",
                        status, reason)
-        if status == 409:
+        if status == 409 and reason == "Conflict" and _conflicts(body):
+            owners = ", ".join(sorted({c.get("message", "").removeprefix("conflict with ") for c in _conflicts(body)}))
             return cls(f"conflict applying {what}: {message}",
-                       "another field manager owns these fields (someone ran kubectl edit/apply?); "
-                       "rerun with --force-conflicts to take them over", status, reason)
+                       f"another field manager ({owners}) changed these fields since the last apply (kubectl "
+                       "edit, set, scale?): put the value you want in --set, or rerun with --force-conflicts to "
+                       "take the fields over (their change is overwritten)", status, reason)
+        if status == 409:
+            return cls(f"conflict on {what}: {message}",
+                       "the object changed or exists already; look at it (kubectl get -o yaml) and retry",
+                       status, reason)
         if status == 422:
             return cls(f"the API server rejected {what}: {message}",
                        "fix the value named above (render shows the objects)", status, reason)
@@ -250,6 +259,12 @@ def _with_kind(item: dict[str, Any], kind: Kind) -> dict[str, Any]:
     item.setdefault("apiVersion", kind.api_version)
     item.setdefault("kind", kind.kind)
     return item
+
+
+def _conflicts(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The field-manager conflicts a 409 Status names (details.causes)."""
+    causes = (body.get("details") or {}).get("causes") or []
+    return [c for c in causes if isinstance(c, dict) and c.get("reason") == "FieldManagerConflict"]
 
 
 def _status_body(body: Any) -> dict[str, Any]:

@@ -8,15 +8,18 @@ load) are reported when the timeout comes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from ops.deploy.pods import ReplicaSetPods
 
 IMAGE_PULL = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 IMAGE_PULL_FATAL = {"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 CONTAINER_FATAL = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError", "StartError"}
-LogReader = Callable[[str, str], str]  # (pod, container) -> last lines of the previous run
+LogReader = Callable[[str, str], str]  # (pod, container) -> last lines of the previous run; ClusterError: why not
 ReadinessReader = Callable[[str], "dict[str, Any] | None"]  # pod -> the server's own /readyz answer
+NodeReader = Callable[[str], "dict[str, Any] | None"]  # node -> its Ready condition (None: unknown)
 
 
 @dataclass
@@ -29,6 +32,7 @@ class Reason:
     pod: str | None = None
     fatal: bool = False
     log_tail: str = ""
+    log_note: str = ""  # why there are no log lines: they could not be read, or there were none
 
 
 @dataclass
@@ -42,16 +46,24 @@ class Progress:
     total: int = 0
     observed: bool = True
     complete: bool = False
+    old_pods: int = 0
     reasons: list[Reason] = field(default_factory=list)
+    history_note: str = ""  # what the rollout's outcome did to the revision history
 
     def summary(self) -> str:
-        return (f"{self.updated}/{self.desired} updated, {self.ready}/{self.desired} ready, "
+        text = (f"{self.updated}/{self.desired} updated, {self.ready}/{self.desired} ready, "
                 f"{self.available}/{self.desired} available")
+        return text + (f", {self.old_pods} old pod{'s' if self.old_pods != 1 else ''} still present"
+                       if self.old_pods else "")
 
 
 def assess(deployment: dict[str, Any], pods: list[dict[str, Any]], events: list[dict[str, Any]],
-           logs: LogReader, readiness: ReadinessReader = lambda _pod: None) -> Progress:
-    """The rollout's progress and the reasons it is stuck (if it is)."""
+           logs: LogReader, readiness: ReadinessReader = lambda _pod: None, old: Sequence[ReplicaSetPods] = (),
+           node_status: NodeReader = lambda _node: None) -> Progress:
+    """The rollout's progress and the reasons it is stuck (if it is).
+
+    `pods` are the newest ReplicaSet's; `old` the older ReplicaSets that still hold replicas or pods.
+    """
     spec, status = deployment.get("spec", {}), deployment.get("status") or {}
     desired = int(spec.get("replicas", 1))
     generation = deployment.get("metadata", {}).get("generation")
@@ -62,11 +74,54 @@ def assess(deployment: dict[str, Any], pods: list[dict[str, Any]], events: list[
                         observed=generation is None or int(status.get("observedGeneration") or 0) >= generation)
     progress.complete = (progress.observed and bool(status or desired == 0) and progress.updated >= desired
                          and progress.available >= desired and progress.total <= desired)
+    progress.old_pods = sum(len(rs.pods) for rs in old)
     progress.reasons = deployment_reasons(deployment)
     for pod in pods:
-        progress.reasons.extend(pod_reasons(pod, _events_for(events, "Pod", pod["metadata"]["name"]), logs,
-                                            readiness))
+        if not (pod.get("metadata") or {}).get("deletionTimestamp"):
+            progress.reasons.extend(pod_reasons(pod, _events_for(events, "Pod", pod["metadata"]["name"]), logs,
+                                                readiness, node_status))
+    if old and not progress.complete:
+        progress.reasons.append(old_replicasets(deployment, old, node_status))
     return progress
+
+
+def old_replicasets(deployment: dict[str, Any], old: Sequence[ReplicaSetPods],
+                    node_status: NodeReader = lambda _node: None) -> Reason:
+    """Old ReplicaSets still holding replicas or pods: why the rollout is not done."""
+    parts = []
+    for rs in old:
+        pods = ", ".join(describe_pod(pod, node_status) for pod in rs.pods) or "no pods yet"
+        held = (f"still holds {rs.replicas} replica{'s' if rs.replicas != 1 else ''}" if rs.replicas
+                else "is scaled to 0")
+        parts.append(f"ReplicaSet {rs.name} (revision {rs.revision}) {held}: {pods}")
+    if ((deployment.get("spec") or {}).get("strategy") or {}).get("type") == "Recreate":
+        remedy = ("with strategy Recreate the new pods start only when every old pod is gone; a pod that stays "
+                  "Terminating means its node's kubelet is not reporting (kubectl get node NODE: Ready should be "
+                  "True; on the node: sudo systemctl status k3s)")
+    else:
+        remedy = ("the controller scales old ReplicaSets down only as new pods become available (maxUnavailable): "
+                  "the new pods' reasons say why they are not, e.g. the GPU is still held by an old pod")
+    return Reason("OldReplicaSets", "; ".join(parts), remedy)
+
+
+def describe_pod(pod: dict[str, Any], node_status: NodeReader = lambda _node: None) -> str:
+    """`pod X Running, ready, on node N` / `pod X Terminating since T on node N (node N is Unknown: ...)`."""
+    meta, status = pod["metadata"], pod.get("status") or {}
+    node = (pod.get("spec") or {}).get("nodeName")
+    if meta.get("deletionTimestamp"):
+        state = f"Terminating since {meta['deletionTimestamp']}"
+    else:
+        state = status.get("phase", "Unknown") + (", ready" if _ready(status) else ", not ready")
+    text = f"pod {meta['name']} {state}" + (f" on node {node}" if node else ", not scheduled")
+    return text + _node_note(node, node_status)
+
+
+def _node_note(node: str | None, node_status: NodeReader) -> str:
+    condition = node_status(node) if node else None
+    if not condition or condition.get("status") == "True":
+        return ""
+    state = "NotReady" if condition.get("status") == "False" else "Unknown"
+    return f" (node {node} is {state}: {condition.get('message') or condition.get('reason', '')})"
 
 
 def deployment_reasons(deployment: dict[str, Any]) -> list[Reason]:
@@ -84,18 +139,60 @@ def deployment_reasons(deployment: dict[str, Any]) -> list[Reason]:
 
 
 def pod_reasons(pod: dict[str, Any], events: list[dict[str, Any]], logs: LogReader,
-                readiness: ReadinessReader = lambda _pod: None) -> list[Reason]:
+                readiness: ReadinessReader = lambda _pod: None,
+                node_status: NodeReader = lambda _node: None) -> list[Reason]:
     """What keeps one pod from being ready (asking the server itself when it is up but not ready)."""
     name = pod["metadata"]["name"]
     status = pod.get("status") or {}
-    reasons = _scheduling(name, status, events)
+    reasons = _scheduling(name, status, events) or _not_started(pod, node_status)
     for container in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
         reasons.extend(_container(name, container, logs))
-    if not any(r.kind in ("CrashLoopBackOff", "Unschedulable") for r in reasons) and not _ready(status):
+    if not any(r.kind in ("CrashLoopBackOff", "Unschedulable", "NotStarted") for r in reasons) and not _ready(status):
         if status.get("phase") == "Running":
             reasons.extend(_server_says(name, readiness(name)))
+        else:
+            reasons.extend(_mounts(pod, events))
         reasons.extend(_probes(name, events))
     return reasons
+
+
+def _mounts(pod: dict[str, Any], events: list[dict[str, Any]]) -> list[Reason]:
+    """A volume the kubelet cannot mount: a missing Secret, a hostPath that is not there."""
+    failing = [e for e in events if e.get("reason") == "FailedMount"]
+    if not failing:
+        return []
+    last = failing[-1]
+    count = sum(int(e.get("count") or 1) for e in failing)
+    when = last.get("lastTimestamp") or last.get("eventTime")
+    message = str(last.get("message", "")).strip() + f" ({count}x" + (f", last at {when})" if when else ")")
+    node = (pod.get("spec") or {}).get("nodeName") or "the node"
+    if "secret" in message and "not found" in message:
+        remedy = ("create the API token Secret (docs/deploy.md: kubectl -n NAMESPACE create secret generic "
+                  "flashhead-api-token --from-file=token=./token) or fix --set token_secret; the kubelet retries "
+                  "the mount at least every 2 minutes, then the pod starts")
+    elif "hostPath type check failed" in message:
+        remedy = (f"the directory is missing on {node}: create it there, owned by the server's uid (--set "
+                  "run_as_user): sudo install -d -o UID PATH (flashhead provision's compile_cache step "
+                  "creates and fills the compile cache)")
+    else:
+        return [Reason("MountFailed", message, "kubectl describe pod shows the volume; fix what it names",
+                       pod["metadata"]["name"])]
+    return [Reason("MountFailed", message, remedy, pod["metadata"]["name"], fatal=True)]
+
+
+def _not_started(pod: dict[str, Any], node_status: NodeReader) -> list[Reason]:
+    """Bound to a node whose kubelet never reported a container: the kubelet is not working."""
+    node, status = (pod.get("spec") or {}).get("nodeName"), pod.get("status") or {}
+    if not node or status.get("containerStatuses") or status.get("phase", "Pending") != "Pending":
+        return []
+    scheduled: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"),
+                                     {})
+    since = f" at {scheduled['lastTransitionTime']}" if scheduled.get("lastTransitionTime") else ""
+    return [Reason("NotStarted", f"scheduled to node {node}{since} and not started: the node's kubelet has not "
+                                 f"reported any container of the pod{_node_note(node, node_status)}",
+                   f"check the node: kubectl get node {node} (Ready should be True) and kubectl describe node "
+                   f"{node}; on the node: sudo systemctl status k3s (or kubelet) and journalctl -u k3s",
+                   pod["metadata"]["name"])]
 
 
 def _server_says(pod: str, answer: dict[str, Any] | None) -> list[Reason]:
@@ -144,16 +241,28 @@ def _container(pod: str, container: dict[str, Any], logs: LogReader) -> list[Rea
             detail += f" ({last['reason']})"
         if last.get("message"):
             detail += f": {last['message'].strip()}"
+        tail, note = _read_log(logs, pod, name)
         return [Reason("CrashLoopBackOff", f"{detail}; restarted {container.get('restartCount', 0)} times",
                        "the server stops at start: read the last log lines; "
                        f"kubectl logs {pod} -c {name} --previous", pod, fatal=True,
-                       log_tail=logs(pod, name))]
+                       log_tail=tail, log_note=note)]
     if reason in CONTAINER_FATAL:
         remedy = ("a Secret or ConfigMap the pod refers to is missing: create the API token Secret "
                   "(docs/deploy.md) or fix --set token_secret" if reason == "CreateContainerConfigError"
                   else "the container cannot start: is the command present in the image/hostPath?")
         return [Reason(reason, message, remedy, pod, fatal=True)]
     return []
+
+
+def _read_log(logs: LogReader, pod: str, container: str) -> tuple[str, str]:
+    """(the last lines, "") or ("", why there are none)."""
+    from ops.errors import ClusterError
+
+    try:
+        tail = logs(pod, container)
+    except ClusterError as error:
+        return "", f"the last log lines of pod {pod} could not be read: {error.message}"
+    return (tail, "") if tail.strip() else ("", f"the previous run of pod {pod} wrote nothing to its log")
 
 
 def _probes(pod: str, events: list[dict[str, Any]]) -> list[Reason]:

@@ -1,19 +1,27 @@
-"""diff: what apply would change, object by object, against the live objects (like `kubectl diff`).
+"""diff: what apply would change, object by object, as the API server itself answers it.
 
-Only the fields the manifests set are compared: the server adds defaults and status that are
-not ours to judge. Numbers and their string forms compare equal (the API normalises quantities).
+For an object that exists, the plan sends the apply as a server-side dry run (`dryRun=All`,
+nothing stored) and compares the server's answer with the live object, as `kubectl diff` does.
+The server computes the result: its defaults, and the removal of a field this tool applied
+before and no longer renders (a local comparison of the rendered fields cannot see that). An
+object that differs only in which fields the `flashhead` manager owns is an update too (an
+object someone else created is adopted, so a later apply can remove what it stops rendering).
+An object being deleted (it has a `deletionTimestamp`) is going away, not unchanged.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from ops.deploy.cluster import Cluster
+from ops.deploy.cluster import FIELD_MANAGER, Cluster
 from ops.deploy.kinds import HISTORY_NAME, MANAGED_BY, PRUNABLE, TOOL, object_key
+
+SERVER_METADATA = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink")
 
 
 @dataclass
@@ -23,30 +31,62 @@ class Change:
     key: str
     action: str
     diff: str = ""
+    note: str = ""
 
 
-def plan(cluster: Cluster, objects: list[dict[str, Any]], prune: bool = True) -> list[Change]:
-    """Compare rendered `objects` with the cluster; include owned objects apply would prune."""
+def plan(cluster: Cluster, objects: list[dict[str, Any]], prune: bool = True, force: bool = False,
+         validate_creates: bool = False) -> list[Change]:
+    """Compare rendered `objects` with the cluster (by server-side dry runs); include what prune removes.
+
+    `validate_creates` also dry-runs the objects that do not exist yet (`--dry-run=server`).
+    """
     changes = []
     for obj in objects:
         live = cluster.get(obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace"))
-        changes.append(compare(obj, live))
+        if live is None or terminating(live):
+            if validate_creates and live is None:
+                cluster.apply(obj, dry_run=True, force=force)
+            changes.append(Change(object_key(obj), "create", _unified(None, obj, object_key(obj)),
+                                  _going_away(live) if live else ""))
+            continue
+        changes.append(compare(live, cluster.apply(obj, dry_run=True, force=force)))
     if prune:
         wanted = {object_key(obj) for obj in objects}
-        changes.extend(Change(object_key(obj), "prune", _unified(obj, None, object_key(obj)))
-                       for obj in owned_objects(cluster) if object_key(obj) not in wanted)
+        changes.extend(Change(object_key(obj), "prune", _unified(comparable(obj), None, object_key(obj)))
+                       for obj in owned_objects(cluster) if object_key(obj) not in wanted and not terminating(obj))
     return changes
 
 
-def compare(desired: dict[str, Any], live: dict[str, Any] | None) -> Change:
-    """The change that makes `live` match `desired` (None: the object does not exist yet)."""
-    key = object_key(desired)
-    if live is None:
-        return Change(key, "create", _unified(None, desired, key))
-    current = project(live, desired)
-    if same(desired, current):
-        return Change(key, "unchanged")
-    return Change(key, "update", _unified(current, desired, key))
+def compare(live: dict[str, Any], applied: dict[str, Any]) -> Change:
+    """The change from `live` to `applied` (the server's answer to a dry-run apply)."""
+    key = object_key(live)
+    before, after = comparable(live), comparable(applied)
+    if before != after:
+        return Change(key, "update", _unified(before, after, key))
+    if applied_fields(live) != applied_fields(applied):
+        return Change(key, "update", note=f"no value changes; field manager {FIELD_MANAGER!r} takes over the "
+                                          "ownership of the fields it renders (so it can remove them later)")
+    return Change(key, "unchanged")
+
+
+def comparable(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object without status and the metadata the server keeps for itself."""
+    result = {k: copy.deepcopy(v) for k, v in obj.items() if k != "status"}
+    result["metadata"] = {k: v for k, v in result.get("metadata", {}).items() if k not in SERVER_METADATA}
+    return result
+
+
+def applied_fields(obj: dict[str, Any]) -> Any:
+    """The fields (FieldsV1) the `flashhead` manager owns by apply."""
+    for entry in (obj.get("metadata") or {}).get("managedFields") or []:
+        if entry.get("manager") == FIELD_MANAGER and entry.get("operation") == "Apply":
+            return entry.get("fieldsV1")
+    return None
+
+
+def terminating(obj: dict[str, Any] | None) -> bool:
+    """True for an object being deleted (it lingers until its finalizers clear)."""
+    return bool(obj and (obj.get("metadata") or {}).get("deletionTimestamp"))
 
 
 def owned_objects(cluster: Cluster) -> list[dict[str, Any]]:
@@ -59,30 +99,15 @@ def owned_objects(cluster: Cluster) -> list[dict[str, Any]]:
     return owned
 
 
-def project(live: Any, desired: Any) -> Any:
-    """`live` cut down to the shape of `desired` (the fields we manage)."""
-    if isinstance(desired, dict) and isinstance(live, dict):
-        return {key: project(live[key], value) for key, value in desired.items() if key in live}
-    if isinstance(desired, list) and isinstance(live, list) and len(desired) == len(live):
-        return [project(a, b) for a, b in zip(live, desired, strict=True)]
-    return live
-
-
-def same(desired: Any, live: Any) -> bool:
-    """Equal up to number/string spelling (1 == "1", True == "true" are not mixed up otherwise)."""
-    if isinstance(desired, dict) and isinstance(live, dict):
-        return desired.keys() == live.keys() and all(same(v, live[k]) for k, v in desired.items())
-    if isinstance(desired, list) and isinstance(live, list):
-        return len(desired) == len(live) and all(same(a, b) for a, b in zip(desired, live, strict=True))
-    if isinstance(desired, bool) or isinstance(live, bool):
-        return desired == live
-    if isinstance(desired, (int, float, str)) and isinstance(live, (int, float, str)):
-        return str(desired) == str(live)
-    return bool(desired == live)
+def _going_away(live: dict[str, Any]) -> str:
+    meta = live["metadata"]
+    finalizers = ", ".join(meta.get("finalizers") or []) or "none"
+    return (f"the live object is being deleted (since {meta['deletionTimestamp']}, finalizers: {finalizers}); "
+            "apply waits for it to go, then creates it")
 
 
 def _unified(before: dict[str, Any] | None, after: dict[str, Any] | None, key: str) -> str:
     def lines(obj: dict[str, Any] | None) -> list[str]:
-        return yaml.safe_dump(obj, sort_keys=False).splitlines(keepends=True) if obj is not None else []
+        return yaml.safe_dump(obj, sort_keys=True).splitlines(keepends=True) if obj is not None else []
 
     return "".join(difflib.unified_diff(lines(before), lines(after), f"live/{key}", f"rendered/{key}"))

@@ -32,6 +32,7 @@ class Kind:
 
 KINDS: dict[str, Kind] = {k.kind: k for k in (
     Kind("v1", "Namespace", "namespaces", namespaced=False),
+    Kind("v1", "Node", "nodes", namespaced=False),
     Kind("v1", "ServiceAccount", "serviceaccounts"),
     Kind("v1", "ConfigMap", "configmaps"),
     Kind("v1", "Secret", "secrets"),

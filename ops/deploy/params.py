@@ -1,8 +1,8 @@
 """The values `render --set key=value` accepts: each validated, each written to every place it lives.
 
-A value that appears in several objects (the model root is in the ConfigMap, the hostPath, the
-mount, the command and the cache variables) is set in all of them at once, so the rendered
-objects cannot disagree.
+A value that appears in several objects (the model root is in the ConfigMap, the hostPaths, the
+mounts and the command) is set in all of them at once, so the rendered objects cannot disagree.
+The paths under the model root come from its one owner, `inference/layout.py`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from inference.backends import BACKEND_NAMES, MODEL_TYPES
+from inference.layout import Layout
 from ops.errors import UsageError
 
 Objects = list[dict[str, Any]]
@@ -21,7 +22,11 @@ DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 IMAGE_REF = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._/-][a-z0-9]+)*)*"
                        r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$")
+DIGEST = "@sha256:"
+PIN_REMEDY = ("pin it by digest: --set image=REGISTRY/flashhead@sha256:DIGEST (`docker push` prints the digest; "
+              "`docker buildx imagetools inspect IMAGE` shows it); a tag can be moved to other content")
 SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/-]*$")
+TOKEN_VOLUME = "api-token"
 PROGRESS_MARGIN_S = 600  # beyond the startup budget: image pull and scheduling
 TERMINATION_MARGIN_S = 15  # after the server's drain: uvicorn shutdown and CUDA teardown
 OVERLAYS = ("single-gpu-host", "image")
@@ -109,6 +114,14 @@ def _path(raw: str) -> str:
     return path
 
 
+def _image(raw: str) -> str:
+    if not IMAGE_REF.match(raw):
+        raise ValueError(f"{raw!r} is not an image reference")
+    if DIGEST not in raw:
+        raise ValueError(f"{raw!r} is not pinned by digest (@sha256:...)")
+    return raw
+
+
 def _optional_label(raw: str) -> str:
     if raw and not DNS_LABEL.match(raw):
         raise ValueError(f"{raw!r} is not a DNS label (or empty to drop it)")
@@ -128,22 +141,21 @@ def _set_node(objects: Objects, value: str) -> None:
 
 
 def _set_model_root(objects: Objects, value: str) -> None:
-    old = settings(objects)["FLASHHEAD_MODEL_ROOT"]
-    settings(objects)["FLASHHEAD_MODEL_ROOT"] = value
+    """The root, and every path the layout puts under it: command, hostPaths, mounts, compile cache."""
+    old, new = Layout.of(settings(objects)["FLASHHEAD_MODEL_ROOT"]), Layout.of(value)
+    moved = {str(old.root): str(new.root), str(old.compile_cache): str(new.compile_cache),
+             str(old.python): str(new.python)}
+    data = settings(objects)
+    data["FLASHHEAD_MODEL_ROOT"] = str(new.root)
+    if data.get("FLASHHEAD_COMPILE_CACHE_DIR") in moved:
+        data["FLASHHEAD_COMPILE_CACHE_DIR"] = moved[data["FLASHHEAD_COMPILE_CACHE_DIR"]]
     spec, container = pod_spec(objects), server_container(objects)
-
-    def moved(path: str) -> str:
-        return value + path[len(old):] if path == old or path.startswith(old + "/") else path
-
-    container["command"] = [moved(part) for part in container.get("command", [])]
-    for variable in container.get("env", []):
-        if "value" in variable:
-            variable["value"] = moved(variable["value"])
+    container["command"] = [moved.get(part, part) for part in container.get("command", [])]
     for mount in container.get("volumeMounts", []):
-        mount["mountPath"] = moved(mount["mountPath"])
+        mount["mountPath"] = moved.get(mount["mountPath"], mount["mountPath"])
     for volume in spec.get("volumes", []):
         if "hostPath" in volume:
-            volume["hostPath"]["path"] = moved(volume["hostPath"]["path"])
+            volume["hostPath"]["path"] = moved.get(volume["hostPath"]["path"], volume["hostPath"]["path"])
 
 
 def _set_image(objects: Objects, value: str) -> None:
@@ -155,11 +167,11 @@ def _set_replicas(objects: Objects, value: int) -> None:
 
 
 def _set_token_secret(objects: Objects, value: str) -> None:
-    for variable in server_container(objects).get("env", []):
-        if variable["name"] == "FLASHHEAD_API_TOKEN":
-            variable["valueFrom"]["secretKeyRef"]["name"] = value
+    for volume in pod_spec(objects).get("volumes", []):
+        if volume["name"] == TOKEN_VOLUME:
+            volume["secret"]["secretName"] = value
             return
-    raise UsageError("the server container has no FLASHHEAD_API_TOKEN variable")
+    raise UsageError(f"the Deployment has no volume {TOKEN_VOLUME!r} (the API token Secret)")
 
 
 def _set_grace(objects: Objects, value: int) -> None:
@@ -188,6 +200,12 @@ def _set_security(field: str) -> Callable[[Objects, Any], None]:
     return apply
 
 
+def _set_group(objects: Objects, value: int) -> None:
+    security = pod_spec(objects).setdefault("securityContext", {})
+    security["runAsGroup"] = value
+    security["fsGroup"] = value
+
+
 def _set_models_claim(objects: Objects, value: str) -> None:
     for volume in pod_spec(objects).get("volumes", []):
         if "persistentVolumeClaim" in volume:
@@ -203,7 +221,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("model_type", " or ".join(MODEL_TYPES), _choice(*MODEL_TYPES), _setting("FLASHHEAD_MODEL_TYPE")),
     Param("backend", "flashhead (GPU) or reference (CPU, no model)", _choice(*BACKEND_NAMES),
           _setting("FLASHHEAD_BACKEND")),
-    Param("image", "container image", _text(IMAGE_REF, "an image reference"), _set_image),
+    Param("image", "container image, pinned by digest (REGISTRY/NAME@sha256:DIGEST)", _image, _set_image),
     Param("replicas", "number of pods (one GPU each)", _integer(0, 64), _set_replicas),
     Param("max_streams", "concurrent streams per pod", _integer(1, 64), _setting("FLASHHEAD_MAX_STREAMS")),
     Param("compile", "torch.compile the model (true/false)", _boolean,
@@ -216,7 +234,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           _optional_label, _set_runtime_class),
     Param("run_as_user", "uid of the server process (owner of model_root on the host)",
           _integer(1, 2**31 - 1), _set_security("runAsUser")),
-    Param("run_as_group", "gid of the server process", _integer(1, 2**31 - 1), _set_security("runAsGroup")),
+    Param("run_as_group", "gid of the server process (and the group that reads the token file)",
+          _integer(1, 2**31 - 1), _set_group),
     Param("models_claim", "PersistentVolumeClaim holding the checkpoints",
           _text(DNS_SUBDOMAIN, "a claim name"), _set_models_claim, ("image",)),
 )}
@@ -235,7 +254,8 @@ def parse_sets(overlay: str, pairs: dict[str, str]) -> dict[str, Any]:
         try:
             values[key] = param.parse(raw)
         except ValueError as error:
-            raise UsageError(f"--set {key}={raw}: {error}", f"{key}: {param.help}") from None
+            remedy = PIN_REMEDY if key == "image" and "digest" in str(error) else f"{key}: {param.help}"
+            raise UsageError(f"--set {key}={raw}: {error}", remedy) from None
     if overlay == "single-gpu-host" and values.get("replicas", 0) > 1:
         raise UsageError("--set replicas: the single-gpu-host overlay runs at most 1 replica (one GPU)",
                          "use the image overlay to scale across GPU nodes")
@@ -247,3 +267,11 @@ def apply_values(objects: Objects, values: dict[str, Any]) -> None:
     for name, param in PARAMS.items():
         if name in values:
             param.apply(objects, values[name])
+
+
+def require_pinned_images(objects: Objects, overlay: str) -> None:
+    """Every container image is pinned by digest (the image overlay's default is a placeholder)."""
+    for container in pod_spec(objects).get("containers", []) + pod_spec(objects).get("initContainers", []):
+        if DIGEST not in container.get("image", ""):
+            raise UsageError(f"the {overlay} overlay's container {container['name']} runs image "
+                             f"{container.get('image')!r}, which is not pinned by digest", PIN_REMEDY)

@@ -56,6 +56,7 @@ def render(overlay: str = DEFAULT_OVERLAY, sets: dict[str, str] | None = None, n
     values = params.parse_sets(overlay, sets or {})
     objects = kustomize.build(root / "overlays" / overlay)
     params.apply_values(objects, values)
+    params.require_pinned_images(objects, overlay)
     for obj in objects:
         kind_of(obj)
         if namespace and kind_of(obj).namespaced:

@@ -18,10 +18,11 @@ def rollback(cluster: Cluster, revision: int | None = None, options: ApplyOption
         raise ClusterError(f"nothing to roll back: no revisions recorded in namespace {cluster.namespace!r}",
                            "apply first: flashhead deploy apply")
     if revision is None:
-        earlier = [r for r in revisions[:-1] if r.status in ("deployed", "superseded")]
+        earlier = [r for r in revisions[:-1] if r.status in history.GOOD]
         if not earlier:
-            raise ClusterError("no earlier good revision to roll back to",
-                               "see `flashhead deploy history`, then pass a REVISION")
+            raise ClusterError("no earlier good revision to roll back to (none was seen deployed)",
+                               "see `flashhead deploy history`, then pass a REVISION; a revision whose rollout "
+                               "nobody followed is `pending`: `flashhead deploy wait` or `status` records it")
         target = earlier[-1]
     else:
         target = history.find(revisions, revision)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from ops.deploy import history
+from ops.deploy import history, terminating
 from ops.deploy.cluster import Cluster
-from ops.deploy.diagnose import pod_reasons
+from ops.deploy.diagnose import NodeReader, pod_reasons
 from ops.deploy.diff import owned_objects
 from ops.deploy.kinds import object_key
-from ops.deploy.wait import DEPLOYMENT, current_pods, observe
+from ops.deploy.pods import Owned
+from ops.deploy.wait import DEPLOYMENT, look, node_status, record_outcome
 
 
 def status(cluster: Cluster, name: str = DEPLOYMENT) -> dict[str, Any]:
@@ -20,36 +21,59 @@ def status(cluster: Cluster, name: str = DEPLOYMENT) -> dict[str, Any]:
     result: dict[str, Any] = {
         "namespace": cluster.namespace,
         "revision": revisions[-1].summary() if revisions else None,
-        "objects": [object_key(obj) for obj in owned_objects(cluster)],
+        "objects": [object_key(obj) + (" (being deleted)" if terminating.since(obj) else "")
+                    for obj in owned_objects(cluster)],
     }
     deployment = cluster.get("Deployment", name)
     if deployment is None:
-        result.update(deployment=None, pods=[], endpoint=None, readiness=None, info=None,
+        result.update(deployment=None, pods=[], old_replicasets=[], endpoint=None, readiness=None, info=None,
                       info_error="the Deployment does not exist (flashhead deploy apply)")
         return result
-    progress = observe(cluster, name)
+    if terminating.since(deployment):
+        result.update(deployment={"complete": False, "progress": terminating.describe(cluster, deployment),
+                                  "reasons": []}, pods=[], old_replicasets=[], endpoint=None, readiness=None,
+                      info=None,
+                      info_error="the Deployment is being deleted")
+        return result
+    seen = look(cluster, name)
+    progress, owned = seen.progress, seen.owned
     result["deployment"] = {"complete": progress.complete, "progress": progress.summary(),
                             "reasons": [asdict(r) for r in progress.reasons if not r.pod]}
-    selector = deployment["spec"]["selector"].get("matchLabels", {})
-    result["pods"] = [_pod(cluster, pod) for pod in current_pods(cluster, deployment, selector)]
+    outcome = "deployed" if progress.complete else "failed" if any(r.fatal for r in progress.reasons) else ""
+    result["history_note"] = record_outcome(cluster, seen.deployment, outcome) if outcome else ""
+    if result["history_note"]:
+        revisions = history.load(cluster)
+        result["revision"] = revisions[-1].summary() if revisions else None
+
+    def ready_condition(node: str) -> Any:
+        if node not in seen.nodes:
+            seen.nodes[node] = node_status(cluster, node)
+        return seen.nodes[node]
+
+    result["pods"] = [_pod(pod, owned, seen.events, ready_condition) for pod in owned.every_pod]
+    result["old_replicasets"] = [{"name": rs.name, "revision": rs.revision, "replicas": rs.replicas,
+                                  "pods": [p["metadata"]["name"] for p in rs.pods]} for rs in owned.holding]
     result["endpoint"] = _endpoint(cluster, name)
     result["readiness"], result["info"], result["info_error"] = _ask_server(cluster, name, result["endpoint"])
     return result
 
 
-def _pod(cluster: Cluster, pod: dict[str, Any]) -> dict[str, Any]:
+def _pod(pod: dict[str, Any], owned: Owned, events: list[dict[str, Any]], node_status: NodeReader) -> dict[str, Any]:
     status = pod.get("status") or {}
     containers = status.get("containerStatuses") or []
-    events = [e for e in cluster.list("Event")
-              if (e.get("involvedObject") or {}).get("name") == pod["metadata"]["name"]]
+    mine = [e for e in events if (e.get("involvedObject") or {}).get("name") == pod["metadata"]["name"]]
+    going = terminating.since(pod)
     return {
         "name": pod["metadata"]["name"],
-        "phase": status.get("phase", "Unknown"),
+        "revision": owned.revision_of(pod),
+        "current": any(p is pod for p in owned.current),
+        "phase": f"Terminating since {going}" if going else status.get("phase", "Unknown"),
         "ready": any(c.get("type") == "Ready" and c.get("status") == "True"
                      for c in status.get("conditions") or []),
         "restarts": sum(int(c.get("restartCount") or 0) for c in containers),
         "node": (pod.get("spec") or {}).get("nodeName"),
-        "reasons": [f"{r.kind}: {r.message}" for r in pod_reasons(pod, events, lambda _p, _c: "")],
+        "reasons": [] if going else [f"{r.kind}: {r.message}"
+                                     for r in pod_reasons(pod, mine, lambda _p, _c: "", node_status=node_status)],
     }
 
 

@@ -2,31 +2,75 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from ops.deploy.cluster import Cluster, labels_match
+from ops.deploy import terminating
+from ops.deploy.cluster import Cluster
 from ops.deploy.diagnose import Progress, Reason, assess
+from ops.deploy.pods import Owned, owned_pods
 from ops.errors import ClusterError, RolloutFailed
 
 DEPLOYMENT = "flashhead"
-RS_REVISION = "deployment.kubernetes.io/revision"
+
+
+@dataclass
+class Look:
+    """One look at a rollout: the Deployment, its pods by ReplicaSet, their events, the assessment."""
+
+    deployment: dict[str, Any]
+    owned: Owned
+    events: list[dict[str, Any]]
+    progress: Progress
+    nodes: dict[str, Any]  # node -> its Ready condition (None: unknown), as read during the look
 
 
 def observe(cluster: Cluster, name: str = DEPLOYMENT) -> Progress:
-    """One look at the Deployment, the pods of its newest ReplicaSet and their events."""
+    """One look at the Deployment, every pod its selector owns (by ReplicaSet) and their events."""
+    return look(cluster, name).progress
+
+
+def look(cluster: Cluster, name: str = DEPLOYMENT) -> Look:
+    """`observe`, keeping what was read on the way (status shows it)."""
     deployment = cluster.get("Deployment", name)
     if deployment is None:
         raise ClusterError(f"Deployment {name!r} does not exist in namespace {cluster.namespace!r}",
                            "apply it first: flashhead deploy apply")
-    selector = deployment["spec"]["selector"].get("matchLabels", {})
-    pods = current_pods(cluster, deployment, selector)
-    events = cluster.list("Event") if pods or deployment.get("status") else []
+    if terminating.since(deployment):
+        raise ClusterError(f"{terminating.describe(cluster, deployment)}: it is going away, there is no rollout "
+                           "to follow", "apply again once it is gone (apply waits for that itself)")
+    owned = owned_pods(cluster, deployment)
+    events = cluster.list("Event") if owned.every_pod or deployment.get("status") else []
     port = server_port(deployment)
-    return assess(deployment, pods, events,
-                  lambda pod, container: cluster.pod_log(pod, container, previous=True),
-                  lambda pod: cluster.proxy_get("Pod", f"{pod}:{port}", "/readyz")[1])
+    nodes: dict[str, Any] = {}
+
+    def ready_condition(node: str) -> Any:
+        if node not in nodes:
+            nodes[node] = node_status(cluster, node)
+        return nodes[node]
+
+    progress = assess(deployment, owned.current, events,
+                      lambda pod, container: cluster.pod_log(pod, container, previous=True),
+                      lambda pod: cluster.proxy_get("Pod", f"{pod}:{port}", "/readyz")[1],
+                      old=owned.holding, node_status=ready_condition)
+    return Look(deployment, owned, events, progress, nodes)
+
+
+def node_status(cluster: Cluster, node: str) -> dict[str, Any] | None:
+    """The node's Ready condition, or None when it cannot be read (a namespaced Role cannot read nodes)."""
+    from ops.deploy.cluster import ApiError
+
+    try:
+        found = cluster.get("Node", node)
+    except ApiError as error:
+        if error.status == 403:
+            return None
+        raise
+    conditions = ((found or {}).get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c.get("type") == "Ready"), None)
 
 
 def server_port(deployment: dict[str, Any]) -> int:
@@ -38,22 +82,6 @@ def server_port(deployment: dict[str, Any]) -> int:
     return 8000
 
 
-def current_pods(cluster: Cluster, deployment: dict[str, Any], selector: dict[str, str]) -> list[dict[str, Any]]:
-    """Pods of the Deployment's newest ReplicaSet (all matching pods when there is none yet)."""
-    name = deployment["metadata"]["name"]
-    sets = [rs for rs in cluster.list("ReplicaSet", selector)
-            if any(ref.get("kind") == "Deployment" and ref.get("name") == name
-                   for ref in rs["metadata"].get("ownerReferences") or [])]
-    pods = [pod for pod in cluster.list("Pod", selector) if not pod["metadata"].get("deletionTimestamp")]
-    if not sets:
-        return pods
-    newest = max(sets, key=lambda rs: int((rs["metadata"].get("annotations") or {}).get(RS_REVISION, 0)))
-    template_hash = (newest["metadata"].get("labels") or {}).get("pod-template-hash")
-    if template_hash is None:
-        return pods
-    return [pod for pod in pods if labels_match(pod, {"pod-template-hash": template_hash})]
-
-
 def wait_for_rollout(cluster: Cluster, timeout: float, poll: float = 2.0, name: str = DEPLOYMENT,
                      on_progress: Callable[[Progress], None] | None = None,
                      clock: Callable[[], float] = time.monotonic,
@@ -61,22 +89,45 @@ def wait_for_rollout(cluster: Cluster, timeout: float, poll: float = 2.0, name: 
     """Poll until the rollout completes; raise RolloutFailed with the reasons otherwise.
 
     A fatal reason (crash loop, image pull, missing Secret, progress deadline) fails at once;
-    the others are reported when `timeout` seconds have passed.
+    the others are reported when `timeout` seconds have passed. Either way the revision the
+    rollout belongs to records what it did (history.seen).
     """
     deadline = clock() + timeout
-    while True:
-        progress = observe(cluster, name)
+    for attempt in itertools.count():
+        seen = look(cluster, name)
+        progress = seen.progress
         if on_progress is not None:
             on_progress(progress)
         if progress.complete:
+            progress.history_note = record_outcome(cluster, seen.deployment, "deployed")
             return progress
         fatal = [r for r in progress.reasons if r.fatal]
-        if fatal:
-            raise rollout_failed(progress, f"rollout of Deployment/{name} failed", fatal)
-        if clock() >= deadline:
-            raise rollout_failed(progress, f"rollout of Deployment/{name} did not finish in {timeout:g}s",
-                                 progress.reasons)
-        sleep(min(poll, max(deadline - clock(), 0.0)))
+        if fatal or clock() >= deadline:
+            headline = (f"rollout of Deployment/{name} failed" if fatal
+                        else f"rollout of Deployment/{name} did not finish in {timeout:g}s")
+            failure = rollout_failed(progress, headline, fatal or progress.reasons)
+            note = record_outcome(cluster, seen.deployment, "failed")
+            if note:
+                failure.details["history"] = note
+            raise failure
+        sleep(min(backoff(attempt, poll), max(deadline - clock(), 0.0)))
+    raise AssertionError("unreachable")
+
+
+def backoff(attempt: int, poll: float) -> float:
+    """Seconds before the next look: quick at first (a no-op rollout is done at once), then every `poll`."""
+    return min(poll, 0.1 * 2 ** attempt)
+
+
+def record_outcome(cluster: Cluster, deployment: dict[str, Any], status: str) -> str:
+    """Mark the rollout's revision `status`; what became of that, or why it could not be recorded."""
+    from ops.deploy import history
+
+    try:
+        revision = history.seen(cluster, deployment, status)
+    except ClusterError as error:
+        return f"revision status not recorded: {error.message}"
+    return f"revision {revision.revision} marked {status}" if revision else ""
 
 
 def rollout_failed(progress: Progress, headline: str, reasons: list[Reason]) -> RolloutFailed:
@@ -96,6 +147,9 @@ def rollout_failed(progress: Progress, headline: str, reasons: list[Reason]) -> 
     tails = [r.log_tail for r in reasons if r.log_tail]
     if tails:
         details["output_tail"] = tails[0]
+    notes = [r.log_note for r in reasons if r.log_note]
+    if notes and not tails:
+        details["logs"] = notes[0]
     return RolloutFailed(message, remedy, details=details)
 
 

@@ -58,7 +58,8 @@ def test_the_installed_package_is_the_wheel_not_the_checkout(installed: Path, tm
         assert Path(path).is_relative_to(installed) and not Path(path).is_relative_to(REPO)
 
 
-@pytest.mark.parametrize("args", [("--set", "node=gpu-1"), ("--overlay", "image", "--set", "image=r.example/fh:1")])
+@pytest.mark.parametrize("args", [("--set", "node=gpu-1"),
+                                  ("--overlay", "image", "--set", "image=r.example/fh:1@sha256:" + "0" * 64)])
 def test_deploy_render_both_overlays(installed: Path, tmp_path: Path, args: tuple[str, ...]) -> None:
     done = flashhead(installed, tmp_path, "deploy", "render", *args, "-o", "json")
     assert done.returncode == 0, done.stderr

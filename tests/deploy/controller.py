@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
 from typing import Any
 
 from tests.deploy.kube import Kube
 
 NS = "flashhead"
 SELECTOR = {"app.kubernetes.io/name": "flashhead", "app.kubernetes.io/instance": "flashhead"}
+
+
+def pinned(image: str) -> str:
+    """`image` pinned by a digest (a made-up one: the stand-in pulls nothing), as deploy requires."""
+    return f"{image}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
+
+
+def default_image(overlay: str = "single-gpu-host") -> str:
+    """The server image the overlay's manifests pin."""
+    from ops.deploy.params import server_container
+    from ops.deploy.render import render
+
+    return str(server_container(render(overlay, {"node": "gpu-1"}).objects)["image"])
+
+
+def going_or_gone(kube: Kube, kind: str, name: str) -> bool:
+    """The object is gone, or has a deletionTimestamp (a finalizer still holds it)."""
+    live = kube.get(kind, NS, name)
+    return live is None or bool(live["metadata"].get("deletionTimestamp"))
 
 
 def rollout_done(kube: Kube, replicas: int = 1) -> None:
@@ -27,18 +48,39 @@ def rollout_started(kube: Kube, replicas: int = 1) -> None:
 
 
 def replicaset(kube: Kube, template_hash: str, revision: int) -> None:
+    """The Deployment's ReplicaSet for its current pod template, owned by its uid (the garbage collector
+    deletes orphans); `outdated()` makes it an old one."""
+    owner = kube.get("Deployment", NS, "flashhead")
+    assert owner is not None, "apply the Deployment first"
+    template = copy.deepcopy(owner["spec"]["template"])
+    template["metadata"].setdefault("labels", {})["pod-template-hash"] = template_hash
     kube.put({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {
         "name": f"flashhead-{template_hash}", "namespace": NS,
         "labels": {**SELECTOR, "pod-template-hash": template_hash},
         "annotations": {"deployment.kubernetes.io/revision": str(revision)},
         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "flashhead",
-                             "uid": "u-1", "controller": True}]},
-        "spec": {"replicas": 1, "selector": {"matchLabels": SELECTOR}}})
+                             "uid": owner["metadata"]["uid"], "controller": True}]},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {**SELECTOR, "pod-template-hash": template_hash}},
+                 "template": template}})
 
 
-def pod(kube: Kube, name: str, template_hash: str, status: dict[str, Any]) -> None:
+def outdated(kube: Kube, template_hash: str) -> None:
+    """ReplicaSet flashhead-`template_hash` now holds an older pod template than the Deployment's."""
+    kube.patch("ReplicaSet", NS, f"flashhead-{template_hash}", {"spec": {"template": {"metadata": {
+        "annotations": {"flashhead.dev/config-hash": "an-older-one"}}}}})
+
+
+def pod(kube: Kube, name: str, template_hash: str, status: dict[str, Any], owned: bool = False) -> None:
+    """A pod of ReplicaSet flashhead-`template_hash` (`owned`: with its ownerReference, as the controller sets)."""
+    owners = []
+    if owned:
+        owner = kube.get("ReplicaSet", NS, f"flashhead-{template_hash}")
+        assert owner is not None
+        owners = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": owner["metadata"]["name"],
+                   "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}]
     kube.put({"apiVersion": "v1", "kind": "Pod", "metadata": {
-        "name": name, "namespace": NS, "labels": {**SELECTOR, "pod-template-hash": template_hash}},
+        "name": name, "namespace": NS, "labels": {**SELECTOR, "pod-template-hash": template_hash},
+        **({"ownerReferences": owners} if owners else {})},
         "spec": {"nodeName": "rtx4090", "containers": [{"name": "server", "image": "ubuntu:22.04"}]},
         "status": status})
 

@@ -1,109 +1,26 @@
-"""A Kubernetes API stand-in for the deploy tests: kmock's emulator plus what a real API server does.
+"""The running API stand-in (apiserver.py) for the deploy tests: its URL, a kubeconfig, and its objects.
 
-kmock 0.8's `KubernetesEmulator` stores objects and merges patches as plain dicts. A real API
-server also: creates the object on a server-side-apply PATCH when it does not exist, stores
-nothing on `dryRun=All`, answers 403 for what RBAC denies, serves pod logs and proxies to
-Services. `ApiServer` adds exactly those, so the client code runs its real code paths over HTTP.
-No controllers run: tests set Deployment/ReplicaSet/Pod status and Events themselves.
+Tests read and write objects here as a controller or another user would: `put` and `patch` write
+the store directly (no field manager, like a controller's status write), `update` goes through
+the server's update semantics under a field manager (like `kubectl edit`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
+import copy
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp.web
-import attrs
-import kmock
 import yaml
 from kmock._internal.dicts import merge_patch_dict
-from kmock._internal.k8s import KubernetesError
 
+from tests.deploy.apiserver import PLURALS, RESOURCES, ApiServer, key_of
+from tests.deploy.controlplane import ControlPlane, Node
 from tests.kmock_thread import serve_in_background
 
-RESOURCES = {
-    "v1/namespaces": ("Namespace", False),
-    "v1/configmaps": ("ConfigMap", True),
-    "v1/secrets": ("Secret", True),
-    "v1/services": ("Service", True),
-    "v1/serviceaccounts": ("ServiceAccount", True),
-    "v1/pods": ("Pod", True),
-    "v1/events": ("Event", True),
-    "v1/persistentvolumeclaims": ("PersistentVolumeClaim", True),
-    "apps/v1/deployments": ("Deployment", True),
-    "apps/v1/replicasets": ("ReplicaSet", True),
-    "policy/v1/poddisruptionbudgets": ("PodDisruptionBudget", True),
-    "networking.k8s.io/v1/networkpolicies": ("NetworkPolicy", True),
-}
-NAMESPACE_PATH = re.compile(r"/api/v1/namespaces/([^/]+)")
-PLURALS = {kind: resource for resource, (kind, _) in RESOURCES.items()}
-
-
-@attrs.define(kw_only=True)
-class ApiServer(kmock.KubernetesEmulator):
-    """kmock's emulator with server-side-apply creation, dry runs, RBAC denials, logs and proxy."""
-
-    forbidden: dict[tuple[str, str], str] = attrs.field(factory=dict)  # (verb, plural) -> message
-    logs: dict[str, str] = attrs.field(factory=dict)  # pod name -> log text
-    proxied: dict[str, Any] = attrs.field(factory=dict)  # "name:port/path" -> JSON, or (status, JSON)
-
-    async def _handle(self, request: Any) -> aiohttp.web.StreamResponse:
-        named_namespace = NAMESPACE_PATH.fullmatch(request.url.path)
-        resource = request.resource
-        plural = "namespaces" if named_namespace else str(getattr(resource, "plural", ""))
-        verb = {"GET": "get", "PATCH": "patch", "POST": "create", "DELETE": "delete"}.get(request.method.value, "")
-        if (verb, plural) in self.forbidden:
-            return await self._render_error(KubernetesError(403, "Forbidden", self.forbidden[verb, plural]))
-        if named_namespace:
-            return await self._namespace(request, named_namespace.group(1))
-        if resource is None:
-            return await super()._handle(request)
-        subresource = request.subresource or ""
-        if subresource == "log":
-            return aiohttp.web.Response(text=self.logs.get(request.name, ""))
-        if subresource.startswith("proxy"):
-            target = f"{request.name}{subresource[len('proxy'):]}"
-            if target not in self.proxied:
-                return await self._render_error(KubernetesError(
-                    503, "ServiceUnavailable", f'no endpoints available for service "{request.name}"'))
-            answer = self.proxied[target]
-            code, body = answer if isinstance(answer, tuple) else (200, answer)
-            return aiohttp.web.json_response(body, status=code)
-        if request.method.value == "PATCH" and "apply-patch" in request.headers.get("Content-Type", ""):
-            key = (resource, request.namespace, request.name)
-            async with self._lock:
-                exists = key in self._objects and not self._objects[key].deleted
-                if request.params.get("dryRun") == "All":
-                    base = self._objects[key].raw if exists else {}
-                    return aiohttp.web.json_response(dict(merge_patch_dict(base, request.data)))
-                if not exists and key in self._objects:
-                    self._objects[key].create(request.data)
-                elif not exists:
-                    self._objects[key] = request.data
-        return await super()._handle(request)
-
-
-    async def _namespace(self, request: Any, name: str) -> aiohttp.web.StreamResponse:
-        """kmock reads /api/v1/namespaces/NAME as a namespace without a resource; serve it as an object."""
-        key = (kmock.resource("v1/namespaces"), None, name)
-        async with self._lock:
-            exists = key in self._objects and not self._objects[key].deleted
-            if request.method.value == "PATCH":
-                if exists:
-                    self._objects[key].patch(request.data)
-                elif key in self._objects:
-                    self._objects[key].create(request.data)
-                else:
-                    self._objects[key] = request.data
-                return aiohttp.web.json_response(dict(self._objects[key].raw))
-            if not exists:
-                return await self._render_error(KubernetesError(404, "NotFound", f'namespaces "{name}" not found'))
-            if request.method.value == "DELETE":
-                self._objects[key].delete()
-            return aiohttp.web.json_response(dict(self._objects[key].last.raw))
+__all__ = ["PLURALS", "RESOURCES", "Kube", "start"]
 
 
 class Kube:
@@ -113,6 +30,8 @@ class Kube:
         self.server = server
         self.url = url.rstrip("/")
         self.loop = loop
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.control: ControlPlane | None = None
         self.kubeconfig = tmp / "kubeconfig"
         self.kubeconfig.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "current-context": "kmock",
@@ -129,32 +48,48 @@ class Kube:
 
     def put(self, obj: dict[str, Any]) -> None:
         """Create or replace an object (as a controller or another user would)."""
-        key = (kmock.resource(PLURALS[obj["kind"]]), obj["metadata"].get("namespace"), obj["metadata"]["name"])
-
-        def store() -> None:
-            if key in self.server.objects and not self.server.objects[key].deleted:
-                del self.server.objects[key]
-            self.server.objects[key] = obj
-        self.call(store)
+        self.call(lambda: self.server.store(copy.deepcopy(obj)))
 
     def patch(self, kind: str, namespace: str | None, name: str, patch: dict[str, Any]) -> None:
-        self.call(lambda: self.server.objects[kmock.resource(PLURALS[kind]), namespace, name].patch(patch))
+        """Merge `patch` into the stored object (a controller's status write: no field manager)."""
+        def write() -> None:
+            live = self.server.read(kind, namespace, name)
+            assert live is not None, f"{kind}/{name} does not exist"
+            self.server.store(dict(merge_patch_dict(live, patch)))
+        self.call(write)
+
+    def update(self, kind: str, namespace: str | None, name: str, patch: dict[str, Any], manager: str) -> None:
+        """A merge patch by field manager `manager` (it takes over the fields it changes, like kubectl edit)."""
+        self.call(lambda: self.server.merge_patch(kind, namespace, name, patch, manager))
+
+    def control_plane(self, nodes: list[Node] | None = None, run: bool = True, **options: Any) -> ControlPlane:
+        """Start the controllers, the scheduler and the kubelets of `nodes` (default: one GPU node
+        rtx4090); `run=False` leaves them to `step()`."""
+        control = ControlPlane(self.server, nodes or [Node("rtx4090")], **options)
+        if not self.exists("Secret", "flashhead", "flashhead-api-token"):  # as docs/deploy.md has the user do
+            self.put({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "flashhead-api-token",
+                                                                         "namespace": "flashhead"},
+                      "data": {"token": "dGVzdC10b2tlbi10ZXN0LXRva2Vu"}})
+        self.call(control.register_nodes)
+        self.control = control
+        if run:
+            async def start() -> None:
+                self.tasks.append(asyncio.get_running_loop().create_task(control.run()))
+            asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+        return control
+
+    def step(self, times: int = 1) -> None:
+        """Run the controllers `times` passes (with `control_plane(run=False)`)."""
+        assert self.control is not None
+        for _ in range(times):
+            self.call(self.control.step)
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
-        def read() -> dict[str, Any] | None:
-            key = (kmock.resource(PLURALS[kind]), namespace, name)
-            if key not in self.server.objects or self.server.objects[key].deleted:
-                return None
-            return dict(self.server.objects[key].raw)
-        result: dict[str, Any] | None = self.call(read)
+        result: dict[str, Any] | None = self.call(lambda: self.server.read(kind, namespace, name))
         return result
 
     def names(self, kind: str, namespace: str | None = "flashhead") -> set[str]:
-        def read() -> set[str]:
-            return {name for (res, ns, name), obj in self.server.objects.items()
-                    if res == kmock.resource(PLURALS[kind]) and ns == namespace and not obj.deleted}
-        result: set[str] = self.call(read)
-        return result
+        return {obj["metadata"]["name"] for obj in self.call(lambda: self.server.items(kind, namespace))}
 
     def requests(self) -> list[tuple[str, str, str, dict[str, str]]]:
         """(method, path, content type, query) of every request served so far."""
@@ -164,7 +99,15 @@ class Kube:
     def clear_requests(self) -> None:
         self.call(self.server._requests.clear)
 
+    def exists(self, kind: str, namespace: str | None, name: str) -> bool:
+        key = key_of(kind, namespace, name)
+        return bool(self.call(lambda: key in self.server.objects and not self.server.objects[key].deleted))
+
 
 def start(tmp: Path) -> Iterator[Kube]:
-    """Run the stand-in on a loopback port in a background event loop."""
-    yield from serve_in_background(ApiServer, RESOURCES, lambda server, url, loop: Kube(server, url, loop, tmp))
+    """Run the stand-in (and its garbage collector) on a loopback port in a background event loop."""
+    def started(server: ApiServer, url: str, loop: asyncio.AbstractEventLoop) -> Kube:
+        kube = Kube(server, url, loop, tmp)
+        kube.tasks.append(loop.create_task(server.collect_garbage()))
+        return kube
+    yield from serve_in_background(ApiServer, RESOURCES, started)

@@ -7,7 +7,7 @@ import pytest
 from ops.deploy import history
 from ops.deploy.apply import ApplyOptions, apply
 from ops.deploy.cluster import Cluster
-from ops.deploy.delete import delete
+from ops.deploy.delete import DeleteOptions, delete
 from ops.deploy.diff import plan
 from ops.deploy.kinds import HISTORY_NAME
 from ops.deploy.render import render
@@ -15,15 +15,18 @@ from ops.deploy.rollback import rollback
 from ops.deploy.status import status
 from ops.errors import ClusterError, ExitCode, RolloutFailed
 from tests.deploy import controller as ctl
+from tests.deploy.controlplane import Node
 from tests.deploy.kube import Kube
 
 NODE = {"node": "rtx4090"}
+IMAGE = {"image": ctl.pinned("registry.example.com/flashhead:0.1.0")}
 NO_WAIT = ApplyOptions(wait=False)
 WRITES = ("PATCH", "POST", "DELETE", "PUT")
 
 
-def writes(kube: Kube) -> list[tuple[str, str, str, dict[str, str]]]:
-    return [r for r in kube.requests() if r[0] in WRITES]
+def writes(kube: Kube, dry_runs: bool = False) -> list[tuple[str, str, str, dict[str, str]]]:
+    """The write requests served (those that store something, unless `dry_runs`)."""
+    return [r for r in kube.requests() if r[0] in WRITES and (dry_runs or r[3].get("dryRun") != "All")]
 
 
 def live_setting(kube: Kube, key: str) -> str:
@@ -48,16 +51,20 @@ def test_apply_creates_every_object_by_server_side_apply(kube: Kube, cluster: Cl
     assert deployment is not None
     assert deployment["spec"]["template"]["spec"]["nodeSelector"] == {"kubernetes.io/hostname": "rtx4090"}
     [revision] = history.load(cluster)
-    assert (revision.revision, revision.status, revision.description) == (1, "deployed", "install")
+    assert (revision.revision, revision.status, revision.description) == (1, "pending", "install")
     assert revision.values == {"node": "rtx4090"} and "kind: Deployment" in revision.manifest
 
 
 def test_a_second_apply_is_a_no_op(kube: Kube, cluster: Cluster) -> None:
     apply(cluster, render("single-gpu-host", NODE), NO_WAIT)
     kube.clear_requests()
+    versions = {kind: (kube.get(kind, ctl.NS, "flashhead") or {})["metadata"]["resourceVersion"]
+                for kind in ("ServiceAccount", "ConfigMap", "Service", "NetworkPolicy", "Deployment")}
     again = apply(cluster, render("single-gpu-host", NODE), NO_WAIT)
     assert again.noop and again.revision == 1 and again.changed == []
-    assert writes(kube) == []
+    assert writes(kube) == []  # the plan asked the server (dry runs); nothing was stored
+    assert {kind: (kube.get(kind, ctl.NS, "flashhead") or {})["metadata"]["resourceVersion"]
+            for kind in versions} == versions
     assert len(history.load(cluster)) == 1
 
 
@@ -79,7 +86,7 @@ def test_a_changed_value_patches_only_what_changed(kube: Kube, cluster: Cluster)
 
 
 def test_prune_removes_only_objects_this_tool_created(kube: Kube, cluster: Cluster) -> None:
-    apply(cluster, render("image"), NO_WAIT)
+    apply(cluster, render("image", IMAGE), NO_WAIT)
     assert kube.get("PodDisruptionBudget", ctl.NS, "flashhead") is not None
     kube.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "users-own", "namespace": ctl.NS},
               "data": {"a": "1"}})
@@ -88,7 +95,7 @@ def test_prune_removes_only_objects_this_tool_created(kube: Kube, cluster: Clust
         "spec": {"ports": [{"port": 80}]}})
     result = apply(cluster, render("single-gpu-host", NODE), NO_WAIT)
     assert [c.key for c in result.changes if c.action == "prune"] == ["PodDisruptionBudget/flashhead"]
-    assert kube.get("PodDisruptionBudget", ctl.NS, "flashhead") is None
+    assert ctl.going_or_gone(kube, "PodDisruptionBudget", "flashhead")
     assert kube.get("ConfigMap", ctl.NS, "users-own") is not None
     assert kube.get("Service", ctl.NS, "another-tool") is not None
     assert kube.get("ConfigMap", ctl.NS, HISTORY_NAME) is not None
@@ -96,21 +103,24 @@ def test_prune_removes_only_objects_this_tool_created(kube: Kube, cluster: Clust
 
 
 def test_no_prune_keeps_objects_no_longer_rendered(kube: Kube, cluster: Cluster) -> None:
-    apply(cluster, render("image"), NO_WAIT)
+    apply(cluster, render("image", IMAGE), NO_WAIT)
     apply(cluster, render("single-gpu-host", NODE), ApplyOptions(wait=False, prune=False))
     assert kube.get("PodDisruptionBudget", ctl.NS, "flashhead") is not None
 
 
 def test_rollback_restores_the_previous_revision(kube: Kube, cluster: Cluster) -> None:
-    apply(cluster, render("single-gpu-host", NODE), NO_WAIT)
-    apply(cluster, render("single-gpu-host", {**NODE, "max_streams": "2", "image": "ubuntu:24.04"}), NO_WAIT)
+    kube.control_plane([Node("rtx4090")])
+    followed = ApplyOptions(timeout=10, poll=0.05)
+    apply(cluster, render("single-gpu-host", NODE), followed)
+    apply(cluster, render("single-gpu-host", {**NODE, "max_streams": "2", "image": ctl.pinned("ubuntu:24.04")}),
+          followed)
     assert live_setting(kube, "FLASHHEAD_MAX_STREAMS") == "2"
-    result = rollback(cluster, options=NO_WAIT)
+    result = rollback(cluster, options=followed)
     assert result.revision == 3
     assert live_setting(kube, "FLASHHEAD_MAX_STREAMS") == "3"
     deployment = kube.get("Deployment", ctl.NS, "flashhead")
     assert deployment is not None
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "ubuntu:22.04"
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == ctl.default_image()
     revisions = history.load(cluster)
     assert [(r.revision, r.status, r.description) for r in revisions] == [
         (1, "superseded", "install"), (2, "superseded", "upgrade"), (3, "deployed", "rollback to 1")]
@@ -121,11 +131,13 @@ def test_rollback_restores_the_previous_revision(kube: Kube, cluster: Cluster) -
 
 
 def test_history_keeps_the_last_ten_revisions(kube: Kube, cluster: Cluster) -> None:
-    for streams in range(1, 13):
-        apply(cluster, render("single-gpu-host", {**NODE, "max_streams": str(streams)}), NO_WAIT)
+    apply(cluster, render("single-gpu-host", {**NODE, "max_streams": "1"}), NO_WAIT)
+    for streams in range(2, 13):
+        rendered = render("single-gpu-host", {**NODE, "max_streams": str(streams)})
+        history.record(cluster, rendered.overlay, rendered.values, rendered.to_yaml(), "upgrade")
     revisions = history.load(cluster)
     assert [r.revision for r in revisions] == list(range(3, 13))
-    assert [r.status for r in revisions].count("deployed") == 1
+    assert {r.status for r in revisions} == {"pending"}  # applied without following the rollout
     record = kube.get("ConfigMap", ctl.NS, HISTORY_NAME)
     assert record is not None and "revision-0002" not in record["data"]
 
@@ -133,13 +145,13 @@ def test_history_keeps_the_last_ten_revisions(kube: Kube, cluster: Cluster) -> N
 def test_client_dry_run_writes_nothing(kube: Kube, cluster: Cluster) -> None:
     result = apply(cluster, render("single-gpu-host", NODE), ApplyOptions(dry_run="client"))
     assert {c.action for c in result.changes} == {"create"} and result.revision is None
-    assert writes(kube) == []
+    assert writes(kube, dry_runs=True) == []
 
 
 def test_server_dry_run_asks_the_server_and_stores_nothing(kube: Kube, cluster: Cluster) -> None:
     result = apply(cluster, render("single-gpu-host", NODE), ApplyOptions(dry_run="server"))
     assert result.revision is None
-    sent = writes(kube)
+    sent = writes(kube, dry_runs=True)
     assert len(sent) == 5 and all(query.get("dryRun") == "All" for _m, _p, _c, query in sent)
     assert kube.get("Deployment", ctl.NS, "flashhead") is None
     assert kube.get("ConfigMap", ctl.NS, HISTORY_NAME) is None
@@ -202,28 +214,24 @@ def test_no_kubeconfig_and_unknown_context_are_clear(tmp_path, kube: Kube, monke
 
 
 def test_atomic_apply_rolls_back_a_failed_rollout(kube: Kube, cluster: Cluster) -> None:
-    apply(cluster, render("single-gpu-host", NODE), NO_WAIT)
-    ctl.replicaset(kube, "good", 1)
-    ctl.pod(kube, "flashhead-good-1", "good", ctl.ready())
-    ctl.rollout_done(kube)
-    ctl.replicaset(kube, "bad", 2)
-    ctl.pod(kube, "flashhead-bad-1", "bad", ctl.waiting("ImagePullBackOff", 'pulling image "nope:1"'))
-    kube.patch("Deployment", ctl.NS, "flashhead", {"status": {"updatedReplicas": 0, "availableReplicas": 0}})
+    kube.control_plane([Node("rtx4090")], images={ctl.pinned("nope:1"): "pull"})
+    apply(cluster, render("single-gpu-host", NODE), ApplyOptions(timeout=10, poll=0.05))
     with pytest.raises(RolloutFailed) as caught:
-        apply(cluster, render("single-gpu-host", {**NODE, "image": "nope:1"}),
+        apply(cluster, render("single-gpu-host", {**NODE, "image": ctl.pinned("nope:1")}),
               ApplyOptions(timeout=30, poll=0.05, atomic=True))
-    assert caught.value.details["atomic"] == "rolled back to revision 1"
+    assert "ImagePull" in caught.value.message and ctl.pinned("nope:1") in caught.value.message
+    assert caught.value.details["atomic"] == "rolled back to revision 1 (as revision 3)"
     deployment = kube.get("Deployment", ctl.NS, "flashhead")
     assert deployment is not None
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "ubuntu:22.04"
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == ctl.default_image()
     assert [(r.revision, r.status) for r in history.load(cluster)] == [
         (1, "superseded"), (2, "failed"), (3, "deployed")]
 
 
 def test_delete_removes_owned_objects_and_history_only(kube: Kube, cluster: Cluster) -> None:
-    apply(cluster, render("image"), NO_WAIT)
+    apply(cluster, render("image", IMAGE), NO_WAIT)
     kube.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "users-own", "namespace": ctl.NS}})
-    result = delete(cluster)
+    result = delete(cluster, DeleteOptions(poll=0.05))
     assert sorted(result["deleted"]) == sorted([
         "Deployment/flashhead", "Service/flashhead", "ConfigMap/flashhead", "ServiceAccount/flashhead",
         "PodDisruptionBudget/flashhead", "NetworkPolicy/flashhead"])
@@ -248,7 +256,8 @@ def test_status_shows_pods_endpoint_and_server_info(kube: Kube, cluster: Cluster
     after = status(cluster)
     assert after["readiness"] == {"status": "ready", "active_streams": 0}
     assert after["deployment"]["complete"] is True
-    assert after["pods"] == [{"name": "flashhead-aaa111-x1", "phase": "Running", "ready": True, "restarts": 0,
+    assert after["pods"] == [{"name": "flashhead-aaa111-x1", "revision": 1, "current": True, "phase": "Running",
+                              "ready": True, "restarts": 0,
                               "node": "rtx4090", "reasons": []}]
     assert after["endpoint"]["in_cluster"] == "http://flashhead.flashhead.svc:8000"
     assert after["endpoint"]["port_forward"] == "kubectl -n flashhead port-forward svc/flashhead 8000:8000"

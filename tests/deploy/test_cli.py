@@ -10,6 +10,7 @@ import yaml
 
 from tests.conftest import run_cli
 from tests.deploy import controller as ctl
+from tests.deploy.controlplane import Node
 from tests.deploy.kube import Kube
 
 
@@ -29,7 +30,8 @@ def test_render_prints_yaml_and_json() -> None:
     assert text.returncode == 0, text.stderr
     objects = [o for o in yaml.safe_load_all(text.stdout) if o]
     assert [o["kind"] for o in objects] == ["ServiceAccount", "ConfigMap", "Service", "NetworkPolicy", "Deployment"]
-    as_json = run_cli("deploy", "render", "--overlay", "image", "-n", "team-a", "--output", "json")
+    as_json = run_cli("deploy", "render", "--overlay", "image", "--set", f"image={ctl.pinned('flashhead:0.1.0')}",
+                      "-n", "team-a", "--output", "json")
     data = json.loads(as_json.stdout)
     assert data["namespace"] == "team-a" and data["overlay"] == "image"
     assert "PodDisruptionBudget" in [o["kind"] for o in data["objects"]]
@@ -42,7 +44,8 @@ def test_render_refuses_bad_values_with_exit_2() -> None:
 
 
 def test_apply_diff_history_status_rollback_delete(kube: Kube) -> None:
-    applied = deploy(kube, "apply", "--set", "node=rtx4090", "--no-wait", "-o", "json")
+    kube.control_plane([Node("rtx4090")])
+    applied = deploy(kube, "apply", "--set", "node=rtx4090", "--timeout", "30s", "-o", "json")
     assert applied.returncode == 0, applied.stderr
     assert json.loads(applied.stdout)["revision"] == 1
     assert deploy(kube, "diff", "--set", "node=rtx4090").returncode == 0
@@ -52,7 +55,7 @@ def test_apply_diff_history_status_rollback_delete(kube: Kube) -> None:
     assert actions["ConfigMap/flashhead"] == "update" and actions["Service/flashhead"] == "unchanged"
     assert deploy(kube, "apply", "--set", "node=rtx4090", "--set", "max_streams=1", "--no-wait").returncode == 0
     listed = json.loads(deploy(kube, "history", "-o", "json").stdout)["revisions"]
-    assert [(r["revision"], r["status"]) for r in listed] == [(1, "superseded"), (2, "deployed")]
+    assert [(r["revision"], r["status"]) for r in listed] == [(1, "superseded"), (2, "pending")]
     rolled = deploy(kube, "rollback", "--no-wait", "-o", "json")
     assert rolled.returncode == 0 and json.loads(rolled.stdout)["revision"] == 3
     shown = deploy(kube, "status")
@@ -96,8 +99,9 @@ def test_cluster_errors_exit_6_with_a_remedy(kube: Kube, tmp_path: Path) -> None
 
 
 def test_no_secret_reaches_argv_or_manifests(kube: Kube) -> None:
-    text = run_cli("deploy", "render", "--overlay", "image").stdout
-    assert "valueFrom" in text and "secretKeyRef" in text
+    text = run_cli("deploy", "render", "--overlay", "image", "--set", f"image={ctl.pinned('flashhead:0.1.0')}").stdout
+    assert "secretName: flashhead-api-token" in text and "FLASHHEAD_API_TOKEN_FILE" in text
+    assert "valueFrom" not in text
     assert "--token" not in run_cli("deploy", "apply", "--help").stdout
 
 
@@ -112,3 +116,17 @@ def test_host_flag_takes_node_and_model_root_from_the_inventory(tmp_path: Path) 
     assert data["values"] == {"node": "rtx4090", "model_root": "/data/flashhead", "model_type": "lite"}
     unknown = run_cli("--inventory", str(inventory), "deploy", "render", "--host", "gpu-9")
     assert unknown.returncode == 2 and "inventory hosts: gpu-1" in flat(unknown.stderr)
+
+
+def test_a_failed_apply_still_prints_the_plan_and_the_revision(kube: Kube) -> None:
+    kube.control_plane([Node("rtx4090")], images={ctl.default_image(): "pull"})
+    human = deploy(kube, "apply", "--set", "node=rtx4090", "--timeout", "30s")
+    assert human.returncode == 7
+    out = flat(human.stdout)
+    assert "create ServiceAccount/flashhead" in out and "create Deployment/flashhead" in out
+    assert "applied revision 1 to namespace flashhead; it did not roll out (below)" in out
+    assert "ImagePull" in flat(human.stderr) and "changes:" not in human.stderr
+    machine = json.loads(deploy(kube, "apply", "--set", "node=rtx4090", "--timeout", "30s", "-o", "json").stdout)
+    assert machine["exit_code"] == 7 and machine["details"]["revision"] == 1
+    assert {c["action"] for c in machine["details"]["changes"]} == {"unchanged"}
+    assert machine["details"]["sent"] == []

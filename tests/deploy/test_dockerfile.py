@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ops.deploy.params import find, pod_spec, settings
 from ops.deploy.render import render
+from tests.deploy import controller as ctl
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = (REPO / "Dockerfile").read_text()
@@ -43,13 +44,13 @@ def test_cuda_12_8_runtime_base_and_a_non_root_user_matching_the_overlay() -> No
     assert "ARG CUDA_IMAGE_TAG=12.8" in DOCKERFILE
     [user] = instructions("USER")
     uid, gid = (int(x) for x in user.split(":"))
-    overlay = render("image").objects
+    overlay = render("image", {"image": ctl.pinned("flashhead:0.1.0")}).objects
     context = pod_spec(overlay)["securityContext"]
     assert uid != 0 and (context["runAsUser"], context["runAsGroup"]) == (uid, gid)
 
 
 def test_image_settings_agree_with_the_overlay() -> None:
-    overlay = render("image").objects
+    overlay = render("image", {"image": ctl.pinned("flashhead:0.1.0")}).objects
     data = settings(overlay)
     assert env_value("FLASHHEAD_REPO_DIR") == data["FLASHHEAD_REPO_DIR"]
     assert env_value("FLASHHEAD_MODEL_ROOT") == data["FLASHHEAD_MODEL_ROOT"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import kubernetes_validate
@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from inference.config import PREFIX, ServerConfig, from_env
+from inference.layout import Layout
 from ops.deploy import kustomize
 from ops.deploy.params import find, pod_spec, server_container, settings
 from ops.deploy.render import manifests_dir, render, to_yaml
@@ -20,6 +21,7 @@ from ops.errors import UsageError
 MANIFESTS = manifests_dir()
 GOLDEN = Path(__file__).parent / "golden"
 KUBERNETES_VERSIONS = ("1.31.0", "1.33.0", "1.35.0")  # k3s stable channels and a recent upstream
+IMAGE = "registry.example.com/ml/flashhead@sha256:" + "3f" * 32
 FIELDS = {f.name for f in ServerConfig.__dataclass_fields__.values()}
 CASES = {
     "single-gpu-host": ("single-gpu-host", {}),
@@ -27,8 +29,8 @@ CASES = {
         "node": "rtx4090", "model_root": "/data/flashhead", "model_type": "pro", "max_streams": "2",
         "grace_seconds": "60", "startup_seconds": "2400", "runtime_class": "", "run_as_user": "1001",
         "token_secret": "fh-token", "compile": "false"}),
-    "image": ("image", {}),
-    "image-scaled": ("image", {"image": "registry.example.com/ml/flashhead:0.1.0", "replicas": "4",
+    "image": ("image", {"image": IMAGE}),
+    "image-scaled": ("image", {"image": f"{IMAGE.split('@')[0]}:0.1.0@{IMAGE.split('@')[1]}", "replicas": "4",
                                "models_claim": "fh-checkpoints", "backend": "reference"}),
 }
 
@@ -84,13 +86,13 @@ def test_configmap_and_deployment_agree_on_every_setting(case: str) -> None:
     objects = rendered(case)
     data, spec, container = settings(objects), pod_spec(objects), server_container(objects)
     config = from_env({**data, "FLASHHEAD_API_TOKEN": "t" * 32})
-    root = str(config.model_root)
-    # The settings reach the process: the whole ConfigMap by envFrom, the token from a Secret, nothing shadowed.
+    # The settings reach the process: the whole ConfigMap by envFrom, the token as a file, nothing shadowed.
     assert container["envFrom"] == [{"configMapRef": {"name": find(objects, "ConfigMap")["metadata"]["name"]}}]
     explicit = {v["name"]: v for v in container["env"]}
     assert not set(explicit) & set(data), "an env entry would override the ConfigMap"
-    assert {n for n in explicit if n.startswith(PREFIX)} == {"FLASHHEAD_API_TOKEN"}
-    assert "secretKeyRef" in explicit["FLASHHEAD_API_TOKEN"]["valueFrom"]
+    assert {n for n in explicit if n.startswith(PREFIX)} == {"FLASHHEAD_API_TOKEN_FILE"}
+    assert all("valueFrom" not in v for v in explicit.values()), "no secret in the environment"
+    assert explicit["MALLOC_ARENA_MAX"]["value"] == "2"
     # The port: container, probes, Service and NetworkPolicy.
     port = {p["name"]: p["containerPort"] for p in container["ports"]}["http"]
     assert port == config.port
@@ -107,17 +109,54 @@ def test_configmap_and_deployment_agree_on_every_setting(case: str) -> None:
     assert deployment["spec"]["progressDeadlineSeconds"] > startup["periodSeconds"] * startup["failureThreshold"]
     # The drain: Kubernetes waits longer than the server drains.
     assert spec["terminationGracePeriodSeconds"] > config.grace_seconds
-    # The model root: where the files are mounted is where the server looks.
-    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    assert root in mounts
-    volume = next(v for v in spec["volumes"] if v["name"] == mounts[root])
-    if "hostPath" in volume:
-        assert volume["hostPath"] == {"path": root, "type": "Directory"}
-        assert container["command"] == [f"{root}/.venv/bin/python", "-m", "inference"]
-        for cache in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"):
-            assert explicit[cache]["value"].startswith(root + "/.cache/"), "compile caches must outlive the pod"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_model_root_is_read_only_and_only_the_compile_cache_and_tmp_are_written(case: str) -> None:
+    """The paths are inference/layout.py's; a compromised server cannot rewrite what it runs from."""
+    objects = rendered(case)
+    data, spec, container = settings(objects), pod_spec(objects), server_container(objects)
+    config = from_env({**data, "FLASHHEAD_API_TOKEN": "t" * 32})
+    root, cache = str(config.model_root), str(config.resolved_compile_cache_dir)
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    writable = {path for path, mount in mounts.items() if not mount.get("readOnly")}
+    assert writable == {"/tmp", cache}, "only the compile cache and /tmp are written"
+    assert mounts[root]["readOnly"] is True
+    assert not {"TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "HF_HOME"} & {v["name"] for v in container["env"]}
+    root_volume, cache_volume = volumes[mounts[root]["name"]], volumes[mounts[cache]["name"]]
+    if "hostPath" in root_volume:
+        tree = Layout.of(root)
+        assert root_volume["hostPath"] == {"path": root, "type": "Directory"}
+        assert cache == str(tree.compile_cache)
+        assert cache_volume["hostPath"] == {"path": cache, "type": "Directory"}
+        assert container["command"] == [str(tree.python), "-m", "inference"]
     else:
-        assert volume["persistentVolumeClaim"]["readOnly"] is True
+        assert root_volume["persistentVolumeClaim"]["readOnly"] is True
+        assert not cache.startswith(root + "/") and "emptyDir" in cache_volume
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_token_is_a_file_from_the_secret_readable_by_the_servers_group(case: str) -> None:
+    objects = rendered(case)
+    spec, container = pod_spec(objects), server_container(objects)
+    path = PurePosixPath(next(v["value"] for v in container["env"] if v["name"] == "FLASHHEAD_API_TOKEN_FILE"))
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == str(path.parent))
+    assert mount["readOnly"] is True
+    secret = next(v for v in spec["volumes"] if v["name"] == mount["name"])["secret"]
+    assert secret["items"] == [{"key": "token", "path": path.name}]
+    assert secret["defaultMode"] == 0o440
+    assert secret["secretName"] == CASES[case][1].get("token_secret", "flashhead-api-token")
+    assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsGroup"]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_server_gets_no_egress_and_runs_pinned_images(case: str) -> None:
+    objects = rendered(case)
+    policy = find(objects, "NetworkPolicy")["spec"]
+    assert set(policy["policyTypes"]) == {"Ingress", "Egress"} and policy["egress"] == []
+    for container in pod_spec(objects)["containers"]:
+        assert "@sha256:" in container["image"]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -134,6 +173,23 @@ def test_pods_are_locked_down_and_no_secret_is_in_the_manifests(case: str) -> No
         assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert not [o for o in objects if o["kind"] == "Secret"]
     assert "FLASHHEAD_API_TOKEN:" not in to_yaml(objects)
+
+
+@pytest.mark.parametrize("root", ["/data/flashhead", "/srv/gpu 1/fh".replace(" ", "-"), "/opt/models/flashhead/v2"])
+@pytest.mark.parametrize("overlay", ["single-gpu-host", "image"])
+def test_model_root_moves_every_path_the_layout_puts_under_it(overlay: str, root: str) -> None:
+    objects = render(overlay, {"model_root": root} | ({"image": IMAGE} if overlay == "image" else {})).objects
+    text = to_yaml(objects)
+    assert "/opt/models/flashhead" not in text.replace(root, "<root>")
+    container = server_container(objects)
+    paths = {m["mountPath"] for m in container["volumeMounts"]}
+    config = from_env({**settings(objects), "FLASHHEAD_API_TOKEN": "t" * 32})
+    assert {root, str(config.resolved_compile_cache_dir)} <= paths
+    if overlay == "single-gpu-host":
+        assert container["command"][0] == str(Layout.of(root).python)
+        assert config.resolved_compile_cache_dir == Path(Layout.of(root).compile_cache)
+    else:
+        assert config.resolved_compile_cache_dir == Path("/var/cache/flashhead")
 
 
 def test_single_gpu_host_overlay_fits_one_gpu_on_one_node() -> None:
@@ -161,7 +217,7 @@ def test_image_overlay_scales_one_gpu_per_pod_across_nodes() -> None:
     assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
     assert find(objects, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
     assert pod_spec(objects)["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
-    assert server_container(objects)["image"] == "registry.example.com/ml/flashhead:0.1.0"
+    assert server_container(objects)["image"] == CASES["image-scaled"][1]["image"]
 
 
 def test_a_settings_change_changes_the_pod_template() -> None:
@@ -181,6 +237,8 @@ def test_a_settings_change_changes_the_pod_template() -> None:
     ("single-gpu-host", {"models_claim": "x"}, "not used by the single-gpu-host overlay"),
     ("image", {"node": "gpu-1"}, "not used by the image overlay"),
     ("image", {"image": "Flash Head"}, "not an image reference"),
+    ("image", {"image": "registry.example.com/flashhead:0.1.0"}, "not pinned by digest"),
+    ("image", {}, "which is not pinned by digest"),
     ("image", {"colour": "blue"}, "unknown parameter"),
     ("nope", {}, "unknown overlay"),
 ])
@@ -191,5 +249,5 @@ def test_bad_values_are_refused_with_the_key_named(overlay: str, sets: dict[str,
 
 
 def test_namespace_flag_moves_every_namespaced_object() -> None:
-    objects = render("image", namespace="team-a").objects
+    objects = render("image", {"image": IMAGE}, namespace="team-a").objects
     assert {o["metadata"]["namespace"] for o in objects} == {"team-a"}

@@ -110,13 +110,18 @@ def test_a_timeout_without_any_reported_problem_still_says_where_it_stands(deplo
     assert "no pod reports a problem" in error.message
 
 
-def test_pods_of_the_old_replicaset_do_not_count(deployed: Kube, cluster: Cluster) -> None:
+def test_an_old_pods_crash_is_not_the_rollouts_reason_but_the_old_pod_is_named(deployed: Kube,
+                                                                                 cluster: Cluster) -> None:
     ctl.replicaset(deployed, "bbb222", 2)
+    ctl.outdated(deployed, "aaa111")
     ctl.pod(deployed, "flashhead-aaa111-old", "aaa111", ctl.waiting("CrashLoopBackOff", restartCount=9))
     ctl.pod(deployed, "flashhead-bbb222-new", "bbb222", ctl.unschedulable(GPU_MESSAGE))
     error = fail(cluster)
-    assert "flashhead-bbb222-new" in error.message
-    assert "flashhead-aaa111-old" not in error.message and "other_reasons" not in error.details
+    assert "Unschedulable (pod flashhead-bbb222-new)" in error.message
+    assert error.details["other_reasons"] == [
+        "OldReplicaSets: ReplicaSet flashhead-aaa111 (revision 1) still holds 1 replica: "
+        "pod flashhead-aaa111-old Running, not ready on node rtx4090"]
+    assert error.details["progress"].endswith(", 1 old pod still present")
 
 
 def test_a_model_that_failed_to_load_fails_at_once_with_the_servers_words(deployed: Kube,
@@ -149,3 +154,77 @@ def test_every_pods_reason_is_reported_not_only_the_first(deployed: Kube, cluste
     reported = [error.message] + error.details.get("other_reasons", [])
     assert any("ProbeFailed (pod flashhead-aaa111-x1): Startup probe failed" in r for r in reported)
     assert any("Unschedulable (pod flashhead-aaa111-x2)" in r for r in reported)
+
+
+def crash_loop(kube: Kube, **extra: object) -> None:
+    ctl.pod(kube, "flashhead-aaa111-x1", "aaa111", ctl.waiting(
+        "CrashLoopBackOff", "back-off 40s restarting failed container", restartCount=3,
+        **({"lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}} | dict(extra))))
+
+
+@pytest.mark.parametrize(("accept", "code"), [
+    (None, 200), ("application/json", 200), ("*/*", 200), ("application/*", 200), ("application/yaml", 200),
+    ("text/plain, */*", 200), ("application/json, text/plain", 200),
+    ("text/plain", 406), ("text/*", 406), ("text/plain;q=1, application/json;q=0", 406), ("image/png", 406),
+])
+def test_the_stand_in_negotiates_pod_logs_like_the_api_server(deployed: Kube, accept: str | None,
+                                                              code: int) -> None:
+    """kube-apiserver serializes JSON/YAML/protobuf only and negotiates pods/log against them (#98554)."""
+    import urllib.error
+    import urllib.request
+
+    crash_loop(deployed)
+    deployed.server.logs["flashhead-aaa111-x1"] = "line 1\nline 2\n"
+    request = urllib.request.Request(f"{deployed.url}/api/v1/namespaces/flashhead/pods/flashhead-aaa111-x1/log"
+                                     "?previous=true", headers={"Accept": accept} if accept else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer, body = response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        answer, body = error.code, error.read().decode()
+    assert answer == code
+    if code == 406:
+        assert "only the following media types are accepted: application/json" in body
+    else:
+        assert body == "line 1\nline 2\n"
+
+
+def test_crash_loop_log_lines_are_read_the_way_kubectl_reads_them(deployed: Kube, cluster: Cluster) -> None:
+    deployed.server.logs["flashhead-aaa111-x1"] = "".join(f"line {n}\n" for n in range(30)) + "ValueError: boom\n"
+    crash_loop(deployed)
+    error = fail(cluster, timeout=120)
+    tail = error.details["output_tail"].splitlines()
+    assert tail[-1] == "ValueError: boom" and len(tail) == 20
+
+
+@pytest.mark.parametrize(("case", "words"), [
+    ("forbidden", 'could not be read: forbidden: pods "flashhead-aaa111-x1" is forbidden: User "dev" cannot get'),
+    ("no previous run", 'previous terminated container "server" in pod "flashhead-aaa111-x1" not found'),
+    ("empty", "the previous run of pod flashhead-aaa111-x1 wrote nothing to its log"),
+])
+def test_log_lines_that_cannot_be_read_say_why(deployed: Kube, cluster: Cluster, case: str, words: str) -> None:
+    if case == "forbidden":
+        deployed.server.forbidden["get", "pods/log"] = (
+            'pods "flashhead-aaa111-x1" is forbidden: User "dev" cannot get resource "pods/log"')
+        deployed.server.logs["flashhead-aaa111-x1"] = "hidden\n"
+        crash_loop(deployed)
+    elif case == "no previous run":
+        deployed.server.logs["flashhead-aaa111-x1"] = "never read\n"
+        crash_loop(deployed, lastState={})
+    else:
+        crash_loop(deployed)
+    error = fail(cluster, timeout=120)
+    assert "CrashLoopBackOff" in error.message
+    assert "output_tail" not in error.details
+    assert words in error.details["logs"]
+
+
+def test_a_missing_compile_cache_directory_on_the_host_says_how_to_create_it(deployed: Kube,
+                                                                             cluster: Cluster) -> None:
+    ctl.pod(deployed, "flashhead-aaa111-x1", "aaa111", ctl.waiting("ContainerCreating"))
+    ctl.event(deployed, "flashhead-aaa111-x1", "FailedMount",
+              'MountVolume.SetUp failed for volume "compile-cache" : hostPath type check failed: '
+              "/opt/models/flashhead/.cache/torch-compile is not a directory")
+    error = fail(cluster, timeout=120)
+    assert "MountFailed (pod flashhead-aaa111-x1)" in error.message and "is not a directory" in error.message
+    assert "the directory is missing on rtx4090" in (error.remedy or "") and "install -d" in (error.remedy or "")
