@@ -21,7 +21,8 @@ def test_the_set_up_block_installs_every_system_need_and_the_project() -> None:
     block = setup_block()
     apt = next(line for line in block.splitlines() if "apt-get install" in line)
     assert set(system_needs.PACKAGES) | {"python3-venv"} <= set(apt.split("apt-get install -y", 1)[1].split())
-    assert "python3 -m venv .venv && .venv/bin/pip install -c constraints/dev.txt -e '.[server,dev]'" in block
+    install = "python3 -m venv .venv && .venv/bin/pip install -c constraints/dev.txt -e '.[server,dev,livekit,pipecat]'"
+    assert install in block
 
 
 def test_ci_installs_what_the_list_says_is_missing() -> None:
