@@ -41,3 +41,15 @@ def test_a_machine_without_the_needs_stops_at_the_start_with_one_message(tmp_pat
     packages = subprocess.run([sys.executable, "tests/system_needs.py"], capture_output=True, text=True, cwd=REPO,
                               env={**os.environ, "PATH": str(tmp_path)}).stdout.split()
     assert "kubernetes-client" in packages and "openssh-client" in packages
+
+
+def test_the_avatar_examples_compile_are_short_and_name_real_adapters() -> None:
+    section = (REPO / "README.md").read_text().split("## Avatars in LiveKit and Pipecat agents", 1)[1].split("\n## ")[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    assert len(blocks) == 2
+    for block in blocks:
+        compile(block, "README.md", "exec")
+        assert len(block.splitlines()) <= 25
+        for module, name in re.findall(r"from (inference\.integrations\.\w+) import (\w+)", block):
+            source = (REPO / (module.replace(".", "/") + ".py")).read_text()
+            assert f"class {name}(" in source
