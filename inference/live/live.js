@@ -8,8 +8,9 @@ const LEAD_SECONDS = 0.15;  // first frame's delay, so the schedule has room
 const PACKET_SECONDS = 0.04;
 const $ = (id) => document.getElementById(id);
 
+// min/maxDrawOffsetMs: when a frame was drawn, relative to the start of its audio (the A/V offset).
 const stats = { framesReceived: 0, framesDrawn: 0, staleFrames: 0, audioSamplesScheduled: 0, audioSamplesSent: 0,
-                segments: 0, errors: [] };
+                segments: 0, minDrawOffsetMs: Infinity, maxDrawOffsetMs: -Infinity, errors: [] };
 window.flashheadLive = { stats, session: null };
 
 function say(text) { $("status").textContent = text; }
@@ -135,8 +136,13 @@ class LiveSession {
       source.start(at);
       stats.audioSamplesScheduled += samples.length;
     }
-    setTimeout(() => { this.canvas.drawImage(bitmap, 0, 0, 512, 512); stats.framesDrawn += 1; },
-               Math.max(0, (at - this.context.currentTime) * 1000));
+    setTimeout(() => {
+      this.canvas.drawImage(bitmap, 0, 0, 512, 512);
+      stats.framesDrawn += 1;
+      const offset = (this.context.currentTime - at) * 1000;
+      stats.minDrawOffsetMs = Math.min(stats.minDrawOffsetMs, offset);
+      stats.maxDrawOffsetMs = Math.max(stats.maxDrawOffsetMs, offset);
+    }, Math.max(0, (at - this.context.currentTime) * 1000));
   }
 
   fail(error) {

@@ -101,6 +101,11 @@ def test_an_audio_file_plays_with_the_avatar_in_sync(live_server: RunningServer,
     assert abs(stats["framesReceived"] - stats["audioSamplesSent"] * 25 / rate) < 1
     running = browser.execute_script("return window.flashheadLive.session.context.state")
     assert running == "running"
+    # Drawn by the audio clock: never before its own audio starts (a frame drawn on arrival would be up to
+    # the 150 ms lead early; 45 ms allow for the audio clock advancing in blocks). How late depends on the timer.
+    assert stats["minDrawOffsetMs"] > -45, stats
+    print(f"live view: {stats['framesDrawn']} frames drawn {stats['minDrawOffsetMs']:.1f} to "
+          f"{stats['maxDrawOffsetMs']:.1f} ms after their audio started")
     urls = _urls(browser)
     assert any(url.endswith("/v1/stream") for url in urls) and any(url.endswith("/v1/avatars") for url in urls)
     assert not [url for url in urls if TOKEN in url]
