@@ -36,7 +36,7 @@ def create_app(config: ServerConfig, backend: Backend | None = None) -> Starlett
 
     body_limit = config.max_image_bytes + config.max_audio_bytes + 64 * 1024
     app = Starlette(
-        routes=routes(),
+        routes=routes(config.live_view),
         middleware=[Middleware(BearerAuth, token=config.api_token), Middleware(BodyLimit, limit=body_limit)],
         exception_handlers={InferenceError: _error_response, Exception: _internal_error},
         lifespan=lifespan,

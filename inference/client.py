@@ -59,6 +59,21 @@ class Frame:
     output: str
     data: bytes
     received_at: float  # time.monotonic()
+    # Protocol 2 (None / defaults from a v1 server): the generation epoch, the span of input audio the
+    # frame shows in samples at the client's rate [audio_start, audio_end), the segment's last frame.
+    epoch: int = 0
+    audio_start: int | None = None
+    audio_end: int | None = None
+    segment_end: bool = False
+    idle: bool = False
+
+    @classmethod
+    def parse(cls, message: bytes) -> Frame:
+        """A binary frame message (v1 or v2 header) as a Frame; ValueError when it is not one."""
+        header = protocol.FrameHeader.unpack(message)
+        return cls(header.index, header.chunk, header.pts_us / 1e6, header.output, message[header.size:],
+                   time.monotonic(), header.epoch, header.audio_start, header.audio_end, header.segment_end,
+                   header.idle)
 
     def to_array(self, width: int = 512, height: int = 512) -> Any:
         """Decode to an H x W x 3 uint8 numpy array (needs numpy; pillow for JPEG)."""
@@ -102,6 +117,12 @@ class StreamSession:
         self.ready = ready
         self.first_audio_at: float | None = None
         self.summary: protocol.Summary | None = None
+        self.epoch = 0  # interrupts sent: with protocol 2, frames of an older epoch are stale
+
+    def is_stale(self, frame: Frame) -> bool:
+        """True for a frame generated before the last `interrupt` this session sent (protocol 2; a v1
+        server's frames are never stale by this test)."""
+        return self.ready.protocol >= 2 and frame.epoch < self.epoch
 
     async def send_audio(self, pcm: bytes) -> None:
         """Send PCM16 little-endian audio (any length, interleaved if several channels)."""
@@ -114,7 +135,9 @@ class StreamSession:
         await self._send(protocol.SegmentEnd())
 
     async def interrupt(self) -> None:
-        """Drop audio and frames not yet sent; the server answers with a `playback` interrupted ack."""
+        """Drop audio and frames not yet sent; the server answers with a `playback` interrupted ack.
+        Frames already on the way still arrive: `is_stale` tells them apart."""
+        self.epoch += 1
         await self._send(protocol.Interrupt())
 
     async def end(self) -> None:
@@ -134,9 +157,7 @@ class StreamSession:
                     return
                 raise _closed_error(closed) from None
             if isinstance(message, bytes):
-                header = protocol.FrameHeader.unpack(message)
-                yield Frame(header.index, header.chunk, header.pts_us / 1e6, header.output,
-                            message[protocol.FRAME_HEADER.size:], time.monotonic())
+                yield Frame.parse(message)
                 continue
             event = protocol.parse_server_message(message)
             if isinstance(event, protocol.Error):
@@ -230,11 +251,14 @@ class FlashheadClient:
 
     async def stream(self, *, avatar_id: str | None = None, image: BytesOrPath | None = None,
                      sample_rate: int = 16000, channels: int = 1, output: str = "jpeg",
-                     seed: int | None = None, idle_frames: bool | None = None) -> StreamSession:
-        """Open WS /v1/stream and send `start`; returns the session once `ready` arrived."""
+                     seed: int | None = None, idle_frames: bool | None = None,
+                     version: int = protocol.VERSION) -> StreamSession:
+        """Open WS /v1/stream and send `start`; returns the session once `ready` arrived.
+
+        `version` is the protocol asked for (`ready.protocol` says what the server agreed to)."""
         photo = None if image is None else base64.b64encode(_read(image)).decode()
         start = protocol.Start(avatar_id=avatar_id, image=photo, sample_rate=sample_rate, channels=channels,
-                               output=output, seed=seed, idle_frames=idle_frames)
+                               output=output, seed=seed, idle_frames=idle_frames, protocol=version)
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         # No compression: frames are JPEG or raw RGB, and deflating them costs more than it saves.
         connection = await connect(self.ws_url, additional_headers=headers, max_size=None, compression=None,

@@ -83,6 +83,7 @@ class ServerConfig:
     max_connections: int = 512  # open TCP connections; beyond, new ones get 503 and are closed
     avatar_cache: int = 32
     idle_frames: bool = False  # keep sending frames of silence when no audio arrives
+    live_view: bool = False  # serve the browser live view at /live
     reference_chunk_ms: float = 0.0  # reference backend: emulated compute time per chunk
     seed: int = 0
     jpeg_quality: int = 85

@@ -11,6 +11,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from inference.errors import InferenceError, TooLarge, Unauthorized
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
+# The live view's static files (when turned on): a browser cannot send a header when it opens a
+# page; the page holds no secret and sends the token itself.
+LIVE_VIEW = "live"
 
 
 async def send_error(send: Send, error: InferenceError, headers: dict[str, str] | None = None) -> None:
@@ -41,7 +44,7 @@ def bearer_token(header: bytes) -> bytes | None:
 
 
 class BearerAuth:
-    """Require `Authorization: Bearer <token>` on everything but the health probes.
+    """Require `Authorization: Bearer <token>` on everything but the health probes and the live view's files.
 
     A WebSocket without the header is let through unmarked: the stream then requires the token
     in its `start` message (browsers cannot set headers on WebSockets).
@@ -52,7 +55,9 @@ class BearerAuth:
         self.expected = token or None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.expected is None or scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
+        path = scope.get("path", "")
+        if (self.expected is None or scope["type"] not in ("http", "websocket") or path in OPEN_PATHS
+                or (scope["type"] == "http" and path.split("/")[1:2] == [LIVE_VIEW])):
             await self.app(scope, receive, send)
             return
         supplied = dict(scope.get("headers") or []).get(b"authorization", b"")

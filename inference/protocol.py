@@ -15,7 +15,8 @@ import struct
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
-VERSION = 1
+VERSION = 2  # the newest protocol this module speaks; a client asks for it in `start`, else gets 1
+VERSIONS = (1, 2)
 MAGIC = b"FH"
 PCM_FORMAT = "pcm_s16le"
 OUTPUT_FORMATS = ("jpeg", "rgb")
@@ -26,8 +27,14 @@ MAX_CHANNELS = 8
 # Binary frame header: magic "FH", version, output format (0 jpeg, 1 rgb), frame index in the
 # stream, chunk index, presentation time in microseconds (index / fps). Little endian, 20 bytes.
 FRAME_HEADER = struct.Struct("<2sBBIIQ")
+# Protocol 2 appends: the generation epoch (interrupts read before the frame was generated), flags,
+# the header's whole length (so a later version may append more), and the span of input audio the
+# frame shows, in samples at the client's rate counted from the stream's first sample [start, end).
+FRAME_HEADER_V2 = struct.Struct("<2sBBIIQIHHQQ")
 FORMAT_CODES = {"jpeg": 0, "rgb": 1}
 FORMAT_NAMES = {code: name for name, code in FORMAT_CODES.items()}
+FLAG_SEGMENT_END = 1  # the last frame of its segment (see FrameHeader.segment_end)
+FLAG_IDLE = 2  # a frame of silence generated while no audio came (its span is empty)
 
 # Client -> server message types (text frames, JSON objects with a "type").
 START, SEGMENT_END, INTERRUPT, END = "start", "segment_end", "interrupt", "end"
@@ -73,26 +80,56 @@ ERROR_CLOSE_CODES = {
 
 @dataclass(frozen=True)
 class FrameHeader:
-    """The header in front of every binary video frame the server sends."""
+    """The header in front of every binary video frame the server sends.
+
+    Protocol 1 headers carry the first four fields; protocol 2 adds the rest (a v1 header unpacks
+    with epoch 0, no flags and no span: `audio_start` and `audio_end` None).
+    """
 
     index: int
     chunk: int
     pts_us: int
     output: str = "jpeg"
+    version: int = 1
+    epoch: int = 0
+    flags: int = 0
+    audio_start: int | None = None
+    audio_end: int | None = None
+    size: int = FRAME_HEADER.size  # bytes before the payload
+
+    @property
+    def segment_end(self) -> bool:
+        return bool(self.flags & FLAG_SEGMENT_END)
+
+    @property
+    def idle(self) -> bool:
+        return bool(self.flags & FLAG_IDLE)
 
     def pack(self) -> bytes:
         code = FORMAT_CODES[self.output]
-        return FRAME_HEADER.pack(MAGIC, VERSION, code, self.index, self.chunk, self.pts_us)
+        if self.version == 1:
+            return FRAME_HEADER.pack(MAGIC, 1, code, self.index, self.chunk, self.pts_us)
+        return FRAME_HEADER_V2.pack(MAGIC, self.version, code, self.index, self.chunk, self.pts_us, self.epoch,
+                                    self.flags, FRAME_HEADER_V2.size, self.audio_start or 0, self.audio_end or 0)
 
     @classmethod
     def unpack(cls, data: bytes) -> FrameHeader:
-        """Parse the first FRAME_HEADER.size bytes; ValueError when it is not a frame."""
+        """Parse a frame's header (v1 or v2; `size` says where the payload starts); ValueError when it is
+        not a frame."""
         if len(data) < FRAME_HEADER.size:
             raise ValueError(f"binary message of {len(data)} bytes is shorter than a frame header")
         magic, version, code, index, chunk, pts_us = FRAME_HEADER.unpack_from(data)
-        if magic != MAGIC or version != VERSION or code not in FORMAT_NAMES:
-            raise ValueError("binary message is not a protocol v1 frame")
-        return cls(index=index, chunk=chunk, pts_us=pts_us, output=FORMAT_NAMES[code])
+        if magic != MAGIC or version not in VERSIONS or code not in FORMAT_NAMES:
+            raise ValueError(f"binary message is not a protocol {'/'.join(map(str, VERSIONS))} frame")
+        if version == 1:
+            return cls(index=index, chunk=chunk, pts_us=pts_us, output=FORMAT_NAMES[code])
+        if len(data) < FRAME_HEADER_V2.size:
+            raise ValueError(f"binary message of {len(data)} bytes is shorter than a v{version} frame header")
+        *_, epoch, flags, size, audio_start, audio_end = FRAME_HEADER_V2.unpack_from(data)
+        if not FRAME_HEADER_V2.size <= size <= len(data):
+            raise ValueError(f"a v{version} frame header says it is {size} bytes long")
+        return cls(index=index, chunk=chunk, pts_us=pts_us, output=FORMAT_NAMES[code], version=version,
+                   epoch=epoch, flags=flags, audio_start=audio_start, audio_end=audio_end, size=size)
 
 
 M = TypeVar("M", bound="Message")
@@ -150,6 +187,7 @@ class Start(Message):
     seed: int | None = None
     idle_frames: bool | None = None
     token: str | None = field(default=None, repr=False)
+    protocol: int | None = None  # the newest version the client speaks; absent: 1 (v1 frame headers)
 
     @property
     def image_b64(self) -> str | None:
@@ -182,9 +220,15 @@ class Start(Message):
         token = message.get("token")
         if token is not None and not isinstance(token, str):
             raise ProtocolError("`token` must be a string")
+        version = None if message.get("protocol") is None else _int_field(message, "protocol", 1, 1, 2**31)
         known = {item.name for item in fields(cls)} | {"type"}
         extra = {name: value for name, value in message.items() if name not in known}
-        return cls(avatar_id, image, rate, channels, fmt, output, seed, idle, token, extra=extra)
+        return cls(avatar_id, image, rate, channels, fmt, output, seed, idle, token, version, extra=extra)
+
+    @property
+    def agreed_protocol(self) -> int:
+        """The version both sides speak: the client's (1 when it named none), at most this module's."""
+        return min(self.protocol or 1, VERSION)
 
 
 @dataclass(frozen=True)
@@ -242,7 +286,7 @@ class Ready(Message):
     model_sample_rate: int = 16000
     output: str = "jpeg"
     avatar_id: str = ""
-    protocol: int = VERSION
+    protocol: int = 1  # the agreed version (see Start.protocol): 2 means v2 frame headers and epochs
 
 
 @dataclass(frozen=True)
@@ -258,6 +302,7 @@ class Stats(Message):
     queue_ms: float = 0.0
     send_ms: float = 0.0
     batch_size: int = 1
+    epoch: int | None = None  # protocol 2: the chunk's generation epoch
 
 
 @dataclass(frozen=True)
@@ -269,6 +314,7 @@ class Playback(Message):
     interrupted: bool = False
     position: float = 0.0
     frames_sent: int = 0
+    epoch: int | None = None  # protocol 2: the epoch of frames sent from now on (an interrupt's new one)
 
 
 @dataclass(frozen=True)

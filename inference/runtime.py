@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from inference import __version__
+from inference import __version__, protocol
 from inference.avatars import Avatar, AvatarCache, avatar_id
 from inference.backends import create_backend
 from inference.backends.base import Backend
@@ -191,7 +191,7 @@ class Runtime:
         backend = self.backend.info()
         geometry = self.geometry
         return {
-            "server": {"name": "flashhead-inference", "version": __version__, "protocol": 1},
+            "server": {"name": "flashhead-inference", "version": __version__, "protocol": protocol.VERSION},
             "backend": backend.get("backend", self.backend.name),
             "model_type": backend.get("model_type"),
             "device": backend.get("device"),

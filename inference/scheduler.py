@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from inference.audio_span import AudioSpan
 from inference.backends.base import Backend
 from inference.capacity import ChunkTimes
 from inference.metrics import Metrics
@@ -41,6 +42,7 @@ class ChunkJob:
     epoch: int
     idle: bool = False
     segment_end: bool = False
+    span: AudioSpan | None = None  # the input audio its frames show (streams; None for /v1/generate)
     enqueued_at: float = field(default_factory=time.perf_counter)
 
 

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from inference.audio_span import AudioSpan
 from inference.backends.base import ChunkGeometry
 from inference.media import PcmResampler
 from inference.scheduler import ChunkJob, ChunkResult, Lane, Scheduler
@@ -21,10 +22,12 @@ from inference.scheduler import ChunkJob, ChunkResult, Lane, Scheduler
 class Session:
     """One stream's audio bookkeeping on top of its scheduler lane."""
 
-    def __init__(self, scheduler: Scheduler, lane: Lane, geometry: ChunkGeometry):
+    def __init__(self, scheduler: Scheduler, lane: Lane, geometry: ChunkGeometry, input_rate: int | None = None):
         self.scheduler = scheduler
         self.lane = lane
         self.geometry = geometry
+        self.input_rate = input_rate or geometry.sample_rate  # the client's rate, for the frames' audio spans
+        self.segment_origin = 0  # client samples received before the current segment (set by the reader)
         self.pending = np.zeros(0, dtype=np.float32)
         self.segment_samples = 0  # 16 kHz samples queued for the current segment
         self.audio_samples = 0  # 16 kHz samples received in total
@@ -41,12 +44,20 @@ class Session:
         size = self.geometry.samples_per_chunk
         while self.pending.size >= size:
             chunk, self.pending = self.pending[:size], self.pending[size:]
+            span = self.span()
             self.segment_samples += size
-            await self.scheduler.submit(self.lane, ChunkJob(chunk, self.geometry.new_frames, self.lane.epoch))
+            await self.scheduler.submit(self.lane, ChunkJob(chunk, self.geometry.new_frames, self.lane.epoch,
+                                                            span=span))
 
-    async def flush(self) -> int:
+    def span(self, total: int | None = None, idle: bool = False) -> AudioSpan:
+        """The audio span of the next chunk queued for this segment."""
+        first = self.segment_samples // self.geometry.samples_per_frame
+        return AudioSpan(self.segment_origin, first, self.input_rate, self.geometry.fps, total, idle)
+
+    async def flush(self, input_samples: int | None = None) -> int:
         """End the segment: queue the partial chunk padded with silence. Returns the segment's frames.
 
+        `input_samples`, the segment's length at the client's rate, ends its last frame's span.
         With no partial chunk left, a marker goes through the queue instead (no model call), so
         the end of the segment is still reported after its last frame.
         """
@@ -56,16 +67,17 @@ class Session:
         if self.pending.size:
             chunk = np.zeros(self.geometry.samples_per_chunk, dtype=np.float32)
             chunk[: self.pending.size] = self.pending
+        span = self.span(input_samples)
         self.pending = np.zeros(0, dtype=np.float32)
         self.segment_samples = 0
-        await self.scheduler.submit(self.lane, ChunkJob(chunk, keep, self.lane.epoch, segment_end=True))
+        await self.scheduler.submit(self.lane, ChunkJob(chunk, keep, self.lane.epoch, segment_end=True, span=span))
         return frames
 
     async def push_idle(self) -> None:
         """Queue one chunk of silence (idle frames while no audio arrives)."""
         silence = np.zeros(self.geometry.samples_per_chunk, dtype=np.float32)
         await self.scheduler.submit(self.lane, ChunkJob(silence, self.geometry.new_frames, self.lane.epoch,
-                                                        idle=True))
+                                                        idle=True, span=self.span(idle=True)))
 
     def interrupt(self) -> None:
         """Drop pending and queued audio and undelivered frames."""
@@ -112,6 +124,17 @@ class PcmInput:
         self.rate, self.channels = rate, channels
         self.resampler = PcmResampler(rate, channels)
         self.emitted = 0
+        self.before = 0  # client samples of the segments already ended or interrupted
+
+    @property
+    def offset(self) -> int:
+        """Client samples (per channel) received so far: where the next segment begins."""
+        return self.before + self.resampler.samples_in
+
+    @property
+    def segment_input(self) -> int:
+        """Client samples of the current segment so far."""
+        return self.resampler.samples_in
 
     def push(self, pcm: bytes) -> np.ndarray:
         out = self.resampler.push(pcm)
@@ -128,11 +151,12 @@ class PcmInput:
             tail = tail[: max(0, want)]
         elif tail.size < want:
             tail = np.concatenate([tail, np.zeros(want - tail.size, np.float32)])
-        self.resampler = PcmResampler(self.rate, self.channels)
-        self.emitted = 0
+        self.reset()
         return tail
 
     def reset(self) -> None:
+        """A new segment: the next sample starts it (the current one ended or was interrupted)."""
+        self.before += self.resampler.samples_in
         self.resampler = PcmResampler(self.rate, self.channels)
         self.emitted = 0
 

@@ -14,7 +14,7 @@ import sys
 SYSTEM_NEEDS = {"sshd": "openssh-server", "ssh-keygen": "openssh-client", "sudo": "sudo", "ip": "iproute2",
                 "git": "git", "ffmpeg": "ffmpeg", "ffprobe": "ffmpeg", "kubectl": "kubernetes-client",
                 "nsenter": "util-linux", "unshare": "util-linux", "mount": "mount", "ps": "procps",
-                "useradd": "passwd"}
+                "useradd": "passwd", "chromium": "chromium", "chromedriver": "chromium-driver"}
 PACKAGES = sorted(set(SYSTEM_NEEDS.values()))
 APT_LINE = "apt-get install -y " + " ".join(PACKAGES)
 

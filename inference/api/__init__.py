@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from inference.api import avatars, generate, health, info, stream
+from inference.api import avatars, generate, health, info, live, stream
 
 
-def routes() -> list[BaseRoute]:
-    return [
+def routes(live_view: bool = False) -> list[BaseRoute]:
+    """Every endpoint; the browser live view (/live) only when it is turned on."""
+    pages: list[BaseRoute] = [Route("/live", live.page), Route("/live/{name}", live.page)] if live_view else []
+    return pages + [
         Route("/healthz", health.live),
         Route("/readyz", health.ready),
         Route("/v2/health/live", health.live),

@@ -176,13 +176,13 @@ class StreamConnection:
         seed = config.seed if start.seed is None else start.seed
         quality = config.jpeg_quality if start.output == "jpeg" else None
         lane = await self.rt.scheduler.open_lane(avatar.state, seed, config.max_queued_chunks, quality)
-        self.session = Session(self.rt.scheduler, lane, geometry)
-        self.output = FrameOutput(self.wire, self.rt, self.session, self.id, start.output)
+        self.session = Session(self.rt.scheduler, lane, geometry, start.sample_rate)
+        self.output = FrameOutput(self.wire, self.rt, self.session, self.id, start.output, start.agreed_protocol)
         await self.wire.send(protocol.Ready(
             stream_id=self.id, fps=geometry.fps, width=geometry.width, height=geometry.height,
             chunk_frames=geometry.new_frames, chunk_seconds=geometry.chunk_seconds, sample_rate=start.sample_rate,
             channels=start.channels, model_sample_rate=geometry.sample_rate, output=start.output,
-            avatar_id=avatar.id))
+            avatar_id=avatar.id, protocol=start.agreed_protocol))
 
     async def serve(self, start: protocol.Start) -> None:
         assert self.session and self.output

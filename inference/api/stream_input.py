@@ -37,6 +37,7 @@ class AudioInput:
             elif isinstance(typed, protocol.Interrupt):
                 self.session.interrupt()
                 self.pcm.reset()
+                self.session.segment_origin = self.pcm.offset
                 await self.output.send_playback("interrupted")
             elif isinstance(typed, protocol.End):
                 self.output.ending = True
@@ -55,6 +56,8 @@ class AudioInput:
         await self.session.push(self.pcm.push(pcm))
 
     async def end_segment(self) -> None:
+        input_samples = self.pcm.segment_input
         await self.session.push(self.pcm.end_segment())
         if self.session.pending.size or self.session.segment_samples:
-            await self.session.flush()
+            await self.session.flush(input_samples)
+        self.session.segment_origin = self.pcm.offset

@@ -30,12 +30,14 @@ log = logging.getLogger("inference.stream")
 class FrameOutput:
     """Sends what the session generates until its end marker, then the summary and close 1000."""
 
-    def __init__(self, wire: StreamWire, rt: Runtime, session: Session, stream_id: str, output: str):
+    def __init__(self, wire: StreamWire, rt: Runtime, session: Session, stream_id: str, output: str,
+                 version: int = 1):
         self.wire = wire
         self.rt = rt
         self.session = session
         self.stream_id = stream_id
         self.output = output
+        self.version = version  # the agreed protocol: 2 adds epochs, flags and audio spans
         self.stats = StreamStats()
         self.ending = False
 
@@ -53,17 +55,17 @@ class FrameOutput:
             await self.send_chunk(result)
 
     async def send_chunk(self, result: ChunkResult) -> None:
-        epoch, fps, stats = result.job.epoch, self.rt.geometry.fps, self.stats
+        epoch, stats = result.job.epoch, self.stats
         if result.job.samples is None:  # a segment-end marker: nothing was generated
             await self.send_playback("segment_done")
             return
         assert result.frames is not None
-        started, sent = time.perf_counter(), 0
+        started, sent, count = time.perf_counter(), 0, len(result.frames)
         async for payload in self.encoded(result.frames):
             async with self.wire.lock:  # index, epoch check and count agree with any ack sent meanwhile
                 if epoch != self.session.epoch:
                     return  # interrupted: the rest of this chunk is dropped
-                header = FrameHeader(stats.frames_sent, result.index, round(stats.frames_sent * 1e6 / fps), self.output)
+                header = self.header(result, sent, last=sent == count - 1)
                 await self.wire.ws.send_bytes(header.pack() + payload)
                 stats.frames_sent += 1
             sent += 1
@@ -76,9 +78,21 @@ class FrameOutput:
         await self.wire.send(protocol.Stats(
             chunk=result.index, frames=sent, first_frame=stats.frames_sent - sent, idle=result.job.idle,
             generation_ms=round(result.generation_s * 1000, 2), queue_ms=round(result.queue_s * 1000, 2),
-            send_ms=round((time.perf_counter() - started) * 1000, 2), batch_size=result.batch_size))
+            send_ms=round((time.perf_counter() - started) * 1000, 2), batch_size=result.batch_size,
+            epoch=epoch if self.version >= 2 else None))
         if result.job.segment_end:
             await self.send_playback("segment_done")
+
+    def header(self, result: ChunkResult, offset: int, last: bool) -> FrameHeader:
+        """The header of the chunk's frame number `offset` (sent as the stream's frame `frames_sent`)."""
+        index, fps = self.stats.frames_sent, self.rt.geometry.fps
+        if self.version < 2:
+            return FrameHeader(index, result.index, round(index * 1e6 / fps), self.output)
+        job = result.job
+        start, end = job.span.frame(offset) if job.span else (0, 0)
+        flags = (protocol.FLAG_SEGMENT_END if job.segment_end and last else 0) | (protocol.FLAG_IDLE if job.idle else 0)
+        return FrameHeader(index, result.index, round(index * 1e6 / fps), self.output, version=self.version,
+                           epoch=job.epoch, flags=flags, audio_start=start, audio_end=end)
 
     async def send_playback(self, event: str) -> None:
         """A `playback` ack; its position counts exactly the frames sent before it."""
@@ -86,7 +100,7 @@ class FrameOutput:
             frames = self.stats.frames_sent
             await self.wire.send_unlocked(protocol.Playback(
                 event=event, interrupted=event == "interrupted", position=frames / self.rt.geometry.fps,
-                frames_sent=frames))
+                frames_sent=frames, epoch=self.session.epoch if self.version >= 2 else None))
 
     async def idle(self) -> None:
         """Queue a chunk of silence whenever less than one chunk of frames is ahead of playback."""

@@ -1,7 +1,8 @@
 """The `reference` backend: CPU, no neural network, for CI, demos and server capacity tests.
 
-It renders the reference photo at the backend's geometry (512x512) with a mouth and jaw that open
-with the audio's per-frame energy, so a viewer can see the lips follow the speech. Deterministic:
+It renders the reference photo at the backend's geometry (512x512) with the face's own lips
+(found in the photo, see mouth.py) parting with the audio's per-frame energy, so a viewer can see
+the mouth follow the speech. Deterministic:
 the same photo, audio and seed give the same frames. `FLASHHEAD_REFERENCE_CHUNK_MS` adds a fixed
 compute time per chunk to emulate a GPU model in scheduling and capacity tests.
 """
@@ -15,18 +16,16 @@ from typing import Any
 import numpy as np
 
 from inference.backends.base import LITE, PRO, Backend, ChunkGeometry
+from inference.backends.mouth import MouthAnimator, find_mouth
 from inference.errors import BadInput
-
-MOUTH_COLOR = np.array([70, 18, 24], dtype=np.uint8)
-LIP_COLOR = np.array([170, 60, 70], dtype=np.uint8)
-MAX_JAW_DROP = 18  # pixels at full opening (512 px frame)
 
 
 @dataclass(frozen=True)
 class ReferenceAvatar:
-    """The photo resized and centre-cropped to the output size."""
+    """The photo resized and centre-cropped to the output size, and its mouth's animation."""
 
     image: np.ndarray  # H x W x 3 uint8, read-only
+    animator: MouthAnimator
 
 
 @dataclass
@@ -69,7 +68,7 @@ class ReferenceBackend(Backend):
             raise BadInput(f"expected an H x W x 3 uint8 image, got {image.shape} {image.dtype}")
         fitted = fit_square(image, self.geometry.width, self.geometry.height)
         fitted.setflags(write=False)
-        return ReferenceAvatar(fitted)
+        return ReferenceAvatar(fitted, MouthAnimator(fitted, find_mouth(fitted)))
 
     def new_stream(self, avatar: ReferenceAvatar, seed: int) -> ReferenceStream:
         return ReferenceStream(avatar, np.random.default_rng(seed))
@@ -88,7 +87,7 @@ class ReferenceBackend(Backend):
             target = min(1.0, energy * 6.0)
             rate = 0.7 if target > stream.openness else 0.35
             stream.openness += (target - stream.openness) * rate
-            render_frame(stream.avatar.image, stream.openness, frames[i])
+            stream.avatar.animator.render(stream.openness, frames[i])
         stream.chunks += 1
         remaining = self.chunk_seconds - (time.perf_counter() - started)
         if remaining > 0:
@@ -120,24 +119,3 @@ def fit_square(image: np.ndarray, width: int, height: int) -> np.ndarray:
     picture = picture.resize(size, Image.Resampling.BILINEAR)
     left, top = (size[0] - width) // 2, (size[1] - height) // 2
     return np.array(picture.crop((left, top, left + width, top + height)), dtype=np.uint8)
-
-
-def render_frame(base: np.ndarray, openness: float, out: np.ndarray) -> None:
-    """Draw `base` with the jaw dropped and the mouth opened by `openness` (0..1) into `out`."""
-    height, width = base.shape[:2]
-    out[:] = base
-    cx, cy = width // 2, int(height * 0.72)
-    half_width = width // 9
-    drop = int(round(openness * MAX_JAW_DROP * height / 512))
-    if drop:
-        jaw = slice(cx - half_width * 2, cx + half_width * 2)
-        out[cy + drop:, jaw] = base[cy: height - drop, jaw]
-    mouth_height = 2 + openness * (half_width * 0.8)
-    top, bottom = int(cy - mouth_height / 2), int(cy + mouth_height / 2 + drop) + 1
-    pad = half_width // 4 + 3
-    ys, xs = np.ogrid[top - pad:bottom + pad, cx - half_width - pad:cx + half_width + pad]
-    inner_height = max(1.0, (bottom - top) / 2)
-    distance = ((xs - cx) / half_width) ** 2 + ((ys - (top + bottom) / 2) / inner_height) ** 2
-    region = out[top - pad:bottom + pad, cx - half_width - pad:cx + half_width + pad]
-    region[distance <= 1.35] = LIP_COLOR
-    region[distance <= 1.0] = MOUTH_COLOR

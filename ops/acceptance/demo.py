@@ -39,20 +39,28 @@ OUTPUT_FILES = ("demo.mp4", "junit.xml", "smoke.json", "fps.json", "server.log")
 
 
 def run_demo(out: Path, port: int = 0, profile: str = PROFILE,
-             progress: Callable[[str], None] | None = None) -> DemoResult:
-    """Start the server (a fresh random token), run smoke + fps, stop it; write files under `out`."""
+             progress: Callable[[str], None] | None = None,
+             keep_open: Callable[[str, str], None] | None = None) -> DemoResult:
+    """Start the server (a fresh random token), run smoke + fps, stop it; write files under `out`.
+
+    With `keep_open`, the server also serves the browser live view, and before it stops
+    `keep_open(live_view_url, token)` runs (it returns when the person is done watching).
+    """
     scenarios = list(get_profile(profile).scenarios)
     out = out.resolve()
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder", "pass a folder for the clip and the reports")
     out.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(24)
-    server = start_local_server(out / "server.log", port=port, token=token)
+    env = {"FLASHHEAD_LIVE_VIEW": "1"} if keep_open else None
+    server = start_local_server(out / "server.log", port=port, token=token, env=env)
     try:
         target = Target(server.url, token=token)
         _say(progress, f"server ready at {server.url}; smoke test …")
         smoke = asyncio.run(run_smoke(target, FACE_PNG, SPEECH_WAV, clip_out=out / "demo.mp4"))
         fps = asyncio.run(run_fps(target, scenarios, FACE_PNG, SPEECH_WAV, profile=profile, progress=progress))
+        if keep_open:
+            keep_open(f"{server.url}/live", token)
     finally:
         server_exit = server.stop()
     files = {"clip": str(out / "demo.mp4"),

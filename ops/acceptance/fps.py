@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ops.acceptance.audio import SAMPLE_RATE, fit_to_duration, load_pcm16
 from ops.acceptance.checks import AcceptanceReport
+from ops.acceptance.plot import ScenarioSeries
 from ops.acceptance.profiles import METRICS, Scenario, Threshold
 from ops.acceptance.streaming import StreamRun, stream_clip
 from ops.acceptance.target import RunStopped, Target, probe
@@ -32,10 +33,12 @@ REALTIME_FPS_ALLOWANCE = 0.02
 
 
 async def run_fps(target: Target, scenarios: list[Scenario], image: Path, audio: Path,
-                  profile: str | None = None, progress: Callable[[str], None] | None = None) -> AcceptanceReport:
+                  profile: str | None = None, progress: Callable[[str], None] | None = None,
+                  series: list[ScenarioSeries] | None = None) -> AcceptanceReport:
     """Probe the server, upload the avatar once, then run each scenario and judge its thresholds.
 
-    `progress` (optional) hears one line as each scenario starts.
+    `progress` (optional) hears one line as each scenario starts; `series` (optional) receives each
+    scenario's timelines, for `accept fps --plot`.
     """
     for flag, path in (("--image", image), ("--audio", audio)):
         if not path.is_file():
@@ -51,7 +54,7 @@ async def run_fps(target: Target, scenarios: list[Scenario], image: Path, audio:
                 if progress:
                     progress(f"{scenario.name}: {scenario.streams} {scenario.mode} stream(s), "
                              f"{scenario.warmup_s:g} s warm-up + {scenario.duration_s:g} s …")
-                await _run_scenario(client, target, report, scenario, avatar_id, speech, info)
+                await _run_scenario(client, target, report, scenario, avatar_id, speech, info, series)
     except RunStopped as stop:
         report.error = stop.error.to_dict()
         report.skip_rest(["avatar", *(name for s in scenarios for name in scenario_check_names(s))],
@@ -79,7 +82,8 @@ async def _avatar(client: FlashheadClient, target: Target, report: AcceptanceRep
 
 
 async def _run_scenario(client: FlashheadClient, target: Target, report: AcceptanceReport, scenario: Scenario,
-                        avatar_id: str, speech: bytes, info: dict[str, Any]) -> None:
+                        avatar_id: str, speech: bytes, info: dict[str, Any],
+                        series: list[ScenarioSeries] | None = None) -> None:
     names = scenario_check_names(scenario)
     capacity = _capacity(info)
     if capacity is not None and scenario.streams > capacity:
@@ -109,6 +113,8 @@ async def _run_scenario(client: FlashheadClient, target: Target, report: Accepta
                measured={"streams": scenario.streams, "mode": scenario.mode})
     fps, chunk = runs[0].timeline.fps, runs[0].timeline.chunk_frames
     warmup = warmup_frame_count(scenario.warmup_s, fps, chunk)
+    if series is not None:
+        series.append(ScenarioSeries(scenario.name, scenario.mode, [run.timeline for run in runs], warmup))
     per_stream = [{**stream_metrics(run.timeline, warmup, realtime), **_server_stats(run, warmup)}
                   for run in runs]
     aggregate = _aggregate(runs, warmup)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ops.cli.common import COUNT, RATE, SECONDS, App, output_option, pass_app
-from ops.errors import ExitCode
+from ops.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -93,21 +93,33 @@ def smoke(app: App, url: str, token_env: str | None, image: Path | None, audio: 
 @click.option("--warmup", type=SECONDS, default=None, metavar="S",
               help="Seconds of audio per stream before measuring (default: the profile's, else 2).")
 @click.option("--min-fps", type=RATE, default=None, metavar="X", help="Fail below X frames/s per stream.")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None, metavar="PATH",
+              help="Also write per-stream FPS over time and the chunk-latency distribution to PATH "
+                   "(a self-contained .html file).")
 @pass_app
 def fps(app: App, url: str, token_env: str | None, image: Path | None, audio: Path | None,
         junit_path: Path | None, json_path: Path | None, wait_ready: float, timeout: float, profile: str | None,
         mode: str | None, streams: int | None, duration: float | None, warmup: float | None,
-        min_fps: float | None) -> None:
+        min_fps: float | None, plot_path: Path | None) -> None:
     """Generated frames per second per stream and in aggregate, warm-up excluded, against thresholds."""
     from ops.acceptance.fps import run_fps
+    from ops.acceptance.plot import ScenarioSeries, write_fps_plot
 
-    check_outputs({"--junit": junit_path, "--report": json_path})
+    if plot_path is not None and plot_path.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"--plot {plot_path}: the plot is a self-contained HTML file",
+                         "name it with .html, e.g. --plot fps.html")
+    check_outputs({"--junit": junit_path, "--report": json_path, "--plot": plot_path})
     target = make_target(url, token_env, timeout, wait_ready)
     image, audio = default_inputs(image, audio)
     scenarios = select_scenarios(profile, mode, streams, duration, warmup, min_fps)
     app.output.progress(f"fps test of {target.url}: " + ", ".join(s.name for s in scenarios) + " …")
-    report = asyncio.run(run_fps(target, scenarios, image, audio, profile=profile, progress=app.output.progress))
-    finish(app, [report], junit_path, json_path)
+    series: list[ScenarioSeries] = []
+    report = asyncio.run(run_fps(target, scenarios, image, audio, profile=profile, progress=app.output.progress,
+                                 series=series))
+    extra = None
+    if plot_path is not None:
+        extra = {"plot": str(write_fps_plot(plot_path, series, f"accept fps · {target.url}"))}
+    finish(app, [report], junit_path, json_path, extra)
 
 
 def check_outputs(paths: dict[str, Path | None] | list[tuple[str, Path]]) -> None:

@@ -51,3 +51,41 @@ def test_demo_on_a_busy_port_is_a_usage_error(tmp_path: Path) -> None:
         result = run_cli("demo", "--out", str(tmp_path / "demo"), "--port", str(port), "--output", "json")
     assert result.returncode == 2
     assert f"port {port} on 127.0.0.1 is already in use" in json.loads(result.stdout)["message"]
+
+
+def test_demo_open_serves_the_live_view_and_opens_it_without_the_token(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.conftest import REPO
+
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"  # webbrowser.open runs $BROWSER with the URL
+    browser.write_text(f"#!/bin/sh\necho \"$1\" > {opened}\n")
+    browser.chmod(0o755)
+    env = {**os.environ, "BROWSER": str(browser)}
+    process = subprocess.Popen([sys.executable, "-m", "ops.cli.main", "demo", "--out", str(tmp_path / "demo"),
+                                "--open"], cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not (opened.exists() and opened.read_text().strip()) and time.monotonic() < deadline:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            time.sleep(0.2)
+        url = opened.read_text().strip()
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/live") and "token" not in url
+        page = httpx.get(url)
+        assert page.status_code == 200 and "FlashHead live view" in page.text
+    finally:
+        output, _ = process.communicate("", timeout=60)  # stdin closes: the demo stops the server
+    assert process.returncode == 0, output
+    import re
+
+    text = " ".join(output.split())
+    token = re.search(r"paste this API token into the page: (\S+)\)", text)
+    assert token is not None and len(token.group(1)) >= 16 and token.group(1) not in url
+    assert "server: stopped (exit status 0)" in text

@@ -55,7 +55,7 @@ START_FIELDS = st.fixed_dictionaries({}, optional={
     "channels": st.integers(-1, 10), "format": st.sampled_from(["pcm_s16le", "pcm_f32le", 1]),
     "output": st.sampled_from(["jpeg", "rgb", "png", None]), "seed": st.integers(-5, 2**64) | st.booleans(),
     "idle_frames": st.booleans() | st.integers(0, 1), "token": st.text(max_size=5) | st.integers(),
-    "future_field": JSON})
+    "protocol": st.integers(-1, 2**32) | st.booleans() | st.none() | st.text(max_size=2), "future_field": JSON})
 
 
 def _start_is_valid(fields: dict[str, Any]) -> bool:
@@ -70,7 +70,8 @@ def _start_is_valid(fields: dict[str, Any]) -> bool:
             and fields.get("output", "jpeg") in ("jpeg", "rgb")
             and (fields.get("seed") is None or integer(fields["seed"], 0, 2**63 - 1))
             and (fields.get("idle_frames") is None or isinstance(fields["idle_frames"], bool))
-            and (fields.get("token") is None or isinstance(fields["token"], str)))
+            and (fields.get("token") is None or isinstance(fields["token"], str))
+            and (fields.get("protocol") is None or integer(fields["protocol"], 1, 2**31)))
 
 
 @settings(max_examples=500, deadline=None)
@@ -95,3 +96,33 @@ def test_close_reasons_name_the_error_without_guessing() -> None:
     assert protocol.error_from_close(1001, "").code == "shutting_down"
     assert protocol.error_from_close(1006, "").code == "connection_lost"
     assert protocol.error_from_close(4000, "something").code == "closed"
+
+
+@pytest.mark.parametrize(("asked", "agreed"), [(None, 1), (1, 1), (2, 2), (7, 2)])
+def test_the_agreed_protocol_is_the_older_of_the_two(asked: int | None, agreed: int) -> None:
+    start = protocol.Start.parse({"avatar_id": "av", "protocol": asked})
+    assert start.agreed_protocol == agreed
+
+
+@settings(max_examples=200, deadline=None)
+@given(index=st.integers(0, 2**32 - 1), epoch=st.integers(0, 2**32 - 1), flags=st.integers(0, 3),
+       start=st.integers(0, 2**63), length=st.integers(0, 10**6), payload=st.binary(max_size=8))
+def test_v2_frame_headers_round_trip_and_v1_headers_still_parse(index: int, epoch: int, flags: int, start: int,
+                                                                  length: int, payload: bytes) -> None:
+    header = protocol.FrameHeader(index, 3, index * 40_000, "rgb", version=2, epoch=epoch, flags=flags,
+                                  audio_start=start, audio_end=start + length, size=protocol.FRAME_HEADER_V2.size)
+    message = header.pack() + payload
+    parsed = protocol.FrameHeader.unpack(message)
+    assert parsed == header and message[parsed.size:] == payload
+    # The first 20 bytes keep v1's layout; a v1 header parses as before (no epoch, no span).
+    assert protocol.FRAME_HEADER.unpack_from(message)[2:] == (1, index, 3, index * 40_000)
+    old = protocol.FrameHeader(index, 3, index * 40_000, "jpeg").pack() + payload
+    assert len(old) - len(payload) == 20
+    assert protocol.FrameHeader.unpack(old) == protocol.FrameHeader(index, 3, index * 40_000, "jpeg")
+
+
+@pytest.mark.parametrize("data", [b"FH\x02\x00" + bytes(16), b"FH\x03\x00" + bytes(40),
+                                  protocol.FRAME_HEADER_V2.pack(b"FH", 2, 0, 0, 0, 0, 0, 0, 999, 0, 0)])
+def test_truncated_or_unknown_frame_headers_are_value_errors(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        protocol.FrameHeader.unpack(data)
