@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inference.errors import InferenceError, TooLarge, Unauthorized
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
+OPEN_PATHS = frozenset({"/healthz", "/livez", "/startupz", "/readyz", "/v2/health/live", "/v2/health/ready"})
 
 
 async def send_error(send: Send, error: InferenceError, headers: dict[str, str] | None = None) -> None:

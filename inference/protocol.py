@@ -243,6 +243,8 @@ class Ready(Message):
     output: str = "jpeg"
     avatar_id: str = ""
     protocol: int = VERSION
+    # The server instance (its hostname: the pod's name in Kubernetes); absent from older servers.
+    instance: str | None = None
 
 
 @dataclass(frozen=True)

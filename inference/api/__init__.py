@@ -10,9 +10,11 @@ from inference.api import avatars, generate, health, info, stream
 def routes() -> list[BaseRoute]:
     return [
         Route("/healthz", health.live),
+        Route("/livez", health.live),
+        Route("/startupz", health.warm),
         Route("/readyz", health.ready),
         Route("/v2/health/live", health.live),
-        Route("/v2/health/ready", health.ready),
+        Route("/v2/health/ready", health.warm),
         Route("/metrics", health.metrics),
         Route("/v1/info", info.info),
         Route("/v1/avatars", avatars.create, methods=["POST"]),
