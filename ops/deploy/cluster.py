@@ -104,8 +104,13 @@ class Cluster:
         """Objects of `kind` in the namespace whose labels match `selector` (checked here too)."""
         k = KINDS[kind]
         query = [("labelSelector", ",".join(f"{a}={b}" for a, b in selector.items()))] if selector else []
-        result = self.request("GET", k.collection_path(namespace or self.namespace), query=query,
-                              what=f"{k.plural}") or {}
+        try:
+            result = self.request("GET", k.collection_path(namespace or self.namespace), query=query,
+                                  what=f"{k.plural}") or {}
+        except ApiError as error:
+            if k.optional and error.status == 404:  # the API (a CRD) is not installed: none exist
+                return []
+            raise
         items = [_with_kind(item, k) for item in result.get("items", [])]
         return [item for item in items if labels_match(item, selector or {})]
 
