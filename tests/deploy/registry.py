@@ -29,8 +29,11 @@ RESOURCES = {
     "apps/v1/replicasets": ("ReplicaSet", True),
     "policy/v1/poddisruptionbudgets": ("PodDisruptionBudget", True),
     "networking.k8s.io/v1/networkpolicies": ("NetworkPolicy", True),
+    "autoscaling/v2/horizontalpodautoscalers": ("HorizontalPodAutoscaler", True),
+    "keda.sh/v1alpha1/scaledobjects": ("ScaledObject", True),  # KEDA's CRD, installed
 }
-GENERATION_KINDS = {"Deployment", "ReplicaSet", "PodDisruptionBudget", "NetworkPolicy"}
+GENERATION_KINDS = {"Deployment", "ReplicaSet", "PodDisruptionBudget", "NetworkPolicy", "HorizontalPodAutoscaler",
+                    "ScaledObject"}
 _cluster_ips = itertools.count(10)
 
 

@@ -40,7 +40,7 @@ def test_render_prints_yaml_and_json() -> None:
 def test_render_refuses_bad_values_with_exit_2() -> None:
     result = run_cli("deploy", "render", "--set", "replicas=3", "--output", "json")
     assert result.returncode == 2
-    assert "at most 1 replica" in json.loads(result.stdout)["message"]
+    assert "at most one pod per GPU, and the host has 1" in json.loads(result.stdout)["message"]
 
 
 def test_apply_diff_history_status_rollback_delete(kube: Kube) -> None:
