@@ -262,7 +262,8 @@ def test_a_host_with_n_gpus_runs_n_pods_of_one_gpu_replaced_one_at_a_time() -> N
     assert spec["nodeSelector"] == {"kubernetes.io/hostname": "gpu-4"}
     assert server_container(objects)["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert not [o for o in objects if o["kind"] == "PodDisruptionBudget"]  # pinned pods: it would block the drain
-    assert find(render("single-gpu-host", {"gpus": "4", "replicas": "2"}).objects, "Deployment")["spec"]["replicas"] == 2
+    fewer = render("single-gpu-host", {"gpus": "4", "replicas": "2"}).objects
+    assert find(fewer, "Deployment")["spec"]["replicas"] == 2
 
 
 @pytest.mark.parametrize("case", ["autoscale-hpa", "autoscale-keda"])
