@@ -41,7 +41,7 @@ class Runtime:
         self.metrics = Metrics(self.backend.memory_stats)
         self.metrics.capacity.set_function(lambda: float(self.stream_limit()))
         # In Kubernetes a pod's hostname is its name: streams and probes say which pod served them.
-        self.instance = socket.gethostname()
+        self.instance = config.instance or socket.gethostname()
         self.scheduler = Scheduler(self.backend, self.metrics, config.max_batch, config.batch_wait_ms / 1000)
         self.avatars = AvatarCache(config.avatar_cache, self._release_avatar)
         self.ready = False
