@@ -138,8 +138,22 @@ def _setting(key: str, render: Callable[[Any], str] = str) -> Callable[[Objects,
     return apply
 
 
+POOL_LABEL = "flashhead.dev/pool"
+
+
 def _set_node(objects: Objects, value: str) -> None:
     pod_spec(objects).setdefault("nodeSelector", {})["kubernetes.io/hostname"] = value
+
+
+def _set_pool(objects: Objects, value: str) -> None:
+    """Several provisioned GPU hosts as one pool: the pods go to any node labelled flashhead.dev/pool=VALUE,
+    spread over them, each node taking as many as it has free GPUs."""
+    spec = pod_spec(objects)
+    spec["nodeSelector"] = {POOL_LABEL: value}
+    labels = find(objects, "Deployment")["spec"]["selector"]["matchLabels"]
+    spec["topologySpreadConstraints"] = [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                                          "whenUnsatisfiable": "ScheduleAnyway",
+                                          "labelSelector": {"matchLabels": dict(labels)}}]
 
 
 def _set_model_root(objects: Objects, value: str) -> None:
@@ -266,12 +280,14 @@ def _set_models_claim(objects: Objects, value: str) -> None:
 PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("node", "Kubernetes node name the pod is pinned to (kubectl get nodes)",
           _text(DNS_SUBDOMAIN, "a node name"), _set_node, ("single-gpu-host",)),
+    Param("pool", f"label value of the GPU hosts to spread over (nodes labelled {POOL_LABEL}=VALUE), instead of node",
+          _text(DNS_LABEL, "a label value"), _set_pool, ("single-gpu-host",)),
     Param("model_root", "host directory with .venv, the FlashHead repo and checkpoints", _path, _set_model_root),
     Param("model_type", " or ".join(MODEL_TYPES), _choice(*MODEL_TYPES), _setting("FLASHHEAD_MODEL_TYPE")),
     Param("backend", "flashhead (GPU) or reference (CPU, no model)", _choice(*BACKEND_NAMES),
           _setting("FLASHHEAD_BACKEND")),
     Param("image", "container image, pinned by digest (REGISTRY/NAME@sha256:DIGEST)", _image, _set_image),
-    Param("gpus", "GPUs of the host: one pod each (from the inventory host's `gpus`, or `flashhead facts`)",
+    Param("gpus", "GPUs of the host (or of the whole pool): one pod each (--gpus-from-facts counts a host's)",
           _integer(1, 64), _set_gpus, ("single-gpu-host",)),
     Param("replicas", "number of pods (one GPU each)", _integer(0, 64), _set_replicas,
           ("single-gpu-host", "image")),
@@ -315,6 +331,9 @@ def parse_sets(overlay: str, pairs: dict[str, str]) -> dict[str, Any]:
         except ValueError as error:
             remedy = PIN_REMEDY if key == "image" and "digest" in str(error) else f"{key}: {param.help}"
             raise UsageError(f"--set {key}={raw}: {error}", remedy) from None
+    if "node" in values and "pool" in values:
+        raise UsageError("--set node and --set pool: choose one", "node pins the pods to one host; pool spreads "
+                         f"them over the nodes labelled {POOL_LABEL}=VALUE")
     gpus = values.get("gpus", 1)
     if overlay == "single-gpu-host" and values.get("replicas", 0) > gpus:
         raise UsageError(f"--set replicas={values['replicas']}: the single-gpu-host overlay runs at most one pod "

@@ -51,6 +51,7 @@ class Node:
     name: str
     gpus: int = 1
     kubelet: str = "ready"
+    labels: dict[str, str] = field(default_factory=dict)  # beyond kubernetes.io/hostname
 
 
 @dataclass
@@ -73,7 +74,7 @@ class ControlPlane:
         for node in self.nodes:
             ready = node.kubelet == "ready"
             self.server.store({"apiVersion": "v1", "kind": "Node", "metadata": {
-                "name": node.name, "labels": {"kubernetes.io/hostname": node.name}},
+                "name": node.name, "labels": {"kubernetes.io/hostname": node.name, **node.labels}},
                 "status": {"capacity": {GPU: str(node.gpus)}, "allocatable": {GPU: str(node.gpus)},
                            "conditions": [{"type": "Ready", "status": "True" if ready else "Unknown",
                                            "reason": "KubeletReady" if ready else "NodeStatusUnknown",

@@ -58,6 +58,20 @@ def test_a_four_gpu_host_runs_four_pods_and_an_update_takes_one_down_at_a_time(k
     assert fewest == 3, "one pod at a time is replaced; the host never goes dark"
 
 
+def test_a_pool_of_labelled_gpu_hosts_takes_one_pod_per_gpu_on_its_nodes_only(kube: Kube,
+                                                                             cluster: Cluster) -> None:
+    pool = {"flashhead.dev/pool": "lite"}
+    kube.control_plane([Node("gpu-a", gpus=2, labels=pool), Node("gpu-b", gpus=2, labels=pool),
+                        Node("other", gpus=4)], run=False)
+    apply(cluster, render("single-gpu-host", {"pool": "lite", "gpus": "4"}), NO_WAIT)
+    for _ in range(200):
+        kube.step()
+        if sum(serving(p) for p in pods(kube)) == 4:
+            break
+    placed = sorted(p["spec"]["nodeName"] for p in pods(kube))
+    assert placed == ["gpu-a", "gpu-a", "gpu-b", "gpu-b"]
+
+
 @pytest.mark.parametrize("overlay", ["autoscale-hpa", "autoscale-keda"])
 def test_autoscaled_overlays_apply_without_owning_the_replica_count(kube: Kube, cluster: Cluster,
                                                                     overlay: str) -> None:

@@ -34,6 +34,7 @@ CASES = {
     "image-scaled": ("image", {"image": f"{IMAGE.split('@')[0]}:0.1.0@{IMAGE.split('@')[1]}", "replicas": "4",
                                "models_claim": "fh-checkpoints", "backend": "reference"}),
     "gpu-host-4": ("single-gpu-host", {"node": "gpu-4", "gpus": "4", "max_streams": "2"}),
+    "gpu-pool": ("single-gpu-host", {"pool": "lite", "gpus": "8"}),
     "autoscale-hpa": ("autoscale-hpa", {"image": IMAGE, "min_replicas": "2", "max_replicas": "12",
                                         "target_utilization": "60"}),
     "autoscale-keda": ("autoscale-keda", {"image": IMAGE, "max_replicas": "6",
@@ -266,6 +267,14 @@ def test_a_host_with_n_gpus_runs_n_pods_of_one_gpu_replaced_one_at_a_time() -> N
     assert find(fewer, "Deployment")["spec"]["replicas"] == 2
 
 
+def test_a_pool_spreads_over_labelled_hosts_instead_of_pinning_one() -> None:
+    objects = rendered("gpu-pool")
+    spec = pod_spec(objects)
+    assert spec["nodeSelector"] == {"flashhead.dev/pool": "lite"}
+    assert spec["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+    assert find(objects, "Deployment")["spec"]["replicas"] == 8
+
+
 @pytest.mark.parametrize("case", ["autoscale-hpa", "autoscale-keda"])
 def test_autoscaled_overlays_leave_the_replica_count_to_the_autoscaler_and_drain_on_scale_in(case: str) -> None:
     objects = rendered(case)
@@ -309,6 +318,8 @@ def test_a_settings_change_changes_the_pod_template() -> None:
     ("single-gpu-host", {"replicas": "2"}, "at most one pod per GPU, and the host has 1"),
     ("single-gpu-host", {"replicas": "5", "gpus": "4"}, "the host has 4"),
     ("single-gpu-host", {"gpus": "0"}, "outside 1..64"),
+    ("single-gpu-host", {"node": "gpu-1", "pool": "lite"}, "choose one"),
+    ("single-gpu-host", {"pool": "Lite Pool"}, "not a label value"),
     ("image", {"gpus": "2"}, "not used by the image overlay"),
     ("autoscale-hpa", {"image": IMAGE, "replicas": "2"}, "not used by the autoscale-hpa overlay"),
     ("autoscale-hpa", {"image": IMAGE, "min_replicas": "5", "max_replicas": "4"}, "above max_replicas"),

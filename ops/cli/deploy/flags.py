@@ -74,7 +74,10 @@ def render_from_flags(app: App, overlay: str, sets: tuple[str, ...], host: str |
             values.pop("node", None)
         elif gpus_from_facts:
             values["gpus"] = str(hostvalues.gpus_from_facts(app.inventory_path, host))
-    values.update(parse_key_values(sets, "--set"))
+    explicit = parse_key_values(sets, "--set")
+    if "pool" in explicit:  # spread over a pool instead of the inventory host's node
+        values.pop("node", None)
+    values.update(explicit)
     return render(overlay, values, namespace)
 
 
