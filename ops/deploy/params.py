@@ -175,7 +175,11 @@ def _set_model_root(objects: Objects, value: str) -> None:
 
 
 def _set_image(objects: Objects, value: str) -> None:
-    server_container(objects)["image"] = value
+    """The server's image, and that of every other Deployment here (the deletion-cost updater runs it too)."""
+    for obj in objects:
+        if obj.get("kind") == "Deployment":
+            for container in obj["spec"]["template"]["spec"]["containers"]:
+                container["image"] = value
 
 
 def _set_replicas(objects: Objects, value: int) -> None:
@@ -261,8 +265,12 @@ def _url(raw: str) -> str:
 
 
 def follow_namespace(objects: Objects, namespace: str) -> None:
-    """The KEDA query selects the pods' series by namespace: it follows `-n`."""
+    """What names the namespace inside an object follows `-n`: RoleBinding subjects, the KEDA query."""
     for obj in objects:
+        if obj.get("kind") == "RoleBinding":
+            for subject in obj.get("subjects", []):
+                if subject.get("kind") == "ServiceAccount":
+                    subject["namespace"] = namespace
         if obj.get("kind") == "ScaledObject":
             for trigger in obj["spec"]["triggers"]:
                 query = trigger["metadata"].get("query", "")
@@ -353,7 +361,8 @@ def apply_values(objects: Objects, values: dict[str, Any]) -> None:
 
 def require_pinned_images(objects: Objects, overlay: str) -> None:
     """Every container image is pinned by digest (the image overlay's default is a placeholder)."""
-    for container in pod_spec(objects).get("containers", []) + pod_spec(objects).get("initContainers", []):
+    specs = [obj["spec"]["template"]["spec"] for obj in objects if obj.get("kind") == "Deployment"]
+    for container in [c for spec in specs for c in spec.get("containers", []) + spec.get("initContainers", [])]:
         if DIGEST not in container.get("image", ""):
             raise UsageError(f"the {overlay} overlay's container {container['name']} runs image "
                              f"{container.get('image')!r}, which is not pinned by digest", PIN_REMEDY)

@@ -29,7 +29,8 @@ from tests.deploy.registry import RESOURCES
 PLURALS = {kind: resource for resource, (kind, _) in RESOURCES.items()}
 GROUPS = {"Deployment": "deployments.apps", "ReplicaSet": "replicasets.apps",
           "PodDisruptionBudget": "poddisruptionbudgets.policy", "NetworkPolicy": "networkpolicies.networking.k8s.io",
-          "HorizontalPodAutoscaler": "horizontalpodautoscalers.autoscaling", "ScaledObject": "scaledobjects.keda.sh"}
+          "HorizontalPodAutoscaler": "horizontalpodautoscalers.autoscaling", "ScaledObject": "scaledobjects.keda.sh",
+          "Role": "roles.rbac.authorization.k8s.io", "RoleBinding": "rolebindings.rbac.authorization.k8s.io"}
 NAMESPACE_PATH = re.compile(r"/api/v1/namespaces/([^/]+)")
 # What the API server serializes; pods/log is negotiated against these like every endpoint, so
 # `Accept: text/plain` alone is refused (kubernetes/kubernetes#98554), though the body is plain text.

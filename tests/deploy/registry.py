@@ -29,6 +29,8 @@ RESOURCES = {
     "apps/v1/replicasets": ("ReplicaSet", True),
     "policy/v1/poddisruptionbudgets": ("PodDisruptionBudget", True),
     "networking.k8s.io/v1/networkpolicies": ("NetworkPolicy", True),
+    "rbac.authorization.k8s.io/v1/roles": ("Role", True),
+    "rbac.authorization.k8s.io/v1/rolebindings": ("RoleBinding", True),
     "autoscaling/v2/horizontalpodautoscalers": ("HorizontalPodAutoscaler", True),
     "keda.sh/v1alpha1/scaledobjects": ("ScaledObject", True),  # KEDA's CRD, installed
 }

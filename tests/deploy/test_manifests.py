@@ -40,7 +40,7 @@ CASES = {
     "autoscale-keda": ("autoscale-keda", {"image": IMAGE, "max_replicas": "6",
                                           "prometheus_url": "http://prometheus.monitoring.svc:9090"}),
 }
-DIRECTORIES = ["base", *(f"overlays/{p.name}" for p in sorted((MANIFESTS / "overlays").iterdir()))]
+DIRECTORIES = ["base", "deletion-cost", *(f"overlays/{p.name}" for p in sorted((MANIFESTS / "overlays").iterdir()))]
 
 
 def rendered(case: str) -> list[dict[str, Any]]:
@@ -287,6 +287,30 @@ def test_autoscaled_overlays_leave_the_replica_count_to_the_autoscaler_and_drain
     scaler = find(objects, kind)
     assert scaler["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
                                                "name": deployment["metadata"]["name"]}
+
+
+@pytest.mark.parametrize("case", ["autoscale-hpa", "autoscale-keda"])
+def test_the_deletion_cost_updater_is_locked_down_and_may_only_patch_pods(case: str) -> None:
+    objects = render(CASES[case][0], CASES[case][1], namespace="team-a").objects
+    name = "flashhead-deletion-cost"
+    updater = find(objects, "Deployment", name)["spec"]["template"]["spec"]
+    [container] = updater["containers"]
+    assert container["image"] == server_container(objects)["image"]  # --set image sets both
+    assert container["command"][:3] == ["python", "-m", "inference.deletion_cost"]
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                            "capabilities": {"drop": ["ALL"]}}
+    assert updater["securityContext"]["runAsNonRoot"] is True and updater["serviceAccountName"] == name
+    assert find(objects, "Role", name)["rules"] == [{"apiGroups": [""], "resources": ["pods"],
+                                                    "verbs": ["get", "list", "patch"]}]
+    assert find(objects, "RoleBinding", name)["subjects"] == [{"kind": "ServiceAccount", "name": name,
+                                                              "namespace": "team-a"}]
+    policy = find(objects, "NetworkPolicy", name)["spec"]
+    assert policy["ingress"] == [] and {p["port"] for p in policy["egress"][0]["ports"]} == {443, 6443}
+    assert policy["egress"][1]["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    # The servers keep no token; the Service and the servers' policy do not select the updater.
+    assert pod_spec(objects)["automountServiceAccountToken"] is False
+    server_labels = find(objects, "Service")["spec"]["selector"]
+    assert find(objects, "Deployment", name)["spec"]["template"]["metadata"]["labels"] != server_labels
 
 
 def test_the_hpa_scales_on_the_per_pod_stream_utilization() -> None:
