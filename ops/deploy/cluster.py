@@ -124,8 +124,15 @@ class Cluster:
             query.append(("dryRun", "All"))
         name = obj["metadata"]["name"]
         path = k.object_path(obj["metadata"].get("namespace", self.namespace), name)
-        result: dict[str, Any] = self.request("PATCH", path, body=obj, query=query, content_type=APPLY_PATCH,
-                                              what=f"{obj['kind']}/{name}")
+        try:
+            result: dict[str, Any] = self.request("PATCH", path, body=obj, query=query, content_type=APPLY_PATCH,
+                                                  what=f"{obj['kind']}/{name}")
+        except ApiError as error:
+            if k.optional and error.status == 404:
+                raise ApiError(f"this cluster does not serve {k.api_version} {k.kind} (its CRD is not installed)",
+                               "install the operator that defines it (for ScaledObject: KEDA, keda.sh), or use an "
+                               "overlay without it", error.status, error.reason) from None
+            raise
         return result
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:

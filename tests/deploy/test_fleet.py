@@ -106,4 +106,6 @@ def test_a_cluster_without_keda_deploys_the_other_overlays_and_refuses_the_scale
     assert kube.get("HorizontalPodAutoscaler", ctl.NS, "flashhead") is not None
     with pytest.raises(ClusterError) as caught:
         apply(cluster, render("autoscale-keda", IMAGE), NO_WAIT)
-    assert "ScaledObject" in caught.value.message
+    assert caught.value.message == ("this cluster does not serve keda.sh/v1alpha1 ScaledObject "
+                                    "(its CRD is not installed)")
+    assert "KEDA" in (caught.value.remedy or "")
