@@ -56,3 +56,24 @@ def test_fps_refuses_a_run_larger_than_the_fleet_before_streaming(
     assert result.returncode == 1
     [check] = [c for c in json.loads(result.stdout)["checks"] if c["name"] == "realtime-per-gpu-2-gpus.streams"]
     assert check["detail"].startswith("2 pods of 2 streams each allow 4; realtime-per-gpu-2-gpus needs 6")
+
+
+@pytest.mark.asyncio
+async def test_the_probe_takes_a_full_pod_as_warm(start_server: Callable[..., LocalServer]) -> None:
+    """A pod at capacity answers /readyz 503 `full` (so it leaves the endpoints): the model is warm all the same."""
+    from inference.client import FlashheadClient
+    from ops.acceptance.assets import FACE_PNG
+    from ops.acceptance.checks import AcceptanceReport
+    from ops.acceptance.target import Target, probe
+
+    server = start_server(FLASHHEAD_MAX_STREAMS="1")
+    target = Target.from_options(server.url, None)
+    async with FlashheadClient(server.url) as client:
+        session = await client.stream(image=FACE_PNG.read_bytes())
+        try:
+            report = AcceptanceReport("fps", server.url)
+            await probe(client, target, report)
+        finally:
+            await session.close()
+    ready = next(check for check in report.checks if check.name == "ready")
+    assert ready.ok and ready.detail == "GET /readyz → 503 full (model warm; no room for another stream now)"
