@@ -8,6 +8,7 @@ inputs where decoding part of the file or refusing it are both right (truncated 
 from __future__ import annotations
 
 import io
+import os
 import struct
 import subprocess
 import zlib
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 # Sample formats a WAV carries (packed): format tag, bits, numpy dtype, full scale.
 WAV_FORMATS = {"u8": (1, 8, np.uint8), "s16": (1, 16, np.int16), "s24": (1, 24, None), "s32": (1, 32, np.int32),
@@ -161,7 +163,7 @@ def _bad_metadata(tmp: Path) -> bytes:
     source, target = tmp / "meta-source.wav", tmp / "meta.mp3"
     source.write_bytes(wav(tone(0.2, 16000, 1), 16000))
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-metadata", "title=bad\udcff\udcfe",
-                    str(target)], check=True, env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
+                    str(target)], check=True, env={**os.environ, "LC_ALL": "C.UTF-8"})
     return target.read_bytes()
 
 
@@ -191,9 +193,13 @@ def png_header(width: int, height: int) -> bytes:
 
 
 def jpeg_header(width: int, height: int) -> bytes:
-    """A baseline JPEG whose SOF0 declares width x height, with no image data."""
-    sof = struct.pack(">BHHB", 8, height, width, 3) + b"\x01\x22\x00\x02\x11\x01\x03\x11\x01"
-    return b"\xff\xd8" + b"\xff\xc0" + struct.pack(">H", len(sof) + 2) + sof + b"\xff\xd9"
+    """A complete small JPEG whose SOF0 is rewritten to declare width x height (a header-only JPEG is
+    "not an image" to Pillow 12 but a bomb to Pillow 13: the lie must be in a file every version reads)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (120, 90, 60)).save(buffer, "JPEG", quality=80)
+    data = bytearray(buffer.getvalue())
+    struct.pack_into(">HH", data, data.index(b"\xff\xc0") + 5, height, width)
+    return bytes(data)
 
 
 def portrait(width: int, height: int) -> np.ndarray:
@@ -209,7 +215,6 @@ def portrait(width: int, height: int) -> np.ndarray:
 
 def image_members(tmp: Path, max_pixels: int, max_aspect: float) -> list[Member]:
     """Extreme aspect ratios, huge declared sizes, tiny, 16-bit, CMYK, palette, animated, EXIF rotations."""
-    from PIL import Image
     from pillow_heif import register_heif_opener
 
     register_heif_opener()

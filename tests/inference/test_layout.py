@@ -94,3 +94,16 @@ def test_token_and_token_file_together_are_refused(tmp_path: Path) -> None:
     token.write_text(TOKEN)
     with pytest.raises(ConfigError, match="both FLASHHEAD_API_TOKEN and FLASHHEAD_API_TOKEN_FILE"):
         from_env({"FLASHHEAD_API_TOKEN": TOKEN, "FLASHHEAD_API_TOKEN_FILE": str(token)})
+
+
+def test_the_playbook_places_everything_where_the_layout_says() -> None:
+    """The playbook's path vars and checkpoint dirs are YAML defaults; they must equal the layout's."""
+    from ops.playbook.load import load_play
+
+    play = load_play(None, {"model_root": "/srv/fh"})
+    tree = layout.Layout.of("/srv/fh")
+    assert {name: PurePosixPath(play.vars[name]) for name in ("venv", "flashhead_dir", "models_dir", "state_dir")} == {
+        "venv": tree.venv, "flashhead_dir": tree.repo, "models_dir": tree.models, "state_dir": tree.state}
+    dirs = {PurePosixPath(item["dir"]) for spec in play.steps for item in spec.args.get("snapshots", [])
+            if isinstance(item, dict) and "dir" in item}
+    assert dirs == {layout.checkpoints(tree.models), layout.wav2vec(tree.models)}

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from inference import layout
 from inference.backends.base import GEOMETRIES, Backend
 from inference.backends.flashhead.engines import ENGINES
 from inference.backends.flashhead.engines.base import (
@@ -39,7 +40,7 @@ from inference.backends.flashhead.engines.base import (
     LoadedFlashhead,
     seeded_global_rng,
 )
-from inference.backends.flashhead.paths import CHECKPOINT_REPO, WAV2VEC_DIR, FlashheadPaths
+from inference.backends.flashhead.paths import FlashheadPaths
 from inference.errors import BackendError, BadInput
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ class FlashheadBackend(Backend):
                 raise BackendError(
                     f"FlashHead {self.model_type} checkpoints are missing: {', '.join(missing)}",
                     "run `flashhead provision` (it downloads them), set FLASHHEAD_CHECKPOINT_DIR to the folder "
-                    f"holding {CHECKPOINT_REPO}/ and {WAV2VEC_DIR}/, or set FLASHHEAD_WEIGHTS=random to probe "
+                    f"holding {layout.CHECKPOINTS}/ and {layout.WAV2VEC}/, or set FLASHHEAD_WEIGHTS=random to probe "
                     "capacity without them (frames are noise)")
         if self.device.startswith("cuda"):
             self._check_gpu()
@@ -374,8 +375,8 @@ def persist_compile_cache(folder: Path) -> None:
     first time it resolves the cache, so an inherited value must not win over the config (measured
     on the H100: a restart that inherited it recompiled everything, 180 s instead of 51 s).
     """
-    for name, sub in (("TORCHINDUCTOR_CACHE_DIR", "inductor"), ("TRITON_CACHE_DIR", "triton")):
-        path = folder / sub
+    for name, place in (("TORCHINDUCTOR_CACHE_DIR", layout.inductor_cache), ("TRITON_CACHE_DIR", layout.triton_cache)):
+        path = Path(place(folder))
         path.mkdir(parents=True, exist_ok=True)
         os.environ[name] = str(path)
 

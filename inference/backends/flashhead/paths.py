@@ -1,7 +1,8 @@
 """Where the flashhead backend finds FlashHead's repository, its checkpoints and the compile cache.
 
-Every path comes from the server's config (which owns the model_root layout); this module only
-names the checkpoint folders inside the checkpoint directory, as FlashHead's loaders expect them.
+Every path comes from the server's config and inference/layout.py (the one owner of the model_root
+layout, checkpoint folder names included); this module only names the DiT and VAE folders inside
+FlashHead's checkpoints, as FlashHead's loaders expect them.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from inference import layout
+
 if TYPE_CHECKING:
     from inference.config import ServerConfig
 
-CHECKPOINT_REPO = "SoulX-FlashHead-1_3B"
-WAV2VEC_DIR = "wav2vec2-base-960h"
-# model type -> (DiT folder, VAE folder) inside CHECKPOINT_REPO, as FlashHeadPipeline reads them
+# model type -> (DiT folder, VAE folder) inside the checkpoints, as FlashHeadPipeline reads them
 MODEL_DIRS = {"lite": ("Model_Lite", "VAE_LTX"), "pro": ("Model_Pro", "VAE_Wan")}
 
 
@@ -31,7 +32,7 @@ class FlashheadPaths:
     @classmethod
     def from_config(cls, config: ServerConfig) -> FlashheadPaths:
         models = config.resolved_checkpoint_dir
-        return cls(config.resolved_repo_dir, models / CHECKPOINT_REPO, models / WAV2VEC_DIR,
+        return cls(config.resolved_repo_dir, Path(layout.checkpoints(models)), Path(layout.wav2vec(models)),
                    config.resolved_compile_cache_dir)
 
     def missing_checkpoints(self, model_type: str) -> list[str]:
