@@ -20,7 +20,7 @@ import asyncio
 import base64
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from inference import protocol
+from inference.retry import RetryPolicy, retry_refused
 
 BytesOrPath = bytes | Path
 
@@ -198,8 +199,9 @@ class FlashheadClient:
         return (await self.http.get("/healthz")).status_code == 200
 
     async def ready(self) -> bool:
-        """True when the model is loaded and warm (GET /readyz answers 200)."""
-        return (await self.http.get("/readyz")).status_code == 200
+        """True when the model is loaded and warm: GET /readyz answers 200, or 503 `full` (warm, no room now)."""
+        response = await self.http.get("/readyz")
+        return response.status_code == 200 or (response.status_code == 503 and _status(response) == "full")
 
     async def wait_ready(self, timeout: float = 600.0, interval: float = 0.5) -> None:
         """Poll /readyz until ready; TimeoutError after `timeout` seconds."""
@@ -278,6 +280,13 @@ class FlashheadClient:
                 raise _server_error(ready)
             raise ServerError("protocol", f"expected `ready`, got {str(message)[:200]!r}")
         return StreamSession(connection, ready)
+
+    async def stream_retrying(self, retry: RetryPolicy | None = None, *,
+                              on_refusal: Callable[[BaseException, int], None] | None = None,
+                              **start: Any) -> StreamSession:
+        """`stream(**start)`, retried with backoff while servers refuse it for capacity (HTTP 503,
+        close 1013): behind a Service the next try reaches a pod with room (inference/retry.py)."""
+        return await retry_refused(lambda: self.stream(**start), retry or RetryPolicy(), on_refusal=on_refusal)
 
     async def stream_audio(self, pcm: bytes, *, sample_rate: int = 16000, channels: int = 1,
                            realtime: bool = False, packet_ms: int = 40, **start: Any) -> StreamResult:
@@ -358,9 +367,17 @@ def _raise_for(response: httpx.Response) -> None:
                       remedy=body.get("remedy"))
 
 
+def _status(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("status") if isinstance(body, dict) else None
+
+
 def _json(response: httpx.Response) -> Any:
     _raise_for(response)
     return response.json()
 
 
-__all__ = ["FlashheadClient", "Frame", "ServerError", "StreamResult", "StreamSession", "websockets"]
+__all__ = ["FlashheadClient", "Frame", "RetryPolicy", "ServerError", "StreamResult", "StreamSession", "websockets"]

@@ -88,6 +88,9 @@ class ServerConfig:
     seed: int = 0
     jpeg_quality: int = 85
     grace_seconds: float = 10.0  # SIGTERM: how long streams may finish
+    # The name this server gives itself in `ready`, /readyz and /v1/info; empty: its hostname (in
+    # Kubernetes, the pod's name), so a fleet's acceptance run can tell which pod served a stream.
+    instance: str = ""
     ready_timeout_s: float = 30.0  # WebSocket: time allowed for the `start` message
     log_level: str = "info"
     log_format: str = "json"  # json | text

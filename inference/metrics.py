@@ -32,6 +32,9 @@ class Metrics:
                                   "How late the event loop woke from a 20 ms sleep (GIL or loop blocked).",
                                   buckets=LAG_BUCKETS, registry=r)
         self.active = Gauge("flashhead_active_streams", "Streams and generate requests holding a slot.", registry=r)
+        # What autoscaling divides by: max_streams, lowered to what measured chunk times keep real time.
+        self.capacity = Gauge("flashhead_stream_capacity", "Streams admitted at most now (the measured safe "
+                              "capacity within FLASHHEAD_MAX_STREAMS).", registry=r)
         self.queued = Gauge("flashhead_queued_chunks", "Audio chunks waiting for the model.", registry=r)
         self.requests = Counter("flashhead_requests", "Streams and generate requests accepted.", ["kind"],
                                 registry=r)

@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inference.errors import InferenceError, TooLarge, Unauthorized
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
+OPEN_PATHS = frozenset({"/healthz", "/livez", "/startupz", "/readyz", "/v2/health/live", "/v2/health/ready"})
 # The live view's static files (when turned on): a browser cannot send a header when it opens a
 # page; the page holds no secret and sends the token itself.
 LIVE_VIEW = "live"

@@ -287,6 +287,8 @@ class Ready(Message):
     output: str = "jpeg"
     avatar_id: str = ""
     protocol: int = 1  # the agreed version (see Start.protocol): 2 means v2 frame headers and epochs
+    # The server instance (its hostname: the pod's name in Kubernetes); absent from older servers.
+    instance: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -38,6 +39,9 @@ class Runtime:
         self.backend = backend or create_backend(config)
         self.geometry = self.backend.geometry
         self.metrics = Metrics(self.backend.memory_stats)
+        self.metrics.capacity.set_function(lambda: float(self.stream_limit()))
+        # In Kubernetes a pod's hostname is its name: streams and probes say which pod served them.
+        self.instance = config.instance or socket.gethostname()
         self.scheduler = Scheduler(self.backend, self.metrics, config.max_batch, config.batch_wait_ms / 1000)
         self.avatars = AvatarCache(config.avatar_cache, self._release_avatar)
         self.ready = False
@@ -191,7 +195,8 @@ class Runtime:
         backend = self.backend.info()
         geometry = self.geometry
         return {
-            "server": {"name": "flashhead-inference", "version": __version__, "protocol": protocol.VERSION},
+            "server": {"name": "flashhead-inference", "version": __version__, "protocol": protocol.VERSION,
+                       "instance": self.instance},
             "backend": backend.get("backend", self.backend.name),
             "model_type": backend.get("model_type"),
             "device": backend.get("device"),

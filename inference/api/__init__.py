@@ -12,9 +12,11 @@ def routes(live_view: bool = False) -> list[BaseRoute]:
     pages: list[BaseRoute] = [Route("/live", live.page), Route("/live/{name}", live.page)] if live_view else []
     return pages + [
         Route("/healthz", health.live),
+        Route("/livez", health.live),
+        Route("/startupz", health.warm),
         Route("/readyz", health.ready),
         Route("/v2/health/live", health.live),
-        Route("/v2/health/ready", health.ready),
+        Route("/v2/health/ready", health.warm),
         Route("/metrics", health.metrics),
         Route("/v1/info", info.info),
         Route("/v1/avatars", avatars.create, methods=["POST"]),

@@ -182,7 +182,7 @@ class StreamConnection:
             stream_id=self.id, fps=geometry.fps, width=geometry.width, height=geometry.height,
             chunk_frames=geometry.new_frames, chunk_seconds=geometry.chunk_seconds, sample_rate=start.sample_rate,
             channels=start.channels, model_sample_rate=geometry.sample_rate, output=start.output,
-            avatar_id=avatar.id, protocol=start.agreed_protocol))
+            avatar_id=avatar.id, protocol=start.agreed_protocol, instance=self.rt.instance))
 
     async def serve(self, start: protocol.Start) -> None:
         assert self.session and self.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,11 +51,12 @@ async def run_fps(target: Target, scenarios: list[Scenario], image: Path, audio:
         async with target.client() as client:
             info = await probe(client, target, report)
             avatar_id = await _avatar(client, target, report, image)
+            photo = image.read_bytes()
             for scenario in scenarios:
                 if progress:
                     progress(f"{scenario.name}: {scenario.streams} {scenario.mode} stream(s), "
                              f"{scenario.warmup_s:g} s warm-up + {scenario.duration_s:g} s …")
-                await _run_scenario(client, target, report, scenario, avatar_id, speech, info, series)
+                await _run_scenario(client, target, report, scenario, avatar_id, photo, speech, info, series)
     except RunStopped as stop:
         report.error = stop.error.to_dict()
         report.skip_rest(["avatar", *(name for s in scenarios for name in scenario_check_names(s))],
@@ -65,7 +67,8 @@ async def run_fps(target: Target, scenarios: list[Scenario], image: Path, audio:
 
 def scenario_check_names(scenario: Scenario) -> list[str]:
     """The checks a scenario reports, in order (listed as skipped when it cannot run)."""
-    return [f"{scenario.name}.streams", f"{scenario.name}.frames",
+    fleet = [f"{scenario.name}.pods"] if scenario.gpus else []
+    return [f"{scenario.name}.streams", *fleet, f"{scenario.name}.frames",
             *(f"{scenario.name}.{t.metric}" for t in scenario.thresholds)]
 
 
@@ -82,20 +85,26 @@ async def _avatar(client: FlashheadClient, target: Target, report: AcceptanceRep
 
 
 async def _run_scenario(client: FlashheadClient, target: Target, report: AcceptanceReport, scenario: Scenario,
-                        avatar_id: str, speech: bytes, info: dict[str, Any],
+                        avatar_id: str, photo: bytes, speech: bytes, info: dict[str, Any],
                         series: list[ScenarioSeries] | None = None) -> None:
     names = scenario_check_names(scenario)
     capacity = _capacity(info)
-    if capacity is not None and scenario.streams > capacity:
-        report.add(names[0], False, f"the server allows {capacity} concurrent streams; "
-                   f"{scenario.name} needs {scenario.streams}",
+    pods = scenario.gpus or 1
+    if capacity is not None and scenario.streams > capacity * pods:
+        where = f"{pods} pods of {capacity} streams each allow {capacity * pods}" if scenario.gpus else \
+            f"the server allows {capacity} concurrent streams"
+        report.add(names[0], False, f"{where}; {scenario.name} needs {scenario.streams}",
                    remedy="raise FLASHHEAD_MAX_STREAMS on the server, or run fewer --streams")
         report.skip_rest(names, "not run: too few stream slots")
         return
     pcm = fit_to_duration(speech, _whole_chunks(scenario.warmup_s + scenario.duration_s, info))
     realtime = scenario.mode == "realtime"
+    refusals: list[str] = []
+    # A fleet's pods each keep their own avatars: its streams send the photo inline (cached by content).
+    source: dict[str, Any] = {"image": photo} if scenario.gpus else {"avatar_id": avatar_id}
     started = time.perf_counter()
-    results = await asyncio.gather(*(stream_clip(client, pcm, realtime=realtime, avatar_id=avatar_id, seed=i)
+    results = await asyncio.gather(*(stream_clip(client, pcm, realtime=realtime, seed=i,
+                                                 on_refusal=lambda error, _n: refusals.append(str(error)), **source)
                                      for i in range(scenario.streams)), return_exceptions=True)
     seconds = round(time.perf_counter() - started, 3)
     runs = [r for r in results if isinstance(r, StreamRun)]
@@ -109,8 +118,12 @@ async def _run_scenario(client: FlashheadClient, target: Target, report: Accepta
             raise RunStopped(error)
         return
     report.add(names[0], True, f"{scenario.streams} {scenario.mode} stream(s) of "
-               f"{scenario.warmup_s:g} s warm-up + {scenario.duration_s:g} s audio completed", seconds=seconds,
-               measured={"streams": scenario.streams, "mode": scenario.mode})
+               f"{scenario.warmup_s:g} s warm-up + {scenario.duration_s:g} s audio completed"
+               + (f" ({len(refusals)} refusal(s) retried)" if refusals else ""), seconds=seconds,
+               measured={"streams": scenario.streams, "mode": scenario.mode, "refusals": len(refusals)})
+    per_pod = Counter(run.ready.instance or "unnamed" for run in runs if run.ready)
+    if scenario.gpus:
+        _pods_check(report, names[1], per_pod, capacity, scenario.gpus)
     fps, chunk = runs[0].timeline.fps, runs[0].timeline.chunk_frames
     warmup = warmup_frame_count(scenario.warmup_s, fps, chunk)
     if series is not None:
@@ -122,10 +135,27 @@ async def _run_scenario(client: FlashheadClient, target: Target, report: Accepta
         "mode": scenario.mode, "streams": scenario.streams, "duration_s": scenario.duration_s,
         "warmup": _warmup(runs, per_stream, scenario.warmup_s, warmup), "aggregate_fps": aggregate,
         "per_stream": per_stream, "server_summaries": [run.summary_fields() for run in runs],
+        "streams_per_pod": dict(sorted(per_pod.items())), "refusals": len(refusals),
+        "capacity": None if capacity is None else {"per_pod": capacity, "pods": pods, "total": capacity * pods},
     }
-    _frames_check(report, names[1], runs)
+    _frames_check(report, names[2 if scenario.gpus else 1], runs)
     for threshold in scenario.thresholds:
         _threshold_check(report, scenario, threshold, per_stream, aggregate)
+
+
+def _pods_check(report: AcceptanceReport, name: str, per_pod: Counter[str], capacity: int | None,
+                gpus: int) -> None:
+    """Streams spread over the fleet's pods, none above a pod's capacity, no more pods than GPUs."""
+    over = {pod: n for pod, n in per_pod.items() if capacity is not None and n > capacity}
+    shown = ", ".join(f"{pod}: {n}" for pod, n in sorted(per_pod.items()))
+    problems = [f"{pod} served {n} streams, above its capacity {capacity}" for pod, n in sorted(over.items())]
+    if len(per_pod) > gpus:
+        problems.append(f"{len(per_pod)} pods served streams, more than --gpus {gpus}")
+    report.add(name, not problems, "; ".join(problems) or f"{len(per_pod)} pod(s): {shown}",
+               measured={"streams_per_pod": dict(sorted(per_pod.items()))},
+               threshold=f"at most {capacity} stream(s) a pod, at most {gpus} pods",
+               remedy=None if not problems else "check the Service's endpoints (kubectl get endpointslices) and "
+                                                "the pods' readiness probe (/readyz: room for one more stream)")
 
 
 def _frames_check(report: AcceptanceReport, name: str, runs: list[StreamRun]) -> None:
@@ -224,13 +254,14 @@ def _whole_chunks(seconds: float, info: dict[str, Any]) -> float:
 
 
 def _capacity(info: dict[str, Any]) -> int | None:
-    for key in ("max_streams", "capacity"):
-        value = info.get(key)
-        if isinstance(value, dict):
-            value = value.get("max_streams")
-        if isinstance(value, int):
-            return value
-    return None
+    """A pod's stream capacity from /v1/info: the measured limit when known, else max_streams."""
+    capacity = info.get("capacity")
+    if isinstance(capacity, dict):
+        for key in ("stream_limit", "max_streams"):
+            if isinstance(capacity.get(key), int):
+                return int(capacity[key])
+    value = info.get("max_streams")
+    return value if isinstance(value, int) else None
 
 
 def _show(value: Any) -> str:

@@ -6,6 +6,7 @@ name with a `min_` or `max_` prefix; the FPS run measures the metric and compare
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -45,7 +46,10 @@ class Threshold:
 
 @dataclass(frozen=True)
 class Scenario:
-    """One FPS measurement: `streams` concurrent streams of `duration_s` audio in `mode`."""
+    """One FPS measurement: `streams` concurrent streams of `duration_s` audio in `mode`.
+
+    `per_gpu`: `streams` is per GPU of a fleet (one pod per GPU behind a Service); `for_gpus(n)`
+    turns it into the run's total."""
 
     name: str
     mode: str
@@ -53,6 +57,18 @@ class Scenario:
     duration_s: float
     warmup_s: float
     thresholds: tuple[Threshold, ...] = ()
+    per_gpu: bool = False
+    gpus: int | None = None  # run against a fleet of this many pods (one per GPU) behind one Service
+
+    def for_gpus(self, gpus: int | None) -> Scenario:
+        """The scenario against a fleet of `gpus` pods: per-GPU streams multiplied, the fleet checks on."""
+        if not gpus:
+            return self
+        if not self.per_gpu:
+            return dataclasses.replace(self, gpus=gpus)
+        streams = self.streams * gpus
+        _validate_numbers(self.mode, streams, self.duration_s, self.warmup_s, where=f"{self.name} on {gpus} GPUs")
+        return dataclasses.replace(self, name=f"{self.name}-{gpus}-gpus", streams=streams, per_gpu=False, gpus=gpus)
 
 
 @dataclass(frozen=True)
@@ -100,7 +116,7 @@ def override(scenario: Scenario, *, streams: int | None = None, duration_s: floa
                       *kept)
     changed = Scenario(scenario.name, scenario.mode, streams or scenario.streams,
                        duration_s or scenario.duration_s,
-                       scenario.warmup_s if warmup_s is None else warmup_s, thresholds)
+                       scenario.warmup_s if warmup_s is None else warmup_s, thresholds, scenario.per_gpu)
     _validate_numbers(changed.mode, changed.streams, changed.duration_s, changed.warmup_s, where="options")
     return changed
 
@@ -123,8 +139,10 @@ def _scenario(profile: str, body: dict[str, Any]) -> Scenario:
         if not str(spec.get("source", "")).strip():
             raise UsageError(f"{where}: threshold {key} has no source", "say where the number comes from")
         thresholds.append(Threshold(metric, bound, float(spec["value"]), " ".join(str(spec["source"]).split())))
-    scenario = Scenario(str(body["name"]), str(body["mode"]), int(body["streams"]), float(body["duration_s"]),
-                        float(body.get("warmup_s", 2.0)), tuple(thresholds))
+    per_gpu = "streams_per_gpu" in body
+    streams = int(body["streams_per_gpu"] if per_gpu else body["streams"])
+    scenario = Scenario(str(body["name"]), str(body["mode"]), streams, float(body["duration_s"]),
+                        float(body.get("warmup_s", 2.0)), tuple(thresholds), per_gpu)
     _validate_numbers(scenario.mode, scenario.streams, scenario.duration_s, scenario.warmup_s, where=where)
     return scenario
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,11 +39,15 @@ class StreamRun:
 
 
 async def stream_clip(client: FlashheadClient, pcm: bytes, *, realtime: bool, avatar_id: str | None = None,
-                      image: bytes | None = None, seed: int | None = 0) -> StreamRun:
-    """Stream 16 kHz mono PCM16 `pcm`, end the session, and return every frame's arrival time."""
+                      image: bytes | None = None, seed: int | None = 0,
+                      on_refusal: Callable[[BaseException, int], None] | None = None) -> StreamRun:
+    """Stream 16 kHz mono PCM16 `pcm`, end the session, and return every frame's arrival time.
+
+    A stream refused for capacity (503, close 1013) is retried with backoff (inference/retry.py), as
+    behind a Service the next try reaches a pod with room; `on_refusal` hears each refusal."""
     # Idle frames (silence fillers) would count as generated frames: measure speech only.
-    session = await client.stream(avatar_id=avatar_id, image=image, sample_rate=SAMPLE_RATE, seed=seed,
-                                  idle_frames=False)
+    session = await client.stream_retrying(avatar_id=avatar_id, image=image, sample_rate=SAMPLE_RATE, seed=seed,
+                                           idle_frames=False, on_refusal=on_refusal)
     ready = session.ready
     timeline = Timeline(SAMPLE_RATE, fps=ready.fps, chunk_frames=ready.chunk_frames)
     run = StreamRun(timeline, ready, samples=len(pcm) // BYTES_PER_SAMPLE)

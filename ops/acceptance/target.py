@@ -68,8 +68,10 @@ async def probe(client: FlashheadClient, target: Target, report: AcceptanceRepor
         answer = await _poll(client, path, deadline)
         if isinstance(answer, BaseException):
             raise _stop(report, name, target.error(answer), started)
-        if answer.status_code != 200:
+        if answer.status_code != 200 and not _warm_but_full(answer):
             raise _stop(report, name, _status_error(answer, target), started)
+        if answer.status_code != 200:
+            passed = "GET /readyz → 503 full (model warm; no room for another stream now)"
         report.add(name, True, passed, seconds=_since(started))
 
     started = time.perf_counter()
@@ -90,10 +92,16 @@ async def _poll(client: FlashheadClient, path: str, deadline: float) -> httpx.Re
             answer = await client.http.get(path)
         except Exception as exc:  # noqa: BLE001 - handed back to be turned into a message
             answer = exc
-        done = not isinstance(answer, BaseException) and answer.status_code in (200, 401, 403)
+        done = not isinstance(answer, BaseException) and (answer.status_code in (200, 401, 403)
+                                                          or _warm_but_full(answer))
         if done or time.monotonic() >= deadline:
             return answer
         await asyncio.sleep(0.5)
+
+
+def _warm_but_full(response: httpx.Response) -> bool:
+    """/readyz's 503 `full`: the model is warm, the pod just has no room now (readiness routes on it)."""
+    return response.status_code == 503 and (_server_reason(response) or "").startswith("full")
 
 
 def _stop(report: AcceptanceReport, name: str, error: FlashheadError, started: float) -> RunStopped:

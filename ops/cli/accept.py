@@ -83,7 +83,7 @@ def smoke(app: App, url: str, token_env: str | None, image: Path | None, audio: 
 @accept.command()
 @target_options
 @click.option("--profile", default=None, metavar="NAME",
-              help="Thresholds and scenarios: rtx4090-lite, rtx4090-pro, reference-cpu.")
+              help="Thresholds and scenarios from ops/acceptance/profiles.yaml (an unknown name lists them).")
 @click.option("--mode", type=click.Choice(["throughput", "realtime"]), default=None,
               help="throughput: audio as fast as accepted; realtime: paced at 1× (default: the profile's, "
                    "else throughput).")
@@ -96,11 +96,14 @@ def smoke(app: App, url: str, token_env: str | None, image: Path | None, audio: 
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None, metavar="PATH",
               help="Also write per-stream FPS over time and the chunk-latency distribution to PATH "
                    "(a self-contained .html file).")
+@click.option("--gpus", type=COUNT, default=None, metavar="N",
+              help="The URL is a Service over N pods, one per GPU: capacity is N pods', a profile's per-GPU "
+                   "streams are multiplied by N, and each run reports streams per pod and refusals.")
 @pass_app
 def fps(app: App, url: str, token_env: str | None, image: Path | None, audio: Path | None,
         junit_path: Path | None, json_path: Path | None, wait_ready: float, timeout: float, profile: str | None,
         mode: str | None, streams: int | None, duration: float | None, warmup: float | None,
-        min_fps: float | None, plot_path: Path | None) -> None:
+        min_fps: float | None, plot_path: Path | None, gpus: int | None) -> None:
     """Generated frames per second per stream and in aggregate, warm-up excluded, against thresholds."""
     from ops.acceptance.fps import run_fps
     from ops.acceptance.plot import ScenarioSeries, write_fps_plot
@@ -111,7 +114,7 @@ def fps(app: App, url: str, token_env: str | None, image: Path | None, audio: Pa
     check_outputs({"--junit": junit_path, "--report": json_path, "--plot": plot_path})
     target = make_target(url, token_env, timeout, wait_ready)
     image, audio = default_inputs(image, audio)
-    scenarios = select_scenarios(profile, mode, streams, duration, warmup, min_fps)
+    scenarios = [s.for_gpus(gpus) for s in select_scenarios(profile, mode, streams, duration, warmup, min_fps)]
     app.output.progress(f"fps test of {target.url}: " + ", ".join(s.name for s in scenarios) + " …")
     series: list[ScenarioSeries] = []
     report = asyncio.run(run_fps(target, scenarios, image, audio, profile=profile, progress=app.output.progress,

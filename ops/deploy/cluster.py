@@ -104,8 +104,13 @@ class Cluster:
         """Objects of `kind` in the namespace whose labels match `selector` (checked here too)."""
         k = KINDS[kind]
         query = [("labelSelector", ",".join(f"{a}={b}" for a, b in selector.items()))] if selector else []
-        result = self.request("GET", k.collection_path(namespace or self.namespace), query=query,
-                              what=f"{k.plural}") or {}
+        try:
+            result = self.request("GET", k.collection_path(namespace or self.namespace), query=query,
+                                  what=f"{k.plural}") or {}
+        except ApiError as error:
+            if k.optional and error.status == 404:  # the API (a CRD) is not installed: none exist
+                return []
+            raise
         items = [_with_kind(item, k) for item in result.get("items", [])]
         return [item for item in items if labels_match(item, selector or {})]
 
@@ -119,8 +124,15 @@ class Cluster:
             query.append(("dryRun", "All"))
         name = obj["metadata"]["name"]
         path = k.object_path(obj["metadata"].get("namespace", self.namespace), name)
-        result: dict[str, Any] = self.request("PATCH", path, body=obj, query=query, content_type=APPLY_PATCH,
-                                              what=f"{obj['kind']}/{name}")
+        try:
+            result: dict[str, Any] = self.request("PATCH", path, body=obj, query=query, content_type=APPLY_PATCH,
+                                                  what=f"{obj['kind']}/{name}")
+        except ApiError as error:
+            if k.optional and error.status == 404:
+                raise ApiError(f"this cluster does not serve {k.api_version} {k.kind} (its CRD is not installed)",
+                               "install the operator that defines it (for ScaledObject: KEDA, keda.sh), or use an "
+                               "overlay without it", error.status, error.reason) from None
+            raise
         return result
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:

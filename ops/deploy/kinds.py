@@ -19,6 +19,7 @@ class Kind:
     kind: str
     plural: str
     namespaced: bool = True
+    optional: bool = False  # an API only some clusters serve (a CRD): absent means none of these objects
 
     def collection_path(self, namespace: str | None) -> str:
         base = f"/api/{self.api_version}" if "/" not in self.api_version else f"/apis/{self.api_version}"
@@ -44,14 +45,20 @@ KINDS: dict[str, Kind] = {k.kind: k for k in (
     Kind("apps/v1", "ReplicaSet", "replicasets"),
     Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
     Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
+    Kind("rbac.authorization.k8s.io/v1", "Role", "roles"),
+    Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
+    Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
+    Kind("keda.sh/v1alpha1", "ScaledObject", "scaledobjects", optional=True),
 )}
 
 # What apply may prune (never namespaces, pods, secrets or volumes: data the user owns).
-PRUNABLE = ("Deployment", "Service", "ConfigMap", "ServiceAccount", "PodDisruptionBudget", "NetworkPolicy")
+PRUNABLE = ("Deployment", "Service", "ConfigMap", "ServiceAccount", "PodDisruptionBudget", "NetworkPolicy",
+            "Role", "RoleBinding", "HorizontalPodAutoscaler", "ScaledObject")
 
 # Apply order: what others refer to comes first.
-APPLY_ORDER = ("Namespace", "ServiceAccount", "ConfigMap", "Secret", "PersistentVolumeClaim", "Service",
-               "NetworkPolicy", "PodDisruptionBudget", "Deployment")
+APPLY_ORDER = ("Namespace", "ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Secret", "PersistentVolumeClaim",
+               "Service", "NetworkPolicy", "PodDisruptionBudget", "Deployment", "HorizontalPodAutoscaler",
+               "ScaledObject")
 
 
 def kind_of(obj: dict[str, Any]) -> Kind:

@@ -1,7 +1,8 @@
 """Build a kustomization the way `kubectl kustomize` does, for the subset our manifests use.
 
 Supported: `resources` (files and directories), `namespace`, `labels` (metadata only, no
-selectors), `patches` with `path:` (strategic-merge patches, targeted by kind and name).
+selectors), `patches` with `path:` (strategic-merge patches, targeted by kind and name; a key set
+to null deletes it, as in kustomize).
 Anything else is refused, so the manifests stay inside what this builder and kubectl agree on
 (tests/deploy compare the two on every overlay).
 """
@@ -71,6 +72,9 @@ def strategic_merge(base: Any, patch: Any, field: str = "") -> Any:
         for key, value in patch.items():
             if key.startswith("$"):
                 raise UsageError(f"patch directive {key!r} is not supported")
+            if value is None:
+                merged.pop(key, None)
+                continue
             merged[key] = strategic_merge(base[key], value, key) if key in base else copy.deepcopy(value)
         return merged
     if isinstance(base, list) and isinstance(patch, list):

@@ -29,7 +29,9 @@ SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/-]*$")
 TOKEN_VOLUME = "api-token"
 PROGRESS_MARGIN_S = 600  # beyond the startup budget: image pull and scheduling
 TERMINATION_MARGIN_S = 15  # after the server's drain: uvicorn shutdown and CUDA teardown
-OVERLAYS = ("single-gpu-host", "image")
+IMAGE_OVERLAYS = ("image", "autoscale-hpa", "autoscale-keda")  # the image overlay and those built on it
+AUTOSCALED = ("autoscale-hpa", "autoscale-keda")  # an autoscaler owns the replica count
+OVERLAYS = ("single-gpu-host", *IMAGE_OVERLAYS)
 
 
 @dataclass(frozen=True)
@@ -136,8 +138,22 @@ def _setting(key: str, render: Callable[[Any], str] = str) -> Callable[[Objects,
     return apply
 
 
+POOL_LABEL = "flashhead.dev/pool"
+
+
 def _set_node(objects: Objects, value: str) -> None:
     pod_spec(objects).setdefault("nodeSelector", {})["kubernetes.io/hostname"] = value
+
+
+def _set_pool(objects: Objects, value: str) -> None:
+    """Several provisioned GPU hosts as one pool: the pods go to any node labelled flashhead.dev/pool=VALUE,
+    spread over them, each node taking as many as it has free GPUs."""
+    spec = pod_spec(objects)
+    spec["nodeSelector"] = {POOL_LABEL: value}
+    labels = find(objects, "Deployment")["spec"]["selector"]["matchLabels"]
+    spec["topologySpreadConstraints"] = [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                                          "whenUnsatisfiable": "ScheduleAnyway",
+                                          "labelSelector": {"matchLabels": dict(labels)}}]
 
 
 def _set_model_root(objects: Objects, value: str) -> None:
@@ -159,11 +175,20 @@ def _set_model_root(objects: Objects, value: str) -> None:
 
 
 def _set_image(objects: Objects, value: str) -> None:
-    server_container(objects)["image"] = value
+    """The server's image, and that of every other Deployment here (the deletion-cost updater runs it too)."""
+    for obj in objects:
+        if obj.get("kind") == "Deployment":
+            for container in obj["spec"]["template"]["spec"]["containers"]:
+                container["image"] = value
 
 
 def _set_replicas(objects: Objects, value: int) -> None:
     find(objects, "Deployment")["spec"]["replicas"] = value
+
+
+def _set_gpus(objects: Objects, value: int) -> None:
+    """One pod per GPU of the host (an explicit `replicas`, applied after this, may run fewer)."""
+    _set_replicas(objects, value)
 
 
 def _set_token_secret(objects: Objects, value: str) -> None:
@@ -206,6 +231,52 @@ def _set_group(objects: Objects, value: int) -> None:
     security["fsGroup"] = value
 
 
+def _autoscaler(objects: Objects) -> dict[str, Any]:
+    for obj in objects:
+        if obj.get("kind") in ("HorizontalPodAutoscaler", "ScaledObject"):
+            return obj
+    raise UsageError("this overlay has no autoscaler (HorizontalPodAutoscaler or ScaledObject)")
+
+
+def _set_bound(hpa_field: str, keda_field: str) -> Callable[[Objects, Any], None]:
+    def apply(objects: Objects, value: int) -> None:
+        scaler = _autoscaler(objects)
+        scaler["spec"][hpa_field if scaler["kind"] == "HorizontalPodAutoscaler" else keda_field] = value
+    return apply
+
+
+def _set_target(objects: Objects, percent: int) -> None:
+    """The share of the measured stream capacity in use that the autoscaler aims at."""
+    scaler = _autoscaler(objects)
+    if scaler["kind"] == "HorizontalPodAutoscaler":
+        scaler["spec"]["metrics"][0]["pods"]["target"]["averageValue"] = f"{percent * 10}m"
+    else:
+        scaler["spec"]["triggers"][0]["metadata"]["threshold"] = f"{percent / 100:g}"
+
+
+def _set_prometheus_url(objects: Objects, value: str) -> None:
+    _autoscaler(objects)["spec"]["triggers"][0]["metadata"]["serverAddress"] = value
+
+
+def _url(raw: str) -> str:
+    if not re.match(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$", raw):
+        raise ValueError(f"{raw!r} is not an http(s) URL")
+    return raw.rstrip("/")
+
+
+def follow_namespace(objects: Objects, namespace: str) -> None:
+    """What names the namespace inside an object follows `-n`: RoleBinding subjects, the KEDA query."""
+    for obj in objects:
+        if obj.get("kind") == "RoleBinding":
+            for subject in obj.get("subjects", []):
+                if subject.get("kind") == "ServiceAccount":
+                    subject["namespace"] = namespace
+        if obj.get("kind") == "ScaledObject":
+            for trigger in obj["spec"]["triggers"]:
+                query = trigger["metadata"].get("query", "")
+                trigger["metadata"]["query"] = re.sub(r'namespace="[^"]*"', f'namespace="{namespace}"', query)
+
+
 def _set_models_claim(objects: Objects, value: str) -> None:
     for volume in pod_spec(objects).get("volumes", []):
         if "persistentVolumeClaim" in volume:
@@ -217,12 +288,24 @@ def _set_models_claim(objects: Objects, value: str) -> None:
 PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("node", "Kubernetes node name the pod is pinned to (kubectl get nodes)",
           _text(DNS_SUBDOMAIN, "a node name"), _set_node, ("single-gpu-host",)),
+    Param("pool", f"label value of the GPU hosts to spread over (nodes labelled {POOL_LABEL}=VALUE), instead of node",
+          _text(DNS_LABEL, "a label value"), _set_pool, ("single-gpu-host",)),
     Param("model_root", "host directory with .venv, the FlashHead repo and checkpoints", _path, _set_model_root),
     Param("model_type", " or ".join(MODEL_TYPES), _choice(*MODEL_TYPES), _setting("FLASHHEAD_MODEL_TYPE")),
     Param("backend", "flashhead (GPU) or reference (CPU, no model)", _choice(*BACKEND_NAMES),
           _setting("FLASHHEAD_BACKEND")),
     Param("image", "container image, pinned by digest (REGISTRY/NAME@sha256:DIGEST)", _image, _set_image),
-    Param("replicas", "number of pods (one GPU each)", _integer(0, 64), _set_replicas),
+    Param("gpus", "GPUs of the host (or of the whole pool): one pod each (--gpus-from-facts counts a host's)",
+          _integer(1, 64), _set_gpus, ("single-gpu-host",)),
+    Param("replicas", "number of pods (one GPU each)", _integer(0, 64), _set_replicas,
+          ("single-gpu-host", "image")),
+    Param("min_replicas", "fewest pods the autoscaler keeps", _integer(1, 64), _set_bound("minReplicas",
+          "minReplicaCount"), AUTOSCALED),
+    Param("max_replicas", "most pods the autoscaler starts (one GPU each)", _integer(1, 256),
+          _set_bound("maxReplicas", "maxReplicaCount"), AUTOSCALED),
+    Param("target_utilization", "percent of the measured stream capacity in use the autoscaler aims at",
+          _integer(10, 100), _set_target, AUTOSCALED),
+    Param("prometheus_url", "the Prometheus KEDA queries", _url, _set_prometheus_url, ("autoscale-keda",)),
     Param("max_streams", "concurrent streams per pod", _integer(1, 64), _setting("FLASHHEAD_MAX_STREAMS")),
     Param("compile", "torch.compile the model (true/false)", _boolean,
           _setting("FLASHHEAD_COMPILE", lambda v: "true" if v else "false")),
@@ -237,7 +320,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("run_as_group", "gid of the server process (and the group that reads the token file)",
           _integer(1, 2**31 - 1), _set_group),
     Param("models_claim", "PersistentVolumeClaim holding the checkpoints",
-          _text(DNS_SUBDOMAIN, "a claim name"), _set_models_claim, ("image",)),
+          _text(DNS_SUBDOMAIN, "a claim name"), _set_models_claim, IMAGE_OVERLAYS),
 )}
 
 
@@ -256,9 +339,16 @@ def parse_sets(overlay: str, pairs: dict[str, str]) -> dict[str, Any]:
         except ValueError as error:
             remedy = PIN_REMEDY if key == "image" and "digest" in str(error) else f"{key}: {param.help}"
             raise UsageError(f"--set {key}={raw}: {error}", remedy) from None
-    if overlay == "single-gpu-host" and values.get("replicas", 0) > 1:
-        raise UsageError("--set replicas: the single-gpu-host overlay runs at most 1 replica (one GPU)",
-                         "use the image overlay to scale across GPU nodes")
+    if "node" in values and "pool" in values:
+        raise UsageError("--set node and --set pool: choose one", "node pins the pods to one host; pool spreads "
+                         f"them over the nodes labelled {POOL_LABEL}=VALUE")
+    gpus = values.get("gpus", 1)
+    if overlay == "single-gpu-host" and values.get("replicas", 0) > gpus:
+        raise UsageError(f"--set replicas={values['replicas']}: the single-gpu-host overlay runs at most one pod "
+                         f"per GPU, and the host has {gpus}",
+                         "--set gpus=N for a host with N GPUs; the image overlay scales across GPU nodes")
+    if values.get("min_replicas", 1) > values.get("max_replicas", 256):
+        raise UsageError(f"--set min_replicas={values['min_replicas']} is above max_replicas={values['max_replicas']}")
     return values
 
 
@@ -271,7 +361,8 @@ def apply_values(objects: Objects, values: dict[str, Any]) -> None:
 
 def require_pinned_images(objects: Objects, overlay: str) -> None:
     """Every container image is pinned by digest (the image overlay's default is a placeholder)."""
-    for container in pod_spec(objects).get("containers", []) + pod_spec(objects).get("initContainers", []):
+    specs = [obj["spec"]["template"]["spec"] for obj in objects if obj.get("kind") == "Deployment"]
+    for container in [c for spec in specs for c in spec.get("containers", []) + spec.get("initContainers", [])]:
         if DIGEST not in container.get("image", ""):
             raise UsageError(f"the {overlay} overlay's container {container['name']} runs image "
                              f"{container.get('image')!r}, which is not pinned by digest", PIN_REMEDY)

@@ -66,6 +66,7 @@ def render(overlay: str = DEFAULT_OVERLAY, sets: dict[str, str] | None = None, n
     objects.sort(key=lambda o: (apply_rank(o), o["metadata"]["name"]))
     effective_namespace = namespace or next(
         (o["metadata"]["namespace"] for o in objects if "namespace" in o["metadata"]), "default")
+    params.follow_namespace(objects, effective_namespace)
     return Rendered(overlay, effective_namespace, values, objects)
 
 

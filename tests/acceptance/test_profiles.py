@@ -10,7 +10,7 @@ from ops.errors import UsageError
 
 def test_every_threshold_of_every_profile_has_a_source() -> None:
     profiles = load_profiles()
-    assert set(profiles) == {"rtx4090-lite", "rtx4090-pro", "reference-cpu"}
+    assert set(profiles) == {"rtx4090-lite", "rtx4090-lite-gpus", "rtx4090-pro", "reference-cpu"}
     for profile in profiles.values():
         assert profile.scenarios
         for scenario in profile.scenarios:
@@ -72,3 +72,17 @@ def test_a_threshold_without_a_source_is_refused() -> None:
                            "thresholds": {"min_fps_per_stream": {"value": 9}}}]}
     with pytest.raises(UsageError, match="has no source"):
         _profile("broken", body)
+
+
+def test_a_per_gpu_scenario_scales_with_the_fleet_and_keeps_its_per_stream_thresholds() -> None:
+    [scenario] = get_profile("rtx4090-lite-gpus").scenarios
+    assert scenario.per_gpu and scenario.streams == 3
+    fleet = scenario.for_gpus(4)
+    assert (fleet.name, fleet.streams, fleet.gpus, fleet.per_gpu) == ("realtime-per-gpu-4-gpus", 12, 4, False)
+    assert fleet.thresholds == scenario.thresholds
+    assert scenario.for_gpus(None) is scenario
+    single = get_profile("rtx4090-lite").scenarios[1].for_gpus(2)  # not per GPU: same streams, fleet checks on
+    assert (single.streams, single.gpus) == (3, 2)
+    assert override(scenario, streams=2).for_gpus(3).streams == 6  # --streams is per GPU here
+    with pytest.raises(UsageError):
+        scenario.for_gpus(30)  # 90 streams: beyond what one run opens

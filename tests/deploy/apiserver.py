@@ -28,7 +28,9 @@ from tests.deploy.registry import RESOURCES
 
 PLURALS = {kind: resource for resource, (kind, _) in RESOURCES.items()}
 GROUPS = {"Deployment": "deployments.apps", "ReplicaSet": "replicasets.apps",
-          "PodDisruptionBudget": "poddisruptionbudgets.policy", "NetworkPolicy": "networkpolicies.networking.k8s.io"}
+          "PodDisruptionBudget": "poddisruptionbudgets.policy", "NetworkPolicy": "networkpolicies.networking.k8s.io",
+          "HorizontalPodAutoscaler": "horizontalpodautoscalers.autoscaling", "ScaledObject": "scaledobjects.keda.sh",
+          "Role": "roles.rbac.authorization.k8s.io", "RoleBinding": "rolebindings.rbac.authorization.k8s.io"}
 NAMESPACE_PATH = re.compile(r"/api/v1/namespaces/([^/]+)")
 # What the API server serializes; pods/log is negotiated against these like every endpoint, so
 # `Accept: text/plain` alone is refused (kubernetes/kubernetes#98554), though the body is plain text.
@@ -51,6 +53,7 @@ class ApiServer(kmock.KubernetesEmulator):
     """kmock's store and reads; kube-apiserver's semantics for every write."""
 
     forbidden: dict[tuple[str, str], str] = attrs.field(factory=dict)  # (verb, plural[/sub]) -> message
+    uninstalled: set[str] = attrs.field(factory=set)  # kinds whose API (a CRD) this cluster lacks: 404
     logs: dict[str, str] = attrs.field(factory=dict)  # pod name -> log text (the previous run's)
     proxied: dict[str, Any] = attrs.field(factory=dict)  # "name:port/path" -> JSON, or (status, JSON)
     revision: int = 1000  # the last resourceVersion handed out
@@ -126,7 +129,7 @@ class ApiServer(kmock.KubernetesEmulator):
 
     def _kind(self, resource: Any) -> str:
         for path, (kind, _) in RESOURCES.items():
-            if kmock.resource(path) == resource:
+            if kmock.resource(path) == resource and kind not in self.uninstalled:
                 return kind
         raise KubernetesError(404, "NotFound", f"the server could not find the requested resource {resource}")
 

@@ -42,6 +42,7 @@ DESIRED = "deployment.kubernetes.io/desired-replicas"
 HASH = "pod-template-hash"
 SAFE = "bcdfghjklmnpqrstvwxz2456789"
 GPU = "nvidia.com/gpu"
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 
 
 @dataclass
@@ -51,6 +52,8 @@ class Node:
     name: str
     gpus: int = 1
     kubelet: str = "ready"
+    labels: dict[str, str] = field(default_factory=dict)  # beyond kubernetes.io/hostname
+    pod_ips: tuple[str, ...] = ()  # the IPs its kubelet gives running pods, in order (default 10.42.N.x)
 
 
 @dataclass
@@ -61,6 +64,7 @@ class ControlPlane:
     images: dict[str, str] = field(default_factory=dict)  # image -> "crash" | "pull"
     _names: itertools.count[int] = field(default_factory=itertools.count)
     _stage: dict[str, int] = field(default_factory=dict)  # pod uid -> kubelet start stage
+    _ips: dict[str, str] = field(default_factory=dict)  # pod uid -> the IP its kubelet gave it
 
     def silence(self, name: str) -> None:
         """The kubelet of node `name` stops reporting (call with the server's lock held)."""
@@ -73,7 +77,7 @@ class ControlPlane:
         for node in self.nodes:
             ready = node.kubelet == "ready"
             self.server.store({"apiVersion": "v1", "kind": "Node", "metadata": {
-                "name": node.name, "labels": {"kubernetes.io/hostname": node.name}},
+                "name": node.name, "labels": {"kubernetes.io/hostname": node.name, **node.labels}},
                 "status": {"capacity": {GPU: str(node.gpus)}, "allocatable": {GPU: str(node.gpus)},
                            "conditions": [{"type": "Ready", "status": "True" if ready else "Unknown",
                                            "reason": "KubeletReady" if ready else "NodeStatusUnknown",
@@ -340,7 +344,8 @@ class ControlPlane:
         elif behaviour == "crash" and stage >= 2:
             state = {"waiting": {"reason": "CrashLoopBackOff",
                                  "message": f"back-off 10s restarting failed container={container['name']}"}}
-            pod["status"] = {"phase": "Running", "conditions": scheduled + [{"type": "Ready", "status": "False"}],
+            pod["status"] = {"phase": "Running", "podIP": self._pod_ip(pod),
+                             "conditions": scheduled + [{"type": "Ready", "status": "False"}],
                              "containerStatuses": [{"name": container["name"], "image": container["image"],
                                                     "ready": False, "restartCount": stage - 1, "state": state,
                                                     "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}
@@ -350,7 +355,7 @@ class ControlPlane:
                 "state": {"waiting": {"reason": "ContainerCreating"}}}]}
         else:
             ready = stage >= 3
-            pod["status"] = {"phase": "Running", "conditions": scheduled + [
+            pod["status"] = {"phase": "Running", "podIP": self._pod_ip(pod), "conditions": scheduled + [
                 {"type": "Ready", "status": "True" if ready else "False"}], "containerStatuses": [{
                     "name": container["name"], "image": container["image"], "ready": ready, "restartCount": 0,
                     "state": {"running": {"startedAt": registry.now()}}}]}
@@ -358,6 +363,17 @@ class ControlPlane:
         if live is not None and live.get("status") != pod["status"]:
             live["status"] = pod["status"]
             self.server.store(live)
+
+
+    def _pod_ip(self, pod: dict[str, Any]) -> str:
+        """The pod's IP, given once by its node's kubelet: the node's next unused `pod_ips`, else 10.42.N.x."""
+        uid = pod["metadata"]["uid"]
+        if uid not in self._ips:
+            index, node = next((i, n) for i, n in enumerate(self.nodes) if n.name == pod["spec"]["nodeName"])
+            taken = set(self._ips.values())
+            pool = node.pod_ips or tuple(f"10.42.{index}.{n}" for n in range(2, 255))
+            self._ips[uid] = next(ip for ip in pool if ip not in taken)
+        return self._ips[uid]
 
 
 def _volume_secret(volume: dict[str, Any]) -> str | None:
@@ -398,8 +414,13 @@ def _gpus(pod: dict[str, Any]) -> int:
     return sum(int((c.get("resources") or {}).get("limits", {}).get(GPU, 0)) for c in pod["spec"].get("containers", []))
 
 
-def _deletion_rank(pod: dict[str, Any]) -> tuple[int, int, int]:
-    """Which pods a ReplicaSet deletes first: unscheduled, then pending, then not ready."""
+def _deletion_rank(pod: dict[str, Any]) -> tuple[int, int, int, int]:
+    """Which pods a ReplicaSet deletes first: unscheduled, then pending, then not ready, then the lowest
+    `controller.kubernetes.io/pod-deletion-cost` (controller.ActivePodsWithRanks, in that order)."""
     status = pod.get("status") or {}
+    try:
+        cost = int((pod["metadata"].get("annotations") or {}).get(DELETION_COST, 0))
+    except ValueError:
+        cost = 0  # the real controller ignores an unparsable cost
     return (1 if (pod.get("spec") or {}).get("nodeName") else 0, 1 if status.get("phase") == "Running" else 0,
-            1 if _ready(pod) else 0)
+            1 if _ready(pod) else 0, cost)

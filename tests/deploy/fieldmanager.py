@@ -27,6 +27,8 @@ from typing import Any
 
 import kubernetes_validate
 
+from tests.deploy import crds
+
 Path = tuple[str, ...]
 SCHEMA_VERSION = "1.35.0"
 UNOWNED_METADATA = {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
@@ -49,6 +51,9 @@ def definitions() -> dict[str, Any]:
     root = FilePath(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
     with (root / f"v{SCHEMA_VERSION}-local-strict" / "_definitions.json").open() as handle:
         defs: dict[str, Any] = json.load(handle)["$defs"]
+    # Custom resources: a CRD's schema, as the API server has it once the CRD is installed.
+    defs["sh.keda.v1alpha1.ScaledObject"] = {**crds.SCALED_OBJECT, "x-kubernetes-group-version-kind": [
+        {"group": "keda.sh", "version": "v1alpha1", "kind": "ScaledObject"}]}
     return defs
 
 

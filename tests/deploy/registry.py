@@ -29,8 +29,13 @@ RESOURCES = {
     "apps/v1/replicasets": ("ReplicaSet", True),
     "policy/v1/poddisruptionbudgets": ("PodDisruptionBudget", True),
     "networking.k8s.io/v1/networkpolicies": ("NetworkPolicy", True),
+    "rbac.authorization.k8s.io/v1/roles": ("Role", True),
+    "rbac.authorization.k8s.io/v1/rolebindings": ("RoleBinding", True),
+    "autoscaling/v2/horizontalpodautoscalers": ("HorizontalPodAutoscaler", True),
+    "keda.sh/v1alpha1/scaledobjects": ("ScaledObject", True),  # KEDA's CRD, installed
 }
-GENERATION_KINDS = {"Deployment", "ReplicaSet", "PodDisruptionBudget", "NetworkPolicy"}
+GENERATION_KINDS = {"Deployment", "ReplicaSet", "PodDisruptionBudget", "NetworkPolicy", "HorizontalPodAutoscaler",
+                    "ScaledObject"}
 _cluster_ips = itertools.count(10)
 
 

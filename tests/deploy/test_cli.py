@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import run_cli
@@ -40,7 +42,31 @@ def test_render_prints_yaml_and_json() -> None:
 def test_render_refuses_bad_values_with_exit_2() -> None:
     result = run_cli("deploy", "render", "--set", "replicas=3", "--output", "json")
     assert result.returncode == 2
-    assert "at most 1 replica" in json.loads(result.stdout)["message"]
+    assert "at most one pod per GPU, and the host has 1" in json.loads(result.stdout)["message"]
+
+
+@pytest.mark.parametrize(("knobs", "code"), [({"FAKE_GPU_COUNT": "4"}, 0), ({"FAKE_GPU_FAIL": "1"}, 2)])
+def test_gpus_from_facts_runs_one_pod_per_gpu_the_host_lists(tmp_path: Path, knobs: dict[str, str],
+                                                             code: int) -> None:
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text("hosts:\n  gpu-4: {connector: local, node: gpu-4-node}\n")
+    fake_bin = Path(__file__).resolve().parents[1] / "fixtures" / "bin"
+    result = run_cli("-i", str(inventory), "deploy", "render", "--host", "gpu-4", "--gpus-from-facts", "-o", "json",
+                     env={**knobs, "PATH": f"{fake_bin}:{os.environ['PATH']}"})
+    assert result.returncode == code, result.stderr
+    data = json.loads(result.stdout)
+    if code == 0:
+        assert data["values"]["gpus"] == 4 and data["values"]["node"] == "gpu-4-node"
+        [deployment] = [o for o in data["objects"] if o["kind"] == "Deployment"]
+        assert deployment["spec"]["replicas"] == 4
+    else:
+        assert data["message"].startswith("--gpus-from-facts: host gpu-4 shows no GPU: nvidia-smi failed")
+        assert "--set gpus=N" in data["remedy"]
+
+
+def test_gpus_from_facts_needs_a_host() -> None:
+    result = run_cli("deploy", "render", "--gpus-from-facts", "-o", "json")
+    assert result.returncode == 2 and "needs --host" in json.loads(result.stdout)["message"]
 
 
 def test_apply_diff_history_status_rollback_delete(kube: Kube) -> None:

@@ -17,6 +17,7 @@ from ops.deploy import kustomize
 from ops.deploy.params import find, pod_spec, server_container, settings
 from ops.deploy.render import manifests_dir, render, to_yaml
 from ops.errors import UsageError
+from tests.deploy.crds import validate_custom
 
 MANIFESTS = manifests_dir()
 GOLDEN = Path(__file__).parent / "golden"
@@ -32,7 +33,14 @@ CASES = {
     "image": ("image", {"image": IMAGE}),
     "image-scaled": ("image", {"image": f"{IMAGE.split('@')[0]}:0.1.0@{IMAGE.split('@')[1]}", "replicas": "4",
                                "models_claim": "fh-checkpoints", "backend": "reference"}),
+    "gpu-host-4": ("single-gpu-host", {"node": "gpu-4", "gpus": "4", "max_streams": "2"}),
+    "gpu-pool": ("single-gpu-host", {"pool": "lite", "gpus": "8"}),
+    "autoscale-hpa": ("autoscale-hpa", {"image": IMAGE, "min_replicas": "2", "max_replicas": "12",
+                                        "target_utilization": "60"}),
+    "autoscale-keda": ("autoscale-keda", {"image": IMAGE, "max_replicas": "6",
+                                          "prometheus_url": "http://prometheus.monitoring.svc:9090"}),
 }
+DIRECTORIES = ["base", "deletion-cost", *(f"overlays/{p.name}" for p in sorted((MANIFESTS / "overlays").iterdir()))]
 
 
 def rendered(case: str) -> list[dict[str, Any]]:
@@ -40,7 +48,11 @@ def rendered(case: str) -> list[dict[str, Any]]:
     return render(overlay, sets).objects
 
 
-@pytest.mark.parametrize("directory", ["base", "overlays/single-gpu-host", "overlays/image"])
+def test_every_overlay_has_a_rendering_case() -> None:
+    assert {overlay for overlay, _ in CASES.values()} == {p.name for p in (MANIFESTS / "overlays").iterdir()}
+
+
+@pytest.mark.parametrize("directory", DIRECTORIES)
 def test_kubectl_kustomize_builds_the_same_objects_as_the_builder(directory: str) -> None:
     built = subprocess.run(["kubectl", "kustomize", str(MANIFESTS / directory)], capture_output=True, text=True,
                            check=True, timeout=60)
@@ -53,7 +65,24 @@ def test_kubectl_kustomize_builds_the_same_objects_as_the_builder(directory: str
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_every_rendered_object_validates_strictly(case: str, version: str) -> None:
     for obj in rendered(case):
-        kubernetes_validate.validate(obj, version, strict=True)
+        if obj["apiVersion"] == "keda.sh/v1alpha1":
+            validate_custom(obj)  # a CRD: its schema is KEDA's, not Kubernetes'
+        else:
+            kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_strict_validation_of_the_scaled_object_catches_a_misspelt_field() -> None:
+    import jsonschema
+
+    scaled = find(rendered("autoscale-keda"), "ScaledObject")
+    validate_custom(scaled)
+    scaled["spec"]["maxReplicas"] = 6  # the HPA's name, not KEDA's
+    with pytest.raises(jsonschema.ValidationError):
+        validate_custom(scaled)
+    del scaled["spec"]["maxReplicas"]
+    scaled["spec"]["triggers"][0]["metadata"]["treshold"] = "0.7"
+    with pytest.raises(ValueError):
+        validate_custom(scaled)
 
 
 def test_strict_validation_catches_a_misspelt_field() -> None:
@@ -98,8 +127,12 @@ def test_configmap_and_deployment_agree_on_every_setting(case: str) -> None:
     assert port == config.port
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"]["port"] in ("http", config.port)
+    # Three questions apart: warm (startup), room for one more stream (readiness), alive (liveness).
+    assert container["startupProbe"]["httpGet"]["path"] == "/startupz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    # A full pod leaves the endpoints within one period, at the first failed probe.
+    assert container["readinessProbe"]["failureThreshold"] == 1 and container["readinessProbe"]["periodSeconds"] <= 2
     service_port = find(objects, "Service")["spec"]["ports"][0]
     assert service_port["targetPort"] in ("http", config.port)
     assert find(objects, "NetworkPolicy")["spec"]["ingress"][0]["ports"][0]["port"] == config.port
@@ -195,7 +228,8 @@ def test_model_root_moves_every_path_the_layout_puts_under_it(overlay: str, root
 def test_single_gpu_host_overlay_fits_one_gpu_on_one_node() -> None:
     objects = rendered("single-gpu-host-rtx4090")
     deployment = find(objects, "Deployment")
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["strategy"] == {"type": "RollingUpdate",
+                                              "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
     assert deployment["spec"]["replicas"] == 1
     spec = pod_spec(objects)
     assert spec["nodeSelector"] == {"kubernetes.io/hostname": "rtx4090"}
@@ -220,6 +254,83 @@ def test_image_overlay_scales_one_gpu_per_pod_across_nodes() -> None:
     assert server_container(objects)["image"] == CASES["image-scaled"][1]["image"]
 
 
+def test_a_host_with_n_gpus_runs_n_pods_of_one_gpu_replaced_one_at_a_time() -> None:
+    objects = rendered("gpu-host-4")
+    deployment = find(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 4
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+    spec = pod_spec(objects)
+    assert spec["nodeSelector"] == {"kubernetes.io/hostname": "gpu-4"}
+    assert server_container(objects)["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert not [o for o in objects if o["kind"] == "PodDisruptionBudget"]  # pinned pods: it would block the drain
+    fewer = render("single-gpu-host", {"gpus": "4", "replicas": "2"}).objects
+    assert find(fewer, "Deployment")["spec"]["replicas"] == 2
+
+
+def test_a_pool_spreads_over_labelled_hosts_instead_of_pinning_one() -> None:
+    objects = rendered("gpu-pool")
+    spec = pod_spec(objects)
+    assert spec["nodeSelector"] == {"flashhead.dev/pool": "lite"}
+    assert spec["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+    assert find(objects, "Deployment")["spec"]["replicas"] == 8
+
+
+@pytest.mark.parametrize("case", ["autoscale-hpa", "autoscale-keda"])
+def test_autoscaled_overlays_leave_the_replica_count_to_the_autoscaler_and_drain_on_scale_in(case: str) -> None:
+    objects = rendered(case)
+    deployment = find(objects, "Deployment")
+    assert "replicas" not in deployment["spec"]  # an apply must not undo the autoscaler's scaling
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+    grace = float(settings(objects)["FLASHHEAD_GRACE_SECONDS"])
+    assert grace >= 300 and pod_spec(objects)["terminationGracePeriodSeconds"] > grace
+    kind = "HorizontalPodAutoscaler" if case == "autoscale-hpa" else "ScaledObject"
+    scaler = find(objects, kind)
+    assert scaler["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                               "name": deployment["metadata"]["name"]}
+
+
+@pytest.mark.parametrize("case", ["autoscale-hpa", "autoscale-keda"])
+def test_the_deletion_cost_updater_is_locked_down_and_may_only_patch_pods(case: str) -> None:
+    objects = render(CASES[case][0], CASES[case][1], namespace="team-a").objects
+    name = "flashhead-deletion-cost"
+    updater = find(objects, "Deployment", name)["spec"]["template"]["spec"]
+    [container] = updater["containers"]
+    assert container["image"] == server_container(objects)["image"]  # --set image sets both
+    assert container["command"][:3] == ["python", "-m", "inference.deletion_cost"]
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                            "capabilities": {"drop": ["ALL"]}}
+    assert updater["securityContext"]["runAsNonRoot"] is True and updater["serviceAccountName"] == name
+    assert find(objects, "Role", name)["rules"] == [{"apiGroups": [""], "resources": ["pods"],
+                                                    "verbs": ["get", "list", "patch"]}]
+    assert find(objects, "RoleBinding", name)["subjects"] == [{"kind": "ServiceAccount", "name": name,
+                                                              "namespace": "team-a"}]
+    policy = find(objects, "NetworkPolicy", name)["spec"]
+    assert policy["ingress"] == [] and {p["port"] for p in policy["egress"][0]["ports"]} == {443, 6443}
+    assert policy["egress"][1]["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    # The servers keep no token; the Service and the servers' policy do not select the updater.
+    assert pod_spec(objects)["automountServiceAccountToken"] is False
+    server_labels = find(objects, "Service")["spec"]["selector"]
+    assert find(objects, "Deployment", name)["spec"]["template"]["metadata"]["labels"] != server_labels
+
+
+def test_the_hpa_scales_on_the_per_pod_stream_utilization() -> None:
+    hpa = find(rendered("autoscale-hpa"), "HorizontalPodAutoscaler")["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 12)
+    assert hpa["metrics"] == [{"type": "Pods", "pods": {"metric": {"name": "flashhead_stream_utilization"},
+                                                        "target": {"type": "AverageValue", "averageValue": "600m"}}}]
+    assert hpa["behavior"]["scaleDown"]["policies"] == [{"type": "Pods", "value": 1, "periodSeconds": 300}]
+
+
+def test_keda_divides_active_streams_by_capacity_in_the_deployed_namespace() -> None:
+    scaled = find(render("autoscale-keda", {"image": IMAGE}, namespace="team-a").objects, "ScaledObject")
+    [trigger] = scaled["spec"]["triggers"]
+    assert trigger["type"] == "prometheus" and trigger["metricType"] == "Value"
+    assert trigger["metadata"]["query"] == ('sum(flashhead_active_streams{namespace="team-a"}) / '
+                                            'clamp_min(sum(flashhead_stream_capacity{namespace="team-a"}), 1)')
+    assert trigger["metadata"]["threshold"] == "0.7"
+    assert find(rendered("autoscale-keda"), "ScaledObject")["spec"]["maxReplicaCount"] == 6
+
+
 def test_a_settings_change_changes_the_pod_template() -> None:
     before = find(render("single-gpu-host").objects, "Deployment")["spec"]["template"]["metadata"]["annotations"]
     after = find(render("single-gpu-host", {"max_streams": "2"}).objects,
@@ -228,7 +339,17 @@ def test_a_settings_change_changes_the_pod_template() -> None:
 
 
 @pytest.mark.parametrize(("overlay", "sets", "words"), [
-    ("single-gpu-host", {"replicas": "2"}, "at most 1 replica"),
+    ("single-gpu-host", {"replicas": "2"}, "at most one pod per GPU, and the host has 1"),
+    ("single-gpu-host", {"replicas": "5", "gpus": "4"}, "the host has 4"),
+    ("single-gpu-host", {"gpus": "0"}, "outside 1..64"),
+    ("single-gpu-host", {"node": "gpu-1", "pool": "lite"}, "choose one"),
+    ("single-gpu-host", {"pool": "Lite Pool"}, "not a label value"),
+    ("image", {"gpus": "2"}, "not used by the image overlay"),
+    ("autoscale-hpa", {"image": IMAGE, "replicas": "2"}, "not used by the autoscale-hpa overlay"),
+    ("autoscale-hpa", {"image": IMAGE, "min_replicas": "5", "max_replicas": "4"}, "above max_replicas"),
+    ("autoscale-hpa", {"image": IMAGE, "prometheus_url": "http://p:9090"}, "not used by the autoscale-hpa"),
+    ("autoscale-keda", {"image": IMAGE, "prometheus_url": "prometheus:9090"}, "not an http(s) URL"),
+    ("autoscale-keda", {"image": IMAGE, "target_utilization": "150"}, "outside 10..100"),
     ("single-gpu-host", {"node": "GPU_1"}, "not a node name"),
     ("single-gpu-host", {"model_root": "models"}, "absolute directory"),
     ("single-gpu-host", {"model_root": "/opt/../etc"}, "absolute directory"),

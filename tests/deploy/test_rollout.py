@@ -24,7 +24,7 @@ from tests.deploy.kube import Kube
 NO_WAIT = ApplyOptions(wait=False, poll=0.05)
 IMAGE = ctl.pinned("registry.example.com/flashhead:0.1.0")
 SETTINGS: dict[str, tuple[str, dict[str, str]]] = {
-    "gpu-host": ("single-gpu-host", {"node": "gpu-1"}),  # Recreate, 1 replica pinned to gpu-1
+    "gpu-host": ("single-gpu-host", {"node": "gpu-1"}),  # 1 replica pinned to gpu-1, maxSurge 0
     "gpu-host-2-streams": ("single-gpu-host", {"node": "gpu-1", "max_streams": "2"}),  # a new pod template
     "image": ("image", {"image": IMAGE}),  # RollingUpdate, 2 replicas, maxSurge 0
     "image-3": ("image", {"image": ctl.pinned("registry.example.com/flashhead:0.2.0"), "replicas": "3"}),  # cannot fit
@@ -114,7 +114,9 @@ def test_old_replicaset_holding_a_rolling_update_is_named_not_no_problem(kube: K
     assert old["replicas"] == 1 and old["pods"] == [old_pod]
 
 
-def test_recreate_waits_for_an_old_pod_stuck_terminating_on_a_silent_node(kube: Kube, cluster: Cluster) -> None:
+def test_an_update_on_one_gpu_waits_for_an_old_pod_stuck_terminating_on_a_silent_node(kube: Kube,
+                                                                                     cluster: Cluster) -> None:
+    """One GPU, maxSurge 0: the new pod waits for the GPU that the terminating old pod still holds."""
     control = kube.control_plane([Node("gpu-1")])
     apply(cluster, render("single-gpu-host", {"node": "gpu-1"}), ApplyOptions(timeout=10, poll=0.05))
     [old_pod] = selector_pods(kube)
@@ -122,12 +124,12 @@ def test_recreate_waits_for_an_old_pod_stuck_terminating_on_a_silent_node(kube: 
     apply(cluster, render("single-gpu-host", {"node": "gpu-1", "max_streams": "2"}), NO_WAIT)
     with pytest.raises(RolloutFailed) as caught:
         wait_for_rollout(cluster, timeout=1.0, poll=0.05)
-    message = caught.value.message
-    assert "OldReplicaSets" in message and "is scaled to 0" in message
-    assert f"pod {old_pod} Terminating since " in message
-    assert "on node gpu-1 (node gpu-1 is Unknown: Kubelet stopped posting node status.)" in message
-    assert "strategy Recreate" in (caught.value.remedy or "")
-    assert caught.value.details["progress"].startswith("0/1 updated")
+    reasons = [caught.value.message, *caught.value.details.get("other_reasons", [])]
+    assert any("Insufficient nvidia.com/gpu" in reason for reason in reasons)
+    [old] = [reason for reason in reasons if "OldReplicaSets" in reason]
+    assert "is scaled to 0" in old and f"pod {old_pod} Terminating since " in old
+    assert "on node gpu-1 (node gpu-1 is Unknown: Kubelet stopped posting node status.)" in old
+    assert caught.value.details["progress"] == "1/1 updated, 0/1 ready, 0/1 available, 1 old pod still present"
 
 
 @pytest.mark.parametrize("nodes_readable", [True, False])

@@ -32,13 +32,14 @@ if TYPE_CHECKING:
 @click.option("--force-conflicts", is_flag=True, help="Take over fields another field manager owns.")
 @click.option("--create-namespace", is_flag=True, help="Create the namespace if it does not exist.")
 @pass_app
-def apply(app: App, overlay: str, sets: tuple[str, ...], host: str | None, kubeconfig: str | None,
+def apply(app: App, overlay: str, sets: tuple[str, ...], host: str | None, gpus_from_facts: bool,
+          kubeconfig: str | None,
           context: str | None, namespace: str | None, dry_run: str, wait: bool, timeout: str, atomic: bool,
           prune: bool, force_conflicts: bool, create_namespace: bool) -> None:
     """Server-side apply (field manager `flashhead`), prune, record a revision, wait for the rollout."""
     from ops.deploy.apply import apply as apply_rendered
 
-    rendered = render_from_flags(app, overlay, sets, host, namespace)
+    rendered = render_from_flags(app, overlay, sets, host, namespace, gpus_from_facts)
     cluster = connect(kubeconfig, context, rendered.namespace)
     options = apply_options(app, wait, timeout, dry_run=dry_run, atomic=atomic, prune=prune,
                             force_conflicts=force_conflicts, create_namespace=create_namespace)

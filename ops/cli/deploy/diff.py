@@ -21,12 +21,13 @@ COLOURS = {"create": "green", "update": "yellow", "prune": "red", "unchanged": "
 @render_options
 @cluster_options
 @pass_app
-def diff(app: App, overlay: str, sets: tuple[str, ...], host: str | None, kubeconfig: str | None,
+def diff(app: App, overlay: str, sets: tuple[str, ...], host: str | None, gpus_from_facts: bool,
+         kubeconfig: str | None,
          context: str | None, namespace: str | None) -> None:
     """Show what apply would change against the live objects (exit 4 when something would)."""
     from ops.deploy.diff import plan
 
-    rendered = render_from_flags(app, overlay, sets, host, namespace)
+    rendered = render_from_flags(app, overlay, sets, host, namespace, gpus_from_facts)
     cluster = connect(kubeconfig, context, rendered.namespace)
     cluster.require_namespace()
     changes = plan(cluster, rendered.objects)

@@ -43,6 +43,8 @@ def render_options(func: F) -> F:
                      help="A parameter (node, model_root, model_type, image, replicas, max_streams, ...)."),
         click.option("--host", "host", default=None, metavar="NAME",
                      help="Take node, model_root and model_type from this inventory host (--set wins)."),
+        click.option("--gpus-from-facts", is_flag=True, default=False,
+                     help="With --host: one pod per GPU the host's nvidia-smi lists (a read-only query)."),
     ]):
         func = option(func)
     return func
@@ -57,18 +59,25 @@ def parse_duration(raw: str, flag: str = "--timeout") -> float:
 
 
 def render_from_flags(app: App, overlay: str, sets: tuple[str, ...], host: str | None,
-                      namespace: str | None) -> Rendered:
-    """Render with inventory values (--host) overlaid by --set values."""
+                      namespace: str | None, gpus_from_facts: bool = False) -> Rendered:
+    """Render with inventory values (--host, and its GPU count with --gpus-from-facts) overlaid by --set values."""
     from ops.deploy.render import render
 
     values: dict[str, str] = {}
+    if gpus_from_facts and not host:
+        raise UsageError("--gpus-from-facts needs --host NAME (the inventory host to ask)")
     if host:
-        from ops.deploy.hostvalues import values_from_host
+        from ops.deploy import hostvalues
 
-        values.update(values_from_host(app.inventory_path, host))
+        values.update(hostvalues.values_from_host(app.inventory_path, host))
         if overlay != "single-gpu-host":
             values.pop("node", None)
-    values.update(parse_key_values(sets, "--set"))
+        elif gpus_from_facts:
+            values["gpus"] = str(hostvalues.gpus_from_facts(app.inventory_path, host))
+    explicit = parse_key_values(sets, "--set")
+    if "pool" in explicit:  # spread over a pool instead of the inventory host's node
+        values.pop("node", None)
+    values.update(explicit)
     return render(overlay, values, namespace)
 
 
