@@ -15,6 +15,7 @@ from typing import Any
 
 from inference import protocol
 from inference.client import FlashheadClient, Frame, StreamSession
+from inference.retry import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,9 @@ class AvatarStream:
 
     def __init__(self, client: FlashheadClient, *, avatar_id: str | None = None, image: bytes | None = None,
                  sample_rate: int = 24000, channels: int = 1, output: str = "jpeg", idle_frames: bool = True,
-                 seed: int | None = None, max_frames: int = 48):
+                 seed: int | None = None, max_frames: int = 48, retry: RetryPolicy | None = None):
         self.client = client
+        self.retry = retry  # None: inference.retry's default (8 tries within 30 s)
         self.start_args: dict[str, Any] = {"avatar_id": avatar_id, "image": image, "sample_rate": sample_rate,
                                            "channels": channels, "output": output, "idle_frames": idle_frames,
                                            "seed": seed}
@@ -104,10 +106,12 @@ class AvatarStream:
         self.opening = asyncio.Lock()  # the sending and the iterating side may both open it first
 
     async def open(self) -> StreamSession:
-        """Connect (once); raises ServerError when the server refuses, RuntimeError if it is too old."""
+        """Connect (once). A server at capacity (503, close 1013) is retried with backoff, so behind a
+        Service the next try reaches a pod with room (inference/retry.py); ServerError when it still
+        refuses or refuses for another reason, RuntimeError if the server is too old."""
         async with self.opening:
             if self.session is None:
-                session = await self.client.stream(**self.start_args, version=2)
+                session = await self.client.stream_retrying(self.retry, **self.start_args, version=2)
                 if session.ready.protocol < 2:
                     await session.close()
                     raise RuntimeError("the server speaks protocol 1: frame/audio pairing needs a newer server")
