@@ -290,8 +290,10 @@ def _adhoc_host(spec: str, inventory: Inventory, inventory_path: str | Path) -> 
     match = ADHOC_HOST.match(spec)
     if not match or ("@" not in spec and ":" not in spec and "." not in spec and inventory.hosts):
         known = ", ".join(sorted(inventory.hosts)) or "none"
+        groups = ", ".join([*sorted(inventory.groups), ALL])
         where = inventory.path or f"{inventory_path} (not found)"
-        raise UsageError(f"host {spec!r} is not in the inventory {where} and is not user@address[:port]",
-                         f"known hosts: {known}; or pass user@address[:port], or @local")
+        near = closest(spec, [*inventory.hosts, *inventory.groups, ALL])
+        raise UsageError(f"host {spec!r} is not in the inventory {where} and is not user@address[:port]{near}",
+                         f"known hosts: {known}; groups: {groups}; or pass user@address[:port], or @local")
     return Host(name=spec, address=match["address"].strip("[]"), user=match["user"],
                 port=int(match["port"]) if match["port"] else None, vars=dict(inventory.vars))

@@ -76,10 +76,12 @@ class FleetBoard:
             if self.output.json:
                 self._json_line(document)
                 return
-            for stream, text in ((sys.stdout, host_output.stdout_text), (sys.stderr, host_output.stderr_text)):
-                if text:
-                    stream.write(text)
-                    stream.flush()
+            if host_output.stdout_text:
+                sys.stdout.write(host_output.stdout_text)
+                sys.stdout.flush()
+            if host_output.stderr_text:  # errors carry no host name of their own
+                sys.stderr.write(f"--- {host.name} ({host.target}) ---\n{host_output.stderr_text}")
+                sys.stderr.flush()
 
     def json_line(self, document: dict[str, Any] | None) -> None:
         """One host's JSON document as one line on stdout (JSON Lines)."""
