@@ -52,7 +52,8 @@ class GitCheckout(Task):
                 "head=$(git -C \"$d\" rev-parse HEAD 2>/dev/null) || { echo '@@no-head'; exit 1; }\n"
                 "echo \"@@head $head\"\n"
                 # a clone whose first checkout never happened (failed, or cut) has no index: not dirty
-                "dirty=''; [ ! -f \"$d/.git/index\" ] || dirty=$(git -C \"$d\" status --porcelain --untracked-files=no)\n"
+                "dirty=''\n"
+                "[ ! -f \"$d/.git/index\" ] || dirty=$(git -C \"$d\" status --porcelain --untracked-files=no)\n"
                 "[ -z \"$dirty\" ] || echo \"$dirty\" | sed 's/^/@@modified /'\n"
                 "if [ \"$head\" != \"$want\" ]; then\n"
                 f"  [ -z \"$dirty\" ] || [ {quote(str(bool(ctx.arg('force', False))).lower())} = true ] || exit 2\n"

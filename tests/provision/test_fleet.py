@@ -77,7 +77,7 @@ def test_max_fail_percentage_starts_no_host_past_it(fleet: Fleet, first_run) -> 
     assert " skipped " in rows["gpu-4"]  # 1 failed of 4 = 25 % > 20 %
     assert "2 ok, 1 failed, 1 skipped" in result.stdout
     assert result.stderr.count("--- gpu-") == 1  # only the failed host wrote to stderr: its error, under its name
-    assert "--- gpu-3 (" in result.stderr and "step: flashhead_repo" in result.stderr
+    assert "--- gpu-3 (" in result.stderr and f"git -C {fleet.roots['gpu-3']}" in result.stderr
 
 
 def test_the_fixed_host_finishes_and_a_rerun_changes_nothing_anywhere(fleet: Fleet, first_run) -> None:
