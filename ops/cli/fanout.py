@@ -147,13 +147,14 @@ def _status(code: ExitCode, document: Any, describe: Describe) -> tuple[str, str
     """A finished host's status word and detail, from its exit code and the document it printed."""
     from ops.fleet import NOT_FAILED
 
-    failed = code not in NOT_FAILED
+    status, detail = "ok", ""
     if isinstance(document, dict) and isinstance(document.get("error"), str):  # an error, not a result
-        return ("unreachable" if code == ExitCode.CONNECTION else "failed"), str(document.get("message") or "")
-    if not isinstance(document, dict):
-        return ("failed" if failed else "ok"), ""
-    status, detail = describe(document)
-    return ("failed" if failed else status), detail
+        detail = str(document.get("message") or "")
+    elif isinstance(document, dict):
+        status, detail = describe(document)
+    if code == ExitCode.CONNECTION:
+        return "unreachable", detail
+    return ("failed" if code not in NOT_FAILED else status), detail
 
 
 def _json_line(outcome: HostOutcome, status: str, document: Any) -> dict[str, Any]:
