@@ -23,6 +23,7 @@ import click
 
 from ops.cli.common import App, Bounded, parse_key_values
 from ops.errors import ExitCode, FlashheadError
+from ops.fleet import DEFAULT_FORKS
 
 if TYPE_CHECKING:
     from ops.cli.fleetview import FleetBoard
@@ -38,8 +39,6 @@ Describe = Callable[[dict[str, Any]], tuple[str, str]]
 
 def fleet_options(func: F) -> F:
     """`--forks` and `--max-fail-percentage`, for verbs whose HOST may be a group or pattern."""
-    from ops.fleet import DEFAULT_FORKS
-
     options = [
         click.option("--forks", "-f", type=FORKS, default=DEFAULT_FORKS, show_default=True, metavar="N",
                      help="With a group or pattern: how many hosts run at once."),
@@ -61,7 +60,7 @@ class Targets:
     connector: str | None = None
     var_overrides: tuple[str, ...] = ()
     playbook: str | None = None
-    forks: int = 5
+    forks: int = DEFAULT_FORKS
     max_fail_percentage: float | None = None
 
 
