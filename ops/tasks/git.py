@@ -3,8 +3,8 @@
 Clone (or fetch) from `flashhead_repo_url` (any git URL: a mirror, file://, git://) and check out
 the pinned commit detached. Local modifications are reported and never overwritten: a dirty
 checkout at another commit blocks the play unless `flashhead_repo_force: true`. A clone whose
-first checkout never happened (it failed, or the run was cut) has no index and is simply checked out. Requirements that
-disagree with the play's pins are reported; the play's pins win.
+first checkout never happened (it failed, or the run was cut) has no index and is simply checked
+out. Requirements that disagree with the play's pins are reported; the play's pins win.
 """
 
 from __future__ import annotations
