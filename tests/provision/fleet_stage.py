@@ -75,8 +75,12 @@ class Fleet:
 
 
 def start_fleet(count: int, shared_dir: Path, wheelhouse: Path, wheel: Path) -> Fleet:
-    """Start `count` hosts gpu-1..gpu-N (group `gpu`), their sources, and write the inventory."""
+    """Start `count` hosts gpu-1..gpu-N (group `gpu`), their sources, and write the inventory, all
+    under `shared_dir/fleet` (the session's shared dir holds the other provisioning tests' sources)."""
     prefix = f"fhf{os.getpid() % 10000}"
+    shared_dir = shared_dir / "fleet"
+    shared_dir.mkdir()
+    shared_dir.chmod(0o755)
     fleet = Fleet(shared_dir, prefix)
     try:
         bridge = f"{prefix}br"
