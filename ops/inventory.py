@@ -10,11 +10,20 @@
         connector: ssh               # ssh | local | kubectl
         node: gpu-1                  # Kubernetes node name (kubectl connector, deploy)
         vars: {model_type: pro}      # per-host overrides
+    groups:
+      gpu:                           # a host may be in several groups; `all` is every host
+        hosts: [gpu-1]
+        vars: {model_type: pro}
     vars:
       model_root: /opt/models/flashhead
       model_type: lite
 
-A HOST argument is an inventory name, `user@address[:port]` (or a bare address), or `@local`.
+A host's vars, lowest precedence first (as Ansible): the top-level `vars` (group `all`), its groups'
+`vars` in the order of the group names (the last name wins where two set the same var), its own
+`vars`, then `--var` on the command line.
+
+A HOST argument is an inventory name, `user@address[:port]` (or a bare address), or `@local`; a group
+or pattern (ops/hostpatterns.py) names several.
 """
 
 from __future__ import annotations
@@ -33,7 +42,10 @@ from ops.errors import InventoryError, UsageError
 CONNECTORS = ("ssh", "local", "kubectl")
 DEFAULT_VARS: dict[str, Any] = {"model_root": "/opt/models/flashhead", "model_type": "lite"}
 HOST_KEYS = {"address", "user", "port", "identity_file", "sudo", "connector", "node", "vars"}
-_ADHOC = re.compile(
+GROUP_KEYS = {"hosts", "vars"}
+TOP_KEYS = ("hosts", "groups", "vars")
+ALL = "all"  # the implicit group of every host
+ADHOC_HOST = re.compile(
     r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<address>\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d+))?$")
 
 
@@ -50,6 +62,7 @@ class Host:
     connector: str = "ssh"
     node: str | None = None
     vars: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_VARS))
+    groups: list[str] = field(default_factory=list)
 
     @property
     def model_root(self) -> str:
@@ -67,10 +80,20 @@ class Host:
 
 
 @dataclass
+class Group:
+    """A named set of inventory hosts and the vars they share."""
+
+    name: str
+    hosts: list[str]
+    vars: dict[str, Any]
+
+
+@dataclass
 class Inventory:
     path: Path | None
     hosts: dict[str, Host]
     vars: dict[str, Any]
+    groups: dict[str, Group] = field(default_factory=dict)
 
 
 def known_vars(playbook: str | Path | None = None) -> set[str]:
@@ -110,22 +133,65 @@ def load_inventory(path: str | Path, *, required: bool = False, known: set[str] 
 def parse_inventory(raw: Any, source: str, known: set[str] | None = None) -> Inventory:
     """Validate parsed YAML. Every error says which file, which key and what is wrong."""
     if not isinstance(raw, dict):
-        raise InventoryError(f"{source}: the top level must be a mapping with `hosts:` and `vars:`")
-    unknown = set(raw) - {"hosts", "vars"}
+        raise InventoryError(f"{source}: the top level must be a mapping with `hosts:`, `groups:` and `vars:`")
+    unknown = set(raw) - set(TOP_KEYS)
     if unknown:
         name = sorted(unknown)[0]
         raise InventoryError(f"{source}: unknown top-level key(s): {', '.join(sorted(unknown))}"
-                             f"{closest(name, ('hosts', 'vars'))}", "the inventory has only `hosts:` and `vars:`")
+                             f"{closest(name, TOP_KEYS)}", "the inventory has only `hosts:`, `groups:` and `vars:`")
     known = known or known_vars()
     global_vars = _validate_vars(raw.get("vars") or {}, source, "vars", dict(DEFAULT_VARS), known)
     hosts_raw = raw.get("hosts") or {}
     if not isinstance(hosts_raw, dict):
         raise InventoryError(f"{source}: `hosts` must be a mapping of host name to settings")
-    hosts = {str(name): _parse_host(str(name), spec, source, global_vars, known) for name, spec in hosts_raw.items()}
-    return Inventory(path=Path(source), hosts=hosts, vars=global_vars)
+    if ALL in hosts_raw:
+        raise InventoryError(f"{source}: hosts.{ALL}: `{ALL}` names every host; give this host another name")
+    groups = _parse_groups(raw.get("groups") or {}, source, [str(name) for name in hosts_raw], global_vars, known)
+    hosts = {}
+    for name, spec in hosts_raw.items():
+        member_of = [group.name for group in sorted(groups.values(), key=lambda g: g.name) if str(name) in group.hosts]
+        base = dict(global_vars)
+        for group_name in member_of:
+            base.update(groups[group_name].vars)
+        hosts[str(name)] = _parse_host(str(name), spec, source, base, known, member_of)
+    return Inventory(path=Path(source), hosts=hosts, vars=global_vars, groups=groups)
 
 
-def _parse_host(name: str, spec: Any, source: str, global_vars: dict[str, Any], known: set[str]) -> Host:
+def _parse_groups(raw: Any, source: str, host_names: list[str], global_vars: dict[str, Any],
+                  known: set[str]) -> dict[str, Group]:
+    if not isinstance(raw, dict):
+        raise InventoryError(f"{source}: `groups` must be a mapping of group name to `hosts:` and `vars:`")
+    groups = {}
+    for name, spec in ((str(name), spec) for name, spec in raw.items()):
+        where = f"{source}: groups.{name}"
+        if name == ALL:
+            raise InventoryError(f"{where}: `{ALL}` is implicit (every host); its vars are the top-level `vars:`")
+        if name in host_names:
+            raise InventoryError(f"{where}: a host has this name too; a pattern could not tell them apart",
+                                 "rename the group or the host")
+        spec = {} if spec is None else spec
+        if not isinstance(spec, dict):
+            raise InventoryError(f"{where}: must be a mapping with `hosts:` (a list of host names) and `vars:`")
+        unknown = set(spec) - GROUP_KEYS
+        if unknown:
+            first = sorted(unknown)[0]
+            raise InventoryError(f"{where}: unknown key(s): {', '.join(sorted(unknown))}{closest(first, GROUP_KEYS)}",
+                                 f"allowed keys: {', '.join(sorted(GROUP_KEYS))}")
+        members = spec.get("hosts") or []
+        if not isinstance(members, list) or not all(isinstance(member, str) for member in members):
+            raise InventoryError(f"{where}.hosts: must be a list of host names")
+        for member in members:
+            if member not in host_names:
+                raise InventoryError(f"{where}.hosts: {member!r} is not a host of this inventory"
+                                     f"{closest(member, host_names)}", "list hosts defined under `hosts:`")
+        values = spec.get("vars") or {}
+        _validate_vars(values, source, f"groups.{name}.vars", dict(global_vars), known)
+        groups[name] = Group(name, list(dict.fromkeys(members)), dict(values))
+    return groups
+
+
+def _parse_host(name: str, spec: Any, source: str, base_vars: dict[str, Any], known: set[str],
+                groups: list[str]) -> Host:
     where = f"{source}: hosts.{name}"
     if spec is None:
         spec = {}
@@ -151,10 +217,10 @@ def _parse_host(name: str, spec: Any, source: str, global_vars: dict[str, Any], 
     sudo = spec.get("sudo", True)
     if not isinstance(sudo, bool):
         raise InventoryError(f"{where}.sudo: must be true or false")
-    host_vars = _validate_vars(spec.get("vars") or {}, source, f"hosts.{name}.vars", dict(global_vars), known)
+    host_vars = _validate_vars(spec.get("vars") or {}, source, f"hosts.{name}.vars", base_vars, known)
     return Host(name=name, address=address, user=spec.get("user"), port=port,
                 identity_file=spec.get("identity_file"), sudo=sudo, connector=connector,
-                node=spec.get("node"), vars=host_vars)
+                node=spec.get("node"), vars=host_vars, groups=groups)
 
 
 def _validate_vars(values: Any, source: str, key: str, base: dict[str, Any], known: set[str]) -> dict[str, Any]:
@@ -191,6 +257,24 @@ def resolve_host(spec: str, inventory_path: str | Path, *, connector: str | None
         host = inventory.hosts[spec]
     else:
         host = _adhoc_host(spec, inventory, inventory_path)
+    return apply_command_line(host, connector, overrides, known)
+
+
+def resolve_hosts(pattern: str, inventory_path: str | Path, *, connector: str | None = None,
+                  overrides: dict[str, Any] | None = None, required: bool = False,
+                  playbook: str | Path | None = None) -> list[Host]:
+    """The inventory hosts a group or pattern names (see ops/hostpatterns.py), in inventory order,
+    each with `--connector` and the `--var` overrides applied as resolve_host applies them."""
+    from ops.hostpatterns import select_hosts
+
+    known = known_vars(playbook)
+    inventory = load_inventory(inventory_path, required=required, known=known)
+    return [apply_command_line(host, connector, overrides, known) for host in select_hosts(pattern, inventory)]
+
+
+def apply_command_line(host: Host, connector: str | None, overrides: dict[str, Any] | None,
+                       known: set[str]) -> Host:
+    """`--connector` and `--var` on top of what the inventory says: the highest precedence."""
     if connector:
         if connector not in CONNECTORS:
             raise UsageError(f"--connector {connector!r} is not one of {', '.join(CONNECTORS)}")
@@ -203,11 +287,13 @@ def resolve_host(spec: str, inventory_path: str | Path, *, connector: str | None
 
 
 def _adhoc_host(spec: str, inventory: Inventory, inventory_path: str | Path) -> Host:
-    match = _ADHOC.match(spec)
+    match = ADHOC_HOST.match(spec)
     if not match or ("@" not in spec and ":" not in spec and "." not in spec and inventory.hosts):
         known = ", ".join(sorted(inventory.hosts)) or "none"
+        groups = ", ".join([*sorted(inventory.groups), ALL])
         where = inventory.path or f"{inventory_path} (not found)"
-        raise UsageError(f"host {spec!r} is not in the inventory {where} and is not user@address[:port]",
-                         f"known hosts: {known}; or pass user@address[:port], or @local")
+        near = closest(spec, [*inventory.hosts, *inventory.groups, ALL])
+        raise UsageError(f"host {spec!r} is not in the inventory {where} and is not user@address[:port]{near}",
+                         f"known hosts: {known}; groups: {groups}; or pass user@address[:port], or @local")
     return Host(name=spec, address=match["address"].strip("[]"), user=match["user"],
                 port=int(match["port"]) if match["port"] else None, vars=dict(inventory.vars))

@@ -100,7 +100,9 @@ def pass_app(func: F) -> F:
 
 
 def host_options(func: F) -> F:
-    """Options shared by verbs that work on one host."""
+    """Options shared by verbs that work on one host, or on a group or pattern of hosts (ops/cli/fanout.py)."""
+    from ops.cli.fanout import fleet_options
+
     options = [
         click.argument("host"),
         click.option("--connector", type=click.Choice(["ssh", "local", "kubectl"]), default=None,
@@ -113,6 +115,7 @@ def host_options(func: F) -> F:
                           "(FLASHHEAD_KNOWN_HOSTS, default ~/.ssh/known_hosts)."),
         click.option("--var", "var_overrides", multiple=True, metavar="KEY=VALUE",
                      help="Override an inventory var (e.g. model_root=/data/flashhead)."),
+        fleet_options,
         output_option,
     ]
     for option in reversed(options):
@@ -132,18 +135,22 @@ def parse_key_values(pairs: tuple[str, ...], flag: str = "--var") -> dict[str, s
     return values
 
 
-def resolve(app: App, host: str, *, connector: str | None = None, var_overrides: tuple[str, ...] = (),
+def resolve(app: App, host: Any, *, connector: str | None = None, var_overrides: tuple[str, ...] = (),
             playbook: str | None = None) -> Any:
-    """HOST resolved against the inventory, with --var overrides checked against the known vars."""
-    from ops.inventory import resolve_host
+    """HOST resolved against the inventory, with --var overrides checked against the known vars (a Host,
+    one of a group's, is already resolved)."""
+    from ops.inventory import Host, resolve_host
 
+    if isinstance(host, Host):
+        return host
     return resolve_host(host, app.inventory_path, connector=connector, required=app.inventory_named,
                         overrides=parse_key_values(var_overrides) or None, playbook=playbook)
 
 
-def open_host(app: App, host: str, connector: str | None, accept_new_host_key: bool,
+def open_host(app: App, host: Any, connector: str | None, accept_new_host_key: bool,
               var_overrides: tuple[str, ...], playbook: str | None = None, identity_file: str | None = None) -> Any:
-    """Resolve HOST against the inventory and open its connector (not yet connected)."""
+    """Resolve HOST against the inventory and open its connector (not yet connected). A Host (one of
+    a group's, already resolved with --connector and --var) is opened as it is."""
     from ops.connectors import connect
 
     resolved = resolve(app, host, connector=connector, var_overrides=var_overrides, playbook=playbook)

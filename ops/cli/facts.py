@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ops.cli.common import App, host_options, open_host, pass_app
+from ops.cli.fanout import Targets, fan_out
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -16,15 +17,27 @@ if TYPE_CHECKING:
 @host_options
 @pass_app
 def facts(app: App, host: str, connector: str | None, identity_file: str | None, accept_new_host_key: bool,
-          var_overrides: tuple[str, ...]) -> None:
+          var_overrides: tuple[str, ...], forks: int, max_fail_percentage: float | None) -> None:
     """Print what HOST is: OS, CPU, RAM, free disk, Pythons, GPUs, CUDA toolkits, and the verdicts of the
-    play's host requirements (the same judgement as doctor and preflight; --var changes the thresholds)."""
-    from ops.facts import gather_facts
-    from ops.playbook.load import play_vars
+    play's host requirements (the same judgement as doctor and preflight; --var changes the thresholds).
+    HOST may be a group or pattern (gpu, gpu-*, all, gpu-1,gpu-2): the hosts are read in parallel."""
+    def one_host(app: App, target: Any) -> None:
+        from ops.facts import gather_facts
+        from ops.playbook.load import play_vars
 
-    with open_host(app, host, connector, accept_new_host_key, var_overrides,
-                   identity_file=identity_file) as conn:
-        app.output.result(gather_facts(conn, play_vars(conn.host.vars)), render_facts)
+        with open_host(app, target, connector, accept_new_host_key, var_overrides,
+                       identity_file=identity_file) as conn:
+            app.output.result(gather_facts(conn, play_vars(conn.host.vars)), render_facts)
+
+    fan_out(app, Targets(host, connector, var_overrides, None, forks, max_fail_percentage), "facts", one_host,
+            describe_facts)
+
+
+def describe_facts(data: dict) -> tuple[str, str]:
+    gpus = data["gpu"]["gpus"]
+    gpu = f"{len(gpus)}× {gpus[0]['name']}" if gpus else "no GPU"
+    unmet = [v["name"] for v in data["verdicts"]["requirements"] if v["ok"] is False]
+    return "ok", f"{data['os']['pretty_name']}, {gpu}" + (f"; not met: {', '.join(unmet)}" if unmet else "")
 
 
 def _yes_no(value: bool | None) -> str:

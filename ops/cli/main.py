@@ -104,13 +104,13 @@ def main(argv: list[str] | None = None) -> None:
             "`flashhead serve` and `demo` also need the server extra: pip install -e '.[server]'"))
         sys.exit(int(ExitCode.USAGE))
     except Exception:  # noqa: BLE001 - the last line of defence: keep the traceback, say where
-        path = _write_traceback()
+        path = write_traceback()
         print(f"internal error: the traceback is in {path}; please attach it to a bug report", file=sys.stderr)
         sys.exit(int(ExitCode.INTERNAL))
     sys.exit(int(app.exit_code))
 
 
-def _write_traceback() -> str:
+def write_traceback() -> str:
     fd, path = tempfile.mkstemp(prefix="flashhead-crash-", suffix=".txt")
     with os.fdopen(fd, "w") as handle:
         traceback.print_exc(file=handle)

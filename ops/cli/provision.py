@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ops.cli.common import SECONDS, App, host_options, open_host, pass_app
+from ops.cli.fanout import Targets, fan_out
 from ops.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ def hf_token_from_env() -> dict[str, str]:
 def provision(app: App, host: str, connector: str | None, identity_file: str | None, accept_new_host_key: bool,
               var_overrides: tuple[str, ...],
               check_only: bool, show_diff: bool, only: tuple[str, ...], skip: tuple[str, ...],
-              playbook: str | None, source: str | None, break_lock: bool, silence: float) -> None:
+              playbook: str | None, source: str | None, break_lock: bool, silence: float, forks: int,
+              max_fail_percentage: float | None) -> None:
     """Provision HOST with the FlashHead playbook: CUDA 12.8, venv, torch, flash-attn, repo, checkpoints.
 
     The Hugging Face token is read from FLASHHEAD_HF_TOKEN or HF_TOKEN in your environment and sent to
@@ -51,7 +53,24 @@ def provision(app: App, host: str, connector: str | None, identity_file: str | N
     Exit codes: 0 done, 1 the host cannot run FlashHead (preflight; with --check every other step is
     still checked and listed), 4 changes pending (--check), 5 a command on the host failed, 8 the host
     is locked by another run.
+
+    HOST may be a group or pattern (gpu, gpu-*, all, gpu-1,gpu-2): the hosts are provisioned in
+    parallel (--forks at a time), each with its own lock and event log; the exit code is the worst
+    host's (see the README's exit codes).
     """
+    def one_host(app: App, target: Any) -> None:
+        provision_host(app, target, connector, identity_file, accept_new_host_key, var_overrides, check_only,
+                       show_diff, only, skip, playbook, source, break_lock, silence)
+
+    fan_out(app, Targets(host, connector, var_overrides, playbook, forks, max_fail_percentage), "provision",
+            one_host, describe_report)
+
+
+def provision_host(app: App, host: Any, connector: str | None, identity_file: str | None, accept_new_host_key: bool,
+                   var_overrides: tuple[str, ...], check_only: bool, show_diff: bool, only: tuple[str, ...],
+                   skip: tuple[str, ...], playbook: str | None, source: str | None, break_lock: bool,
+                   silence: float) -> None:
+    """The play on one host: its report through app.output, its exit code in app.exit_code."""
     from ops.cli.live import RunView
     from ops.playbook.load import load_play
     from ops.playbook.runner import RunOptions, run_budget, run_play
@@ -81,6 +100,19 @@ def provision(app: App, host: str, connector: str | None, identity_file: str | N
         app.exit_code = ExitCode(report.error["exit_code"])
     elif check_only and report.pending:
         app.exit_code = ExitCode.CHANGES_PENDING
+
+
+def describe_report(data: dict) -> tuple[str, str]:
+    """A host's row in the fleet summary: failed (and why), changed, pending or ok."""
+    if data.get("error"):
+        step = next((s["name"] for s in data["steps"] if s["status"] in ("failed", "blocked")), "")
+        return "failed", f"{step}: {data['error']['message']}" if step else data["error"]["message"]
+    if data["mode"] == "check":
+        return ("pending", f"{len(data['pending'])} pending: {', '.join(data['pending'])}") if data["pending"] \
+            else ("ok", "nothing to change")
+    if data["changed"]:
+        return "changed", f"{len(data['changed'])} changed: {', '.join(data['changed'])}"
+    return "ok", "no changes"
 
 
 def render_report(console: Console, data: dict) -> None:

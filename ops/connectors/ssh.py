@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +27,7 @@ from ops.sshkeys import DEFAULT_KEY_NAMES, auth_remedy, fingerprint, offered_key
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 CONNECT_TIMEOUT = 15.0
+_KNOWN_HOSTS_WRITE = threading.Lock()  # hosts of a fleet run may accept new keys at the same time
 
 
 class SSHConnector(Connector):
@@ -263,9 +265,10 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
                 details={"fingerprint": fingerprint(key), "key_type": key.get_name(),
                          "known_hosts": str(known_hosts)},
             )
-        known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with known_hosts.open("a") as handle:
-            handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+        with _KNOWN_HOSTS_WRITE:
+            known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with known_hosts.open("a") as handle:
+                handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
         client.get_host_keys().add(hostname, key.get_name(), key)
 
 

@@ -2,8 +2,9 @@
 
 Clone (or fetch) from `flashhead_repo_url` (any git URL: a mirror, file://, git://) and check out
 the pinned commit detached. Local modifications are reported and never overwritten: a dirty
-checkout at another commit blocks the play unless `flashhead_repo_force: true`. Requirements that
-disagree with the play's pins are reported; the play's pins win.
+checkout at another commit blocks the play unless `flashhead_repo_force: true`. A clone whose
+first checkout never happened (it failed, or the run was cut) has no index and is simply checked
+out. Requirements that disagree with the play's pins are reported; the play's pins win.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class GitCheckout(Task):
                 "[ -d \"$d/.git\" ] || { echo '@@absent'; exit 1; }\n"
                 "head=$(git -C \"$d\" rev-parse HEAD 2>/dev/null) || { echo '@@no-head'; exit 1; }\n"
                 "echo \"@@head $head\"\n"
+                # a clone whose first checkout never happened (failed, or cut) has no index and no files:
+                # nothing of the user's to keep, the checkout is still to do
+                "[ -f \"$d/.git/index\" ] || { echo '@@no-checkout'; exit 1; }\n"
                 "dirty=$(git -C \"$d\" status --porcelain --untracked-files=no)\n"
                 "[ -z \"$dirty\" ] || echo \"$dirty\" | sed 's/^/@@modified /'\n"
                 "if [ \"$head\" != \"$want\" ]; then\n"
@@ -72,7 +76,9 @@ class GitCheckout(Task):
             return State(done=True, summary=f"{ctx.arg('dir')} at {commit[:12]}, "
                          f"{len(report.get('install', []))} requirements installed", warnings=warnings)
         changes = []
-        if head != commit:
+        if "@@no-checkout" in result.stdout:
+            changes.append(f"check out {commit[:12]} (cloned, never checked out)")
+        elif head != commit:
             changes.append(f"{'clone' if head is None else 'fetch'} {ctx.arg('url')} and check out {commit[:12]}"
                            + (f" (now at {head[:12]})" if head else ""))
         changes += [f"pip install {m}" for m in report.get("missing", [])]

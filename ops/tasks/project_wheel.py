@@ -14,6 +14,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from ops.playbook.context import Context
 
 PROJECT = Path(__file__).resolve().parents[2]
+_BUILDING = threading.Lock()  # the hosts of a fleet run share one build, never race in one folder
 
 
 def server_constraints() -> Path:
@@ -58,6 +60,11 @@ def source_fingerprint(root: Path = PROJECT) -> str:
 
 def build_wheel(root: Path = PROJECT, out: Path | None = None) -> Path:
     """`pip wheel --no-deps` of this project into `out`; cached by source fingerprint by default."""
+    with _BUILDING:
+        return _build_wheel(root, out)
+
+
+def _build_wheel(root: Path, out: Path | None) -> Path:
     if out is None:
         out = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "flashhead" / "wheels" / \
             source_fingerprint(root)[:16]

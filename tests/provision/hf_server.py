@@ -98,6 +98,7 @@ class HubServer:
     stall_s: float = 0.0
     log: list[dict] = field(default_factory=list)
     httpd: ThreadingHTTPServer | None = None
+    address: str = "127.0.0.1"  # or this machine's side of the test network of netns hosts
 
     @property
     def url(self) -> str:
@@ -111,7 +112,7 @@ class HubServer:
         class Handler(_Handler):
             server_hub = hub
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer((self.address, 0), Handler)
         self.httpd.daemon_threads = True
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         return self

@@ -54,8 +54,9 @@ class GitSource:
         self.daemon.wait(5)
 
 
-def serve_git(shared_dir: Path) -> GitSource:
-    """The fixture repo (FlashHead's layout) with two commits, served by `git daemon` on loopback."""
+def serve_git(shared_dir: Path, address: str = "127.0.0.1") -> GitSource:
+    """The fixture repo (FlashHead's layout) with two commits, served by `git daemon` on loopback (or
+    on `address`, this machine's side of a test network)."""
     base, work = shared_dir / "git", shared_dir / "work"
     shutil.copytree(FIXTURES / "flashhead_repo", work)
     git = ["git", "-C", str(work), "-c", "user.name=fixture", "-c", "user.email=fixture@example.invalid"]
@@ -68,11 +69,11 @@ def serve_git(shared_dir: Path) -> GitSource:
                              check=True).stdout.split()
     base.mkdir()
     subprocess.run(["git", "clone", "-q", "--bare", str(work), str(base / "SoulX-FlashHead.git")], check=True)
-    port = free_port()
-    daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1",
+    port = free_port(address)
+    daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", f"--listen={address}",
                                f"--port={port}", f"--base-path={base}", str(base)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"git://127.0.0.1:{port}/SoulX-FlashHead.git"
+    url = f"git://{address}:{port}/SoulX-FlashHead.git"
     for _ in range(100):
         if subprocess.run(["git", "ls-remote", url], capture_output=True).returncode == 0:
             break
@@ -104,11 +105,25 @@ class ProvisionHost:
 
 def make_host(sshd: SSHServer, shared_dir: Path, name: str, wheelhouse: Path, git_source: GitSource,
               hub: HubServer, wheel: Path) -> ProvisionHost:
+    root = new_model_root(shared_dir, name)
+    variables = {"model_root": str(root), **source_vars(wheelhouse, git_source, hub, wheel)}
+    host = ProvisionHost(sshd, root, shared_dir / "hosts" / name / "inventory.yaml", variables)
+    host.write_inventory()
+    return host
+
+
+def new_model_root(shared_dir: Path, name: str) -> Path:
+    """`shared_dir/hosts/NAME/flashhead`, not yet created: the play's preflight creates it."""
     root = shared_dir / "hosts" / name / "flashhead"
     root.parent.mkdir(parents=True)
     root.parent.chmod(0o777)  # the login user may create model_root here (preflight does, with sudo)
-    variables = {
-        "model_root": str(root), "python": "/usr/bin/python3", "use_uv": "never",
+    return root
+
+
+def source_vars(wheelhouse: Path, git_source: GitSource, hub: HubServer, wheel: Path) -> dict:
+    """The play's vars that point a test host at the local sources (wheelhouse, git daemon, hub)."""
+    return {
+        "python": "/usr/bin/python3", "use_uv": "never",
         "pip_find_links": str(wheelhouse), "pip_no_index": True,
         "system_packages": ["git", "procps"],  # present on the test host (.ci/run installs them)
         "disk_gib": {"venv": 0.2, "checkpoints_lite": 0.05, "wav2vec2": 0.01, "caches": 0},
@@ -116,9 +131,6 @@ def make_host(sshd: SSHServer, shared_dir: Path, name: str, wheelhouse: Path, gi
         "hf_endpoint": hub.url, "inference_wheel": str(wheel), "verify_gpu": False,
         "verify_imports": ["flash_head.inference", "inference"],
     }
-    host = ProvisionHost(sshd, root, shared_dir / "hosts" / name / "inventory.yaml", variables)
-    host.write_inventory()
-    return host
 
 
 def skip_args() -> list[str]:
