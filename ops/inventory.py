@@ -157,6 +157,14 @@ def parse_inventory(raw: Any, source: str, known: set[str] | None = None) -> Inv
     return Inventory(path=Path(source), hosts=hosts, vars=global_vars, groups=groups)
 
 
+def _refuse_unknown_keys(spec: dict, allowed: set[str], where: str) -> None:
+    """A key outside `allowed` is a typo: refuse it with the closest allowed one."""
+    unknown = sorted(set(spec) - allowed)
+    if unknown:
+        raise InventoryError(f"{where}: unknown key(s): {', '.join(unknown)}{closest(unknown[0], allowed)}",
+                             f"allowed keys: {', '.join(sorted(allowed))}")
+
+
 def _parse_groups(raw: Any, source: str, host_names: list[str], global_vars: dict[str, Any],
                   known: set[str]) -> dict[str, Group]:
     if not isinstance(raw, dict):
@@ -172,11 +180,7 @@ def _parse_groups(raw: Any, source: str, host_names: list[str], global_vars: dic
         spec = {} if spec is None else spec
         if not isinstance(spec, dict):
             raise InventoryError(f"{where}: must be a mapping with `hosts:` (a list of host names) and `vars:`")
-        unknown = set(spec) - GROUP_KEYS
-        if unknown:
-            first = sorted(unknown)[0]
-            raise InventoryError(f"{where}: unknown key(s): {', '.join(sorted(unknown))}{closest(first, GROUP_KEYS)}",
-                                 f"allowed keys: {', '.join(sorted(GROUP_KEYS))}")
+        _refuse_unknown_keys(spec, GROUP_KEYS, where)
         members = spec.get("hosts") or []
         if not isinstance(members, list) or not all(isinstance(member, str) for member in members):
             raise InventoryError(f"{where}.hosts: must be a list of host names")
@@ -197,11 +201,7 @@ def _parse_host(name: str, spec: Any, source: str, base_vars: dict[str, Any], kn
         spec = {}
     if not isinstance(spec, dict):
         raise InventoryError(f"{where}: must be a mapping (address, user, port, ...)")
-    unknown = set(spec) - HOST_KEYS
-    if unknown:
-        first = sorted(unknown)[0]
-        raise InventoryError(f"{where}: unknown key(s): {', '.join(sorted(unknown))}{closest(first, HOST_KEYS)}",
-                             f"allowed keys: {', '.join(sorted(HOST_KEYS))}")
+    _refuse_unknown_keys(spec, HOST_KEYS, where)
     connector = spec.get("connector", "ssh")
     if connector not in CONNECTORS:
         raise InventoryError(f"{where}.connector: {connector!r} is not one of {', '.join(CONNECTORS)}")
