@@ -61,6 +61,7 @@ def wanted_stamp(config: ServerConfig) -> dict[str, Any]:
         "engine_code": code_digest(ENGINE_CODE),
         "settings": {"model_type": config.model_type, "engine": config.engine, "max_batch": config.max_batch,
                      "cuda_graphs": config.cuda_graphs, "compile_scope": config.compile_scope,
+                     "dit_dtype": config.dit_dtype,
                      "device": config.device},
     }
 

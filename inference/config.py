@@ -17,7 +17,7 @@ from typing import Any
 
 from inference import layout
 from inference.backends import BACKEND_NAMES, MODEL_TYPES
-from inference.backends.flashhead.engines import COMPILE_SCOPES, ENGINE_CHOICES
+from inference.backends.flashhead.engines import COMPILE_SCOPES, DIT_DTYPES, ENGINE_CHOICES
 from inference.errors import ConfigError
 
 PREFIX = "FLASHHEAD_"
@@ -51,6 +51,9 @@ class ServerConfig:
     # flashhead compiled fast engine: `model` compiles the whole DiT step (one graph, one CUDA graph per
     # batch size); `blocks` compiles one DiT block and reuses it for all 30 (a far shorter compile).
     compile_scope: str = "model"
+    # flashhead: the DiT blocks' linear layers in FlashHead's bf16, or as FP8 products (opt-in; Ada/Hopper GPUs;
+    # frames deviate by FP8 rounding: docs/gpu.md has the measured deviation).
+    dit_dtype: str = "bf16"
     api_token: str | None = field(default=None, repr=False)
     api_token_file: Path | None = None  # the token read from this file (a mounted Secret), stripped
     allow_insecure: bool = False  # serve a non-loopback address without a token
@@ -151,6 +154,7 @@ def validate(config: ServerConfig) -> None:
     _choice(config, "weights", ("checkpoints", "random"))
     _choice(config, "engine", ENGINE_CHOICES)
     _choice(config, "compile_scope", COMPILE_SCOPES)
+    _choice(config, "dit_dtype", DIT_DTYPES)
     _choice(config, "admission", ("realtime", "fixed"))
     _choice(config, "log_format", ("json", "text"))
     _choice(config, "log_level", ("debug", "info", "warning", "error"))

@@ -57,13 +57,14 @@ def test_builds_once_then_is_up_to_date(tmp_path: Path, builds: list[ServerConfi
 
 
 @pytest.mark.parametrize("change", ["model_type", "max_batch", "cuda_graphs", "engine", "compile_scope",
-                                    "flashhead_code"])
+                                    "dit_dtype", "flashhead_code"])
 def test_a_change_that_shapes_the_graphs_makes_it_stale(tmp_path: Path, builds: list[ServerConfig],
                                                         change: str) -> None:
     compile_cache.run(settings(tmp_path))
     options: dict[str, dict[str, object]] = {"model_type": {"model_type": "pro"}, "max_batch": {"max_batch": 4},
                                              "cuda_graphs": {"cuda_graphs": False}, "engine": {"engine": "pipeline"},
-                                             "compile_scope": {"compile_scope": "blocks"}}
+                                             "compile_scope": {"compile_scope": "blocks"},
+                                             "dit_dtype": {"dit_dtype": "fp8"}}
     changes = options.get(change, {})
     if change == "flashhead_code":
         model = tmp_path / "repo" / "flash_head" / "src" / "modules" / "flash_head_model.py"

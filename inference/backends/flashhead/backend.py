@@ -83,7 +83,8 @@ class FlashheadBackend(Backend):
     @classmethod
     def from_config(cls, config: ServerConfig) -> FlashheadBackend:
         settings = EngineSettings(compile=config.compile, cuda_graphs=config.cuda_graphs,
-                                  jpeg_on_device=config.jpeg_on_device, compile_scope=config.compile_scope)
+                                  jpeg_on_device=config.jpeg_on_device, compile_scope=config.compile_scope,
+                                  dit_dtype=config.dit_dtype)
         return cls(FlashheadPaths.from_config(config), config.model_type, config.device, config.weights,
                    config.engine, config.seed, config.max_batch, settings, config.warm_all_batches)
 
@@ -130,6 +131,10 @@ class FlashheadBackend(Backend):
                     "capacity without them (frames are noise)")
         if self.device.startswith("cuda"):
             self._check_gpu()
+        if self.settings.dit_dtype == "fp8":
+            from inference.backends.flashhead.engines.fp8 import check_fp8_device
+
+            check_fp8_device(self.device)
 
     def _check_gpu(self) -> None:
         try:
@@ -154,6 +159,8 @@ class FlashheadBackend(Backend):
                                                model_type=self.model_type, wav2vec_dir=str(self.paths.wav2vec))
             self.flashhead = LoadedFlashhead(module, pipeline, module.get_infer_params(), self.model_type)
             self._check_geometry()
+            if self.settings.dit_dtype == "fp8":
+                self._quantize_dit()
         with self._phase("engine_s"):
             self.engine = self._make_engine()
 
@@ -213,6 +220,13 @@ class FlashheadBackend(Backend):
                 f"FlashHead's chunk geometry ({p['frame_num']} frames, {motion} motion frames, {p['tgt_fps']} fps) "
                 f"differs from the server's {self.model_type} geometry",
                 "use the FlashHead commit pinned in playbooks/flashhead.yaml")
+
+    def _quantize_dit(self) -> None:
+        from inference.backends.flashhead.engines.fp8 import quantize_dit
+
+        model = self._loaded.pipeline.model
+        replaced = quantize_dit(getattr(model, "_orig_mod", model))  # under FlashHead's torch.compile wrapper
+        log.info("DiT in FP8: %d linear layers converted (FLASHHEAD_DIT_DTYPE=fp8)", replaced)
 
     def _make_engine(self) -> Engine:
         name = self.engine_name
@@ -343,6 +357,7 @@ class FlashheadBackend(Backend):
             "engine": self._engine.name if self._engine else self.engine_name, "versions": _versions(),
             "cuda_graphs": bool(self._engine and self._engine.cuda_graphs), "jpeg_on_device": self.encodes_jpeg,
             "compile_scope": self.settings.compile_scope if self.settings.compile else None,
+            "dit_dtype": self.settings.dit_dtype,
             "startup_s": {k: round(v, 2) for k, v in self.timings.items()},
         }
         if self.weights == "random":

@@ -50,6 +50,7 @@ class EngineSettings:
     cuda_graphs: bool = True  # compiled fast engine: the DiT replays as CUDA graphs
     jpeg_on_device: bool = True  # fast engine: nvJPEG when torchvision has it
     compile_scope: str = "model"  # compiled fast engine: "model" (the DiT step) or "blocks" (one block, reused)
+    dit_dtype: str = "bf16"  # the DiT blocks' linear layers: "bf16" (FlashHead's) or "fp8" (engines/fp8.py)
 
 
 @dataclass
