@@ -35,8 +35,11 @@ def environment() -> dict[str, Any]:
     """GPU name, driver, torch/CUDA versions, Python: the header of every result file."""
     import torch
 
-    smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
-                          "--format=csv,noheader,nounits"], capture_output=True, text=True, check=False)
+    try:
+        smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
+                              "--format=csv,noheader,nounits"], capture_output=True, text=True, check=False)
+    except FileNotFoundError:  # a dry run on a machine without the NVIDIA driver
+        smi = subprocess.CompletedProcess([], 127, "", "")
     name, driver, memory = ([s.strip() for s in smi.stdout.splitlines()[0].split(",")]
                             if smi.returncode == 0 and smi.stdout.strip() else (None, None, None))
     versions = {"torch": torch.__version__, "cuda": torch.version.cuda, "python": platform.python_version()}

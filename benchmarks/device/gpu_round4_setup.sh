@@ -1,0 +1,18 @@
+# Sourced by the round-4 device calls: the cp312 bundle unpacked once into .device/u (kept on the warm
+# machine between back-to-back calls), PATH and PYTHONPATH set. BUNDLE (default .device/r3) holds
+# site.tar.xz, ffmpeg.xz and flashhead/ (gpu_round3.sh says what); ffprobe.xz comes with a later call
+# (the three together are over one call's 64 MiB).
+BUNDLE=${BUNDLE:-.device/r3}
+U=.device/u
+export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1
+if [ ! -d "$U/site" ] && [ -f "$BUNDLE/site.tar.xz" ]; then
+  mkdir -p "$U/site" "$U/bin"
+  xz -dc "$BUNDLE/site.tar.xz" | tar -x -C "$U/site" || return 1
+  xz -dc "$BUNDLE/ffmpeg.xz" > "$U/bin/ffmpeg" && chmod 755 "$U/bin/ffmpeg"
+  cp -r "$BUNDLE/flashhead" "$U/flashhead"
+fi
+if [ -f "$BUNDLE/ffprobe.xz" ] && [ ! -x "$U/bin/ffprobe" ]; then
+  xz -dc "$BUNDLE/ffprobe.xz" > "$U/bin/ffprobe" && chmod 755 "$U/bin/ffprobe"
+fi
+[ -d "$U/site" ] || { echo "no bundle in $U: run the first call of the round with BUNDLE carried"; return 1; }
+export PYTHONPATH=$PWD/$U/site PATH="$PWD/$U/bin:$PATH"
