@@ -40,7 +40,9 @@ def parse_args() -> argparse.Namespace:
 
 
 def load(names: str) -> dict[str, Any]:
-    """One run, or several of the same server settings with their scenarios merged."""
+    """One run, or several of the same server settings with their scenarios merged; none: an empty side."""
+    if not names:
+        return {"scenarios": {}, "max_batch": None, "runs": []}
     runs = [json.loads((gpu_common.RESULTS / f"{name}.json").read_text()) for name in names.split(",")]
     merged = {**runs[0], "scenarios": {}, "runs": [{"name": name, "when": run["when"]}
                                                    for name, run in zip(names.split(","), runs, strict=True)]}
@@ -88,13 +90,15 @@ def main() -> None:
     document: dict[str, Any] = {
         "benchmark": "flashhead_batching_through_server",
         **{key: batched.get(key) for key in ("gpu", "driver", "versions", "weights", "model_type", "engine",
-                                             "compile")},
+                                             "compile", "compile_scope", "max_streams")},
         "runs": {"batched": {"max_batch": batched["max_batch"], "runs": batched["runs"]},
                  "unbatched": {"max_batch": unbatched["max_batch"], "runs": unbatched["runs"]}},
         "by_streams": table}
     baseline_path = gpu_common.RESULTS / f"{args.baseline}.json"
     baseline = json.loads(baseline_path.read_text()) if baseline_path.exists() else None
-    for label in ("batched", "unbatched"):
+    for label, side in (("batched", batched), ("unbatched", unbatched)):
+        if not side["runs"]:
+            continue
         realtime = [int(size) for size, row in table.items() if row.get("realtime", {}).get(label, {}).get("realtime")]
         document[f"max_realtime_streams_{label}"] = max(realtime, default=0)
         single = table.get("1", {}).get("aggregate_fps", {}).get(label)

@@ -48,9 +48,9 @@ class ServerConfig:
     # flashhead: warm-up runs (and, with CUDA graphs, records) every batch size up to max_batch; off =
     # batch 1 and 2 only, the other sizes record their graph on first use (~1 s each): a faster start.
     warm_all_batches: bool = True
-    # flashhead compiled fast engine: `model` compiles the whole DiT step (one graph, one CUDA graph per
-    # batch size); `blocks` compiles one DiT block and reuses it for all 30 (a far shorter compile).
-    compile_scope: str = "model"
+    # flashhead compiled fast engine: `blocks` compiles one DiT block and reuses it for all 30 (a far shorter
+    # compile and restart, as fast at every batch size measured: docs/gpu.md); `model` compiles the whole DiT step.
+    compile_scope: str = "blocks"
     # flashhead: the DiT blocks' linear layers in FlashHead's bf16, or as FP8 products (opt-in; Ada/Hopper GPUs;
     # frames deviate by FP8 rounding: docs/gpu.md has the measured deviation).
     dit_dtype: str = "bf16"

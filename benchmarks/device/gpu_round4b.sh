@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Round 4, call 1 of 3 on one machine (about 7 minutes): FlashHead's own compiled streaming loop for Lite (the
+# Round 4, first machine, one call (about 7 minutes): FlashHead's own compiled streaming loop for Lite (the
 # baseline of the single-stream ratio, same machine as the server runs of the next call), then the speed
 # levers in one process (benchmarks/gpu_levers.py: phases per batch, cuDNN autotuning, FP8 DiT with its
 # deviation from bf16, SDPA kernels, profiler tables).

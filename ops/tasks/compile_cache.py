@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from inference.config import ServerConfig
 from ops.connectors.base import quote
 from ops.playbook.model import State
 from ops.tasks.base import Task
@@ -24,17 +25,20 @@ MARK = "@@compile-cache "
 
 
 def cache_settings(ctx: Context) -> dict[str, str]:
-    """The FLASHHEAD_* settings the server will run with, as far as they shape the compiled graphs."""
+    """The FLASHHEAD_* settings the server will run with, as far as they shape the compiled graphs (a setting
+    the play leaves out is the server's own default: inference.config owns those)."""
+    server = ServerConfig()
     return {
         "FLASHHEAD_BACKEND": "flashhead", "FLASHHEAD_COMPILE": "1", "FLASHHEAD_DEVICE": "cuda",
         "FLASHHEAD_MODEL_ROOT": str(ctx.vars["model_root"]),
         "FLASHHEAD_REPO_DIR": str(ctx.arg("flashhead_dir")),
         "FLASHHEAD_CHECKPOINT_DIR": str(ctx.arg("models_dir")),
-        "FLASHHEAD_MODEL_TYPE": str(ctx.arg("model_type", "lite")),
-        "FLASHHEAD_ENGINE": str(ctx.arg("engine", "auto")),
-        "FLASHHEAD_MAX_BATCH": str(ctx.arg("max_batch", 1)),
-        "FLASHHEAD_CUDA_GRAPHS": "1" if ctx.arg("cuda_graphs", True) else "0",
-        "FLASHHEAD_COMPILE_SCOPE": str(ctx.arg("compile_scope", "model")),
+        "FLASHHEAD_MODEL_TYPE": str(ctx.arg("model_type", server.model_type)),
+        "FLASHHEAD_ENGINE": str(ctx.arg("engine", server.engine)),
+        "FLASHHEAD_MAX_BATCH": str(ctx.arg("max_batch", server.max_batch)),
+        "FLASHHEAD_CUDA_GRAPHS": "1" if ctx.arg("cuda_graphs", server.cuda_graphs) else "0",
+        "FLASHHEAD_COMPILE_SCOPE": str(ctx.arg("compile_scope", server.compile_scope)),
+        "FLASHHEAD_DIT_DTYPE": str(ctx.arg("dit_dtype", server.dit_dtype)),
     }
 
 

@@ -63,7 +63,7 @@ def test_a_change_that_shapes_the_graphs_makes_it_stale(tmp_path: Path, builds: 
     compile_cache.run(settings(tmp_path))
     options: dict[str, dict[str, object]] = {"model_type": {"model_type": "pro"}, "max_batch": {"max_batch": 4},
                                              "cuda_graphs": {"cuda_graphs": False}, "engine": {"engine": "pipeline"},
-                                             "compile_scope": {"compile_scope": "blocks"},
+                                             "compile_scope": {"compile_scope": "model"},
                                              "dit_dtype": {"dit_dtype": "fp8"}}
     changes = options.get(change, {})
     if change == "flashhead_code":

@@ -63,7 +63,8 @@ def test_check_is_pending_until_the_stamp_matches_then_done(tmp_path: Path) -> N
     assert first.report["status"] == "missing" and "no cache yet" in first.state.summary
     assert first.report["cache_dir"] == str(root / ".cache" / "torch-compile")  # the server config's layout
     assert first.report["wanted"]["settings"] == {"model_type": "pro", "engine": "auto", "max_batch": 4,
-                                                  "cuda_graphs": True, "compile_scope": "model", "device": "cuda"}
+                                                  "cuda_graphs": True, "compile_scope": "blocks",
+                                                  "dit_dtype": "bf16", "device": "cuda"}
     config = from_env(cache_settings(ctx))
     compile_cache.write_stamp(config, first.report["wanted"])  # what the apply's build writes
     second = check(ctx)

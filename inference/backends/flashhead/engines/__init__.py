@@ -14,7 +14,7 @@ ENGINES: dict[str, str] = {
     "pipeline": "inference.backends.flashhead.engines.pipeline:PipelineEngine",
 }
 ENGINE_CHOICES: tuple[str, ...] = ("auto", *ENGINES)
-# What the compiled fast engine hands to torch.compile: the whole DiT step, or one DiT block reused 30 times.
-COMPILE_SCOPES: tuple[str, ...] = ("model", "blocks")
+# What the compiled fast engine hands to torch.compile: one DiT block reused 30 times, or the whole DiT step.
+COMPILE_SCOPES: tuple[str, ...] = ("blocks", "model")
 # The DiT blocks' linear layers: FlashHead's own bf16, or FP8 products (engines/fp8.py, opt-in).
 DIT_DTYPES: tuple[str, ...] = ("bf16", "fp8")

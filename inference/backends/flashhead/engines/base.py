@@ -49,7 +49,7 @@ class EngineSettings:
     compile: bool = False
     cuda_graphs: bool = True  # compiled fast engine: the DiT replays as CUDA graphs
     jpeg_on_device: bool = True  # fast engine: nvJPEG when torchvision has it
-    compile_scope: str = "model"  # compiled fast engine: "model" (the DiT step) or "blocks" (one block, reused)
+    compile_scope: str = "blocks"  # compiled fast engine: "blocks" (one block, reused) or "model" (the DiT step)
     dit_dtype: str = "bf16"  # the DiT blocks' linear layers: "bf16" (FlashHead's) or "fp8" (engines/fp8.py)
 
 
