@@ -5,6 +5,7 @@
 
 const FRAME_SECONDS = 0.04;
 const LEAD_SECONDS = 0.15;  // first frame's delay, so the schedule has room
+const DRAW_TOLERANCE_SECONDS = 0.005;  // a frame this close to its audio is drawn now
 const PACKET_SECONDS = 0.04;
 const $ = (id) => document.getElementById(id);
 
@@ -136,13 +137,18 @@ class LiveSession {
       source.start(at);
       stats.audioSamplesScheduled += samples.length;
     }
-    setTimeout(() => {
+    // Video follows the audio clock: a timer runs on wall time, and the audio clock can fall behind it (a
+    // busy machine delays the audio thread), so a frame whose timer fires before its audio is due waits again.
+    const draw = () => {
+      const early = at - this.context.currentTime;
+      if (early > DRAW_TOLERANCE_SECONDS) { setTimeout(draw, early * 1000); return; }
       this.canvas.drawImage(bitmap, 0, 0, 512, 512);
       stats.framesDrawn += 1;
       const offset = (this.context.currentTime - at) * 1000;
       stats.minDrawOffsetMs = Math.min(stats.minDrawOffsetMs, offset);
       stats.maxDrawOffsetMs = Math.max(stats.maxDrawOffsetMs, offset);
-    }, Math.max(0, (at - this.context.currentTime) * 1000));
+    };
+    setTimeout(draw, Math.max(0, (at - this.context.currentTime) * 1000));
   }
 
   fail(error) {

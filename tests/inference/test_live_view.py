@@ -102,8 +102,9 @@ def test_an_audio_file_plays_with_the_avatar_in_sync(live_server: RunningServer,
     running = browser.execute_script("return window.flashheadLive.session.context.state")
     assert running == "running"
     # Drawn by the audio clock: never before its own audio starts (a frame drawn on arrival would be up to
-    # the 150 ms lead early; 45 ms allow for the audio clock advancing in blocks). How late depends on the timer.
-    assert stats["minDrawOffsetMs"] > -45, stats
+    # the 150 ms lead early; the page draws within 5 ms of its audio, also when a busy machine delays the
+    # audio clock behind its timers). How late depends on the timer.
+    assert stats["minDrawOffsetMs"] > -6, stats
     print(f"live view: {stats['framesDrawn']} frames drawn {stats['minDrawOffsetMs']:.1f} to "
           f"{stats['maxDrawOffsetMs']:.1f} ms after their audio started")
     urls = _urls(browser)
