@@ -54,7 +54,7 @@ def test_a_group_provisions_in_parallel_and_one_failing_host_stops_no_other(flee
     by_host = lines(first_run)
     assert sorted(by_host) == HOSTS
     for name in ("gpu-1", "gpu-2", "gpu-4"):
-        assert (by_host[name]["status"], by_host[name]["exit_code"]) == ("changed", 0), by_host[name]
+        assert (by_host[name]["status"], by_host[name]["exit_code"]) == ("changed", 0), json.dumps(by_host[name])
         assert by_host[name]["result"]["ok"] and "checkpoints" in by_host[name]["result"]["changed"]
         assert (fleet.roots[name] / ".venv" / "bin" / "python").exists()
     failed = by_host["gpu-3"]
