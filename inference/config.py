@@ -17,7 +17,13 @@ from typing import Any
 
 from inference import layout
 from inference.backends import BACKEND_NAMES, MODEL_TYPES
-from inference.backends.flashhead.engines import COMPILE_SCOPES, DIT_DTYPES, ENGINE_CHOICES
+from inference.backends.flashhead.engines import (
+    COMPILE_SCOPES,
+    DEFAULT_COMPILE_SCOPE,
+    DEFAULT_DIT_DTYPE,
+    DIT_DTYPES,
+    ENGINE_CHOICES,
+)
 from inference.errors import ConfigError
 
 PREFIX = "FLASHHEAD_"
@@ -50,10 +56,10 @@ class ServerConfig:
     warm_all_batches: bool = True
     # flashhead compiled fast engine: `blocks` compiles one DiT block and reuses it for all 30 (a far shorter
     # compile and restart, as fast at every batch size measured: docs/gpu.md); `model` compiles the whole DiT step.
-    compile_scope: str = "blocks"
+    compile_scope: str = DEFAULT_COMPILE_SCOPE
     # flashhead: the DiT blocks' linear layers in FlashHead's bf16, or as FP8 products (opt-in; Ada/Hopper GPUs;
     # frames deviate by FP8 rounding: docs/gpu.md has the measured deviation).
-    dit_dtype: str = "bf16"
+    dit_dtype: str = DEFAULT_DIT_DTYPE
     api_token: str | None = field(default=None, repr=False)
     api_token_file: Path | None = None  # the token read from this file (a mounted Secret), stripped
     allow_insecure: bool = False  # serve a non-loopback address without a token

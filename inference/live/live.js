@@ -148,7 +148,7 @@ class LiveSession {
       stats.minDrawOffsetMs = Math.min(stats.minDrawOffsetMs, offset);
       stats.maxDrawOffsetMs = Math.max(stats.maxDrawOffsetMs, offset);
     };
-    setTimeout(draw, Math.max(0, (at - this.context.currentTime) * 1000));
+    draw();
   }
 
   fail(error) {

@@ -16,5 +16,7 @@ ENGINES: dict[str, str] = {
 ENGINE_CHOICES: tuple[str, ...] = ("auto", *ENGINES)
 # What the compiled fast engine hands to torch.compile: one DiT block reused 30 times, or the whole DiT step.
 COMPILE_SCOPES: tuple[str, ...] = ("blocks", "model")
+DEFAULT_COMPILE_SCOPE = "blocks"  # the server's and the engine's default (measured: docs/gpu.md)
 # The DiT blocks' linear layers: FlashHead's own bf16, or FP8 products (engines/fp8.py, opt-in).
 DIT_DTYPES: tuple[str, ...] = ("bf16", "fp8")
+DEFAULT_DIT_DTYPE = "bf16"

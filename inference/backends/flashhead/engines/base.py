@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from inference.backends.flashhead.engines import DEFAULT_COMPILE_SCOPE, DEFAULT_DIT_DTYPE
+
 
 class FlashheadModule(Protocol):
     """FlashHead's `flash_head.inference` module: the functions its own scripts call."""
@@ -49,8 +51,8 @@ class EngineSettings:
     compile: bool = False
     cuda_graphs: bool = True  # compiled fast engine: the DiT replays as CUDA graphs
     jpeg_on_device: bool = True  # fast engine: nvJPEG when torchvision has it
-    compile_scope: str = "blocks"  # compiled fast engine: "blocks" (one block, reused) or "model" (the DiT step)
-    dit_dtype: str = "bf16"  # the DiT blocks' linear layers: "bf16" (FlashHead's) or "fp8" (engines/fp8.py)
+    compile_scope: str = DEFAULT_COMPILE_SCOPE  # compiled fast engine: "blocks" (one block, reused) or "model"
+    dit_dtype: str = DEFAULT_DIT_DTYPE  # the DiT blocks' linear layers: "bf16" (FlashHead's) or "fp8" (engines/fp8.py)
 
 
 @dataclass
