@@ -38,6 +38,9 @@ COPY ops /src/ops
 COPY inference /src/inference
 # The server's dependencies at the versions CI tested (constraints/server.txt), never re-resolved.
 RUN pip install --extra-index-url "$TORCH_INDEX_URL" -c /src/constraints/server.txt "/src[gpu,server]"
+# pip compiled the venv's bytecode; FlashHead's clone gets its own here, since the running image can write
+# none (read-only root, PYTHONDONTWRITEBYTECODE) and would otherwise compile its sources at every start.
+RUN python -m compileall -q -j 0 /opt/flashhead/SoulX-FlashHead
 
 # ---- runtime: CUDA runtime libraries only, the venv, a non-root user ----
 FROM nvidia/cuda:${CUDA_IMAGE_TAG}-runtime-ubuntu22.04

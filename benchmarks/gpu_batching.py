@@ -173,14 +173,17 @@ def compiled_checks(backend, gpu_common) -> dict:  # noqa: ANN001
     from PIL import Image
 
     engine, chunks = backend.engine, 3
-    result: dict = {"cuda_graphs": engine.cuda_graphs, "nvjpeg": engine.encodes_jpeg}
+    result: dict = {"cuda_graphs": engine.cuda_graphs, "nvjpeg": engine.encodes_jpeg,
+                    "compile_scope": backend.settings.compile_scope}
     for count in (1, 2):
         graphs = run_chunks(backend, make_streams(backend, count, gpu_common), chunks, gpu_common, batched=True)
-        compiled_forward, engine.forward, engine.cuda_graphs = engine.forward, engine._forward, False
+        # Either scope's compiled part swapped out: the whole forward (`model`) or the one block (`blocks`).
+        compiled = engine.forward, engine.run_block
+        engine.forward, engine.run_block, engine.cuda_graphs = engine._forward, engine._block, False
         try:
             eager = run_chunks(backend, make_streams(backend, count, gpu_common), chunks, gpu_common, batched=True)
         finally:
-            engine.forward, engine.cuda_graphs = compiled_forward, result["cuda_graphs"]
+            (engine.forward, engine.run_block), engine.cuda_graphs = compiled, result["cuda_graphs"]
         result[f"graphs_vs_eager_{count}"] = [compare(g, e) for stream_g, stream_e in zip(graphs, eager, strict=True)
                                               for g, e in zip(stream_g, stream_e, strict=True)]
     if engine.encodes_jpeg:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -144,6 +145,35 @@ def test_missing_gpu_fails_with_remedy(tmp_path: Path, lacking: str, monkeypatch
     expected = {"torch": ("torch is not installed", "flashhead provision"),
                 "gpu": ("no CUDA GPU is visible", "nvidia-smi")}[lacking]
     assert expected[0] in caught.value.message and expected[1] in (caught.value.remedy or "")
+
+
+def test_cuda_starts_while_flashhead_imports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    make_checkpoints(tmp_path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    context_up = threading.Event()
+    seen: dict[str, object] = {}
+
+    def create_context(*_: object, **kwargs: object) -> None:
+        seen["thread"] = threading.current_thread().name
+        assert context_up.wait(10), "FlashHead's import did not run while the context was being created"
+        raise RuntimeError("CUDA driver initialization failed")
+
+    backend = create_backend(config(tmp_path, device="cuda"))
+    assert isinstance(backend, FlashheadBackend)
+    importing = backend._import_flashhead
+
+    def import_flashhead() -> object:
+        context_up.set()  # the import is under way while the CUDA start waits for it
+        return importing()
+
+    monkeypatch.setattr(backend, "_import_flashhead", import_flashhead)
+    monkeypatch.setattr(torch, "zeros", create_context)
+    with pytest.raises(RuntimeError, match="CUDA driver initialization failed"):
+        backend.load()
+    assert str(seen["thread"]).startswith("cuda-init") and backend.flashhead is None
+    assert "import_s" in backend.timings and "build_s" not in backend.timings
 
 
 def test_random_weights_mode_is_announced(tmp_path: Path) -> None:

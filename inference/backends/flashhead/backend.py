@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -150,10 +151,13 @@ class FlashheadBackend(Backend):
         """Import FlashHead, build its pipeline (weights to the device) and the engine; each phase timed."""
         self.check()
         with self._phase("import_s"):
+            cuda = self._start_cuda()
             if self.settings.compile:
                 persist_compile_cache(self.paths.compile_cache)
             module = self._import_flashhead()
         with self._phase("build_s"):
+            if cuda is not None:
+                cuda.result()  # a failed CUDA start is raised here, with the driver's message
             with self._compile_switches(), self._random_weights():
                 pipeline = module.get_pipeline(world_size=1, ckpt_dir=str(self.paths.checkpoints),
                                                model_type=self.model_type, wav2vec_dir=str(self.paths.wav2vec))
@@ -163,6 +167,23 @@ class FlashheadBackend(Backend):
                 self._quantize_dit()
         with self._phase("engine_s"):
             self.engine = self._make_engine()
+
+    def _start_cuda(self) -> Future[None] | None:
+        """Create the CUDA context on a thread while FlashHead imports (the driver's seconds release the GIL);
+        `build` joins it before the first weight reaches the GPU. Its seconds: `cuda_init_s`."""
+        if not self.device.startswith("cuda"):
+            return None
+        import torch
+
+        def start() -> None:
+            started = time.perf_counter()
+            torch.zeros(1, device=self.device)
+            self.timings["cuda_init_s"] = time.perf_counter() - started
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cuda-init")
+        future = pool.submit(start)
+        pool.shutdown(wait=False)  # returns at once; the thread ends when the context is up
+        return future
 
     @contextlib.contextmanager
     def _phase(self, name: str) -> Iterator[None]:
