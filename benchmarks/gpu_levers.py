@@ -7,6 +7,10 @@ the chunk's phases timed apart (wav2vec2 audio embeddings, the 4 DiT steps, VAE 
 motion re-encode, nvJPEG and the host copy), each lever on and off:
 
 - `cudnn_benchmark`: cuDNN picks the fastest algorithm per convolution shape (the VAE's 3-D convs);
+- `vae_channels_last`: the VAE's weights in channels-last (NDHWC) memory, so cuDNN's convolutions skip
+  the NCDHW <-> NDHWC transposes the profile shows; its frames compared with bf16's like FP8's;
+- `jpeg_overlap`: chunk k's nvJPEG + host copy on a side CUDA stream (a thread) while chunk k+1's
+  audio, DiT and VAE run: the period of back-to-back chunks against the serial one;
 - `dit_fp8`: FLASHHEAD_DIT_DTYPE=fp8 (engines/fp8.py), its frames compared with bf16's on the same
   weights, photos, audio and seeds: relative L2 per frame and the worst frame;
 - the attention kernels torch's SDPA offers at the DiT's self-attention shape (flash, cuDNN,
@@ -84,6 +88,20 @@ def main() -> None:
         save()
     bf16_frames = frames_for_deviation(backend, gpu_batching, gpu_common, args.deviation_chunks)
     write_profile(backend, streams[:max(batches)], "bf16", args.name, gpu_batching, gpu_common)
+    if on_gpu:
+        document["jpeg_overlap_period_ms"] = jpeg_overlap(backend, streams, batches, args.chunks, gpu_batching,
+                                                          gpu_common)
+        save()
+    vae = backend.pipeline.vae.model
+    vae.to(memory_format=torch.channels_last_3d)
+    document["phases_ms"]["bf16+cudnn_benchmark+vae_channels_last"] = phases(backend, streams, batches, args.chunks,
+                                                                              gpu_batching, gpu_common)
+    channels_last_frames = frames_for_deviation(backend, gpu_batching, gpu_common, args.deviation_chunks)
+    document["deviation_vae_channels_last_vs_bf16"] = deviation(bf16_frames, channels_last_frames)
+    print("deviation channels-last", {k: v for k, v in document["deviation_vae_channels_last_vs_bf16"].items()
+                                      if k != "per_frame"}, flush=True)
+    vae.to(memory_format=torch.contiguous_format)
+    save()
     converted = quantize_dit(backend.engine.model)
     print(f"fp8: {converted} linear layers converted", flush=True)
     fp8_frames = frames_for_deviation(backend, gpu_batching, gpu_common, args.deviation_chunks)
@@ -160,6 +178,49 @@ def phases(backend, streams, batches: list[int], chunks: int, gpu_batching, gpu_
             samples.setdefault("chunk", []).append(1000 * (marks[-1] - marks[0]))
         result[str(batch)] = {name: gpu_common.percentile(values, 50) for name, values in samples.items()}
         print(f"B={batch}", {k: round(v, 1) for k, v in result[str(batch)].items()}, flush=True)
+    return result
+
+
+def jpeg_overlap(backend, streams, batches: list[int], chunks: int, gpu_batching, gpu_common) -> dict:  # noqa: ANN001
+    """Per batch size: the median period of back-to-back chunks, serial and with each chunk's nvJPEG + copy
+    on a side CUDA stream (one thread) while the next chunk computes, in ms."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    engine, side, result = backend.engine, torch.cuda.Stream(), {}
+
+    def encode(frames, computed) -> None:  # noqa: ANN001
+        with torch.cuda.stream(side):
+            side.wait_event(computed)
+            planar = frames.permute(0, 1, 4, 2, 3).contiguous()
+            encoded = engine.jpeg([planar[b, t] for b in range(planar.shape[0]) for t in range(planar.shape[1])],
+                                  quality=85)
+            torch.cat(encoded).cpu()
+
+    with ThreadPoolExecutor(max_workers=1) as pool, torch.no_grad():
+        for batch in batches:
+            group, periods = streams[:batch], {}
+            for overlapped in (False, True):
+                pending, marks = None, []
+                for chunk in range(chunks + 2):
+                    for index, stream in enumerate(group):
+                        backend.encode_audio(stream, gpu_batching.chunk_audio(backend, index, chunk, gpu_common))
+                    frames = engine._frames(group)
+                    computed = torch.cuda.Event()
+                    computed.record()
+                    frames.record_stream(side)  # the allocator keeps it until the side stream is done with it
+                    if pending is not None:
+                        pending.result()
+                    pending = pool.submit(encode, frames, computed)
+                    if not overlapped:
+                        pending.result()
+                    marks.append(time.perf_counter())
+                pending.result()
+                gaps = [1000 * (b - a) for a, b in zip(marks[2:], marks[3:], strict=False)]
+                periods["overlapped" if overlapped else "serial"] = gpu_common.percentile(gaps, 50)
+            result[str(batch)] = periods
+            print(f"B={batch} jpeg overlap", {k: round(v, 1) for k, v in periods.items()}, flush=True)
     return result
 
 
