@@ -1,9 +1,10 @@
 """FLASHHEAD_DIT_DTYPE=fp8: the DiT blocks' linear layers as FP8 products (engines/fp8.py).
 
-On CPU, torch's `_scaled_mm` runs the same e4m3 products the GPU's tensor cores do, so the layer's
-arithmetic, the conversion of FlashHead's (fake) DiT, every model type x engine serving with it, and
-the start-up refusals are all checked here. Speed and the deviation on the real model: benchmarks/
-gpu_levers.py on the GPU (docs/gpu.md).
+On CPU the layer computes the GPU's e4m3 product in float32 (torch's CPU `_scaled_mm` takes one scale
+per tensor only, as of torch 2.11; the test below holds the two to each other where the scales are one
+per tensor), so the layer's arithmetic, the conversion of FlashHead's (fake) DiT, every model type x
+engine serving with it, and the start-up refusals are all checked here. Speed and the deviation on the
+real model: benchmarks/gpu_levers.py on the GPU (docs/gpu.md).
 """
 
 from __future__ import annotations
@@ -47,6 +48,26 @@ def test_fp8_layer_computes_the_linear_within_e4m3_rounding(dtype: torch.dtype, 
     assert 1e-4 < error < 0.06, error  # quantised (not a bf16 pass-through), within e4m3's 3 mantissa bits
     assert relative_l2(got[1], expected[1]) < 0.06  # quiet rows keep their precision beside the loud one
     assert fp8.weight.dtype == torch.float8_e4m3fn
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_fp8_layer_on_cpu_computes_what_scaled_mm_computes(dtype: torch.dtype) -> None:
+    generator = torch.Generator().manual_seed(7)
+    linear = torch.nn.Linear(64, 48, bias=False).to(dtype)
+    weight = torch.randn((48, 64), generator=generator) * 0.05
+    weight[:, 0] = 0.2  # every output channel's absolute maximum is 0.2: one weight scale for the tensor
+    x = torch.randn((5, 64), generator=generator)
+    x[:, 1] = 3.0  # and every row's is 3.0: one input scale
+    with torch.no_grad():
+        linear.weight.copy_(weight)
+    fp8 = Float8Linear(linear)
+    x = x.to(dtype)
+    quantized = (x.float() * (448.0 / 3.0)).to(torch.float8_e4m3fn)
+    expected = torch._scaled_mm(quantized, fp8.weight.t(), scale_a=torch.tensor(3.0 / 448.0),
+                                scale_b=fp8.weight_scale[0, :1].reshape(()), out_dtype=dtype)
+    with torch.no_grad():
+        got = fp8(x)
+    assert got.dtype == dtype and relative_l2(got, expected) < 1e-2
 
 
 def test_fp8_layer_maps_zero_rows_to_zero() -> None:

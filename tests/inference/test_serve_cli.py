@@ -50,3 +50,23 @@ def test_serve_runs_until_sigterm(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
+
+
+def test_the_server_keeps_transformers_to_torch(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from inference import server
+    from inference.config import ServerConfig
+    from inference.errors import BackendError
+
+    monkeypatch.setenv("USE_TF", "unset below")  # recorded first, so the test's end removes what run() sets
+    monkeypatch.delenv("USE_TF")
+    monkeypatch.setenv("USE_FLAX", "1")  # an operator's own value
+
+    def no_backend(config: ServerConfig) -> None:
+        raise BackendError("stop here", None)
+
+    monkeypatch.setattr(server, "create_backend", no_backend)
+    with pytest.raises(BackendError):
+        server.run(ServerConfig())
+    assert os.environ["USE_TF"] == "0" and os.environ["USE_FLAX"] == "1"

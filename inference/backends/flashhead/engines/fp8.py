@@ -52,15 +52,19 @@ class Float8Linear(nn.Module):
         rows = x.reshape(-1, self.in_features)
         amax = rows.abs().amax(dim=1, keepdim=True).float().clamp(min=1e-12)
         quantized = (rows.float() * (E4M3_MAX / amax)).clamp(-E4M3_MAX, E4M3_MAX).to(E4M3)
-        out = torch._scaled_mm(quantized, self.weight.t(), scale_a=amax / E4M3_MAX, scale_b=self.weight_scale,
-                               out_dtype=self.out_dtype)
+        if quantized.device.type == "cuda":
+            out = torch._scaled_mm(quantized, self.weight.t(), scale_a=amax / E4M3_MAX, scale_b=self.weight_scale,
+                                   out_dtype=self.out_dtype)
+        else:  # torch's CPU _scaled_mm takes one scale per tensor only (torch 2.11): the same product in float32
+            product = quantized.float() @ self.weight.float().t()
+            out = (product * (amax / E4M3_MAX) * self.weight_scale).to(self.out_dtype)
         if self.bias is not None:
             out = out + self.bias
         return out.reshape(*x.shape[:-1], self.out_features)
 
 
 def check_fp8_device(device: str) -> None:
-    """Refuse at start-up, with the remedy, a GPU without FP8 tensor cores (the CPU build runs it, for tests)."""
+    """Refuse at start-up, with the remedy, a GPU without FP8 tensor cores (the CPU computes it, for tests)."""
     if not device.startswith("cuda"):
         return
     capability = torch.cuda.get_device_capability(torch.device(device))
