@@ -4,8 +4,8 @@
 # a cold start from an empty compile cache and four warm restarts, alone on the machine.
 set -uo pipefail
 source benchmarks/device/gpu_round4_setup.sh || exit 1
-(cd "$U/flashhead" && USE_TF=0 USE_FLAX=0 python3 -X importtime -c "
-import sys, time; sys.path.insert(0, '$PWD/benchmarks'); import torch; import gpu_shims; gpu_shims.install()
+root=$PWD; (cd "$U/flashhead" && USE_TF=0 USE_FLAX=0 python3 -X importtime -c "
+import sys, time; sys.path.insert(0, '$root/benchmarks'); import torch; import gpu_shims; gpu_shims.install()
 started = time.perf_counter(); import flash_head.inference; print('torch-only: FlashHead import %.2f s' % (time.perf_counter() - started))
 " 2> "$OUT/importtime-torch-only.txt")
 grep -c "jax" "$OUT/importtime-torch-only.txt"
