@@ -229,6 +229,10 @@ async def _assert_healthy(server: RunningServer, avatar_id: str) -> None:
 
 @pytest.mark.asyncio
 async def test_still_healthy_after_the_corpus(fuzz_server: RunningServer, avatar_id: str) -> None:
+    # A bad message of its own: with test workers (pytest -n) this worker's server may have run none of the
+    # tests above (seen on the H200: the counter was empty), and the counter must count what it is sent.
+    error, _ = await _ws_exchange(fuzz_server.ws_url, ["{not json"])
+    assert error is not None and error["code"] == "bad_input"
     await _assert_healthy(fuzz_server, avatar_id)
     metrics = httpx.get(fuzz_server.url + "/metrics").text
     assert 'flashhead_errors_total{code="bad_input"}' in metrics
