@@ -210,7 +210,7 @@ def test_load_uses_flashheads_pipeline_and_compile_switches(tmp_path: Path,
     assert facts["engine"] == "fast" and facts["compile"] is True
     assert facts["jpeg_on_device"] is False and not backend.encodes_jpeg  # no CUDA here
     assert facts["cuda_graphs"] is False  # CUDA graphs need a GPU
-    assert set(facts["startup_s"]) >= {"import_s", "build_s", "engine_s"}
+    assert set(facts["startup_s"]) >= {"check_s", "import_s", "build_s", "engine_s"}
     assert (tmp_path / "cc" / "inductor").is_dir() and (tmp_path / "cc" / "triton").is_dir()
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "cc" / "inductor")
     assert os.environ["TRITON_CACHE_DIR"] == str(tmp_path / "cc" / "triton")
@@ -392,7 +392,8 @@ def test_server_streams_flashhead_frames(tmp_path: Path, server_factory, model_t
         time.sleep(0.2)
     info = server.info()
     assert info["backend"] == "flashhead" and info["backend_info"]["engine"] == "fast"
-    assert info["model_type"] == model_type and set(info["backend_info"]["startup_s"]) >= {"build_s", "warm_up_s"}
+    assert info["model_type"] == model_type
+    assert set(info["backend_info"]["startup_s"]) >= {"check_s", "build_s", "warm_up_avatar_s", "warm_up_s"}
     geometry = GEOMETRIES[model_type]
     pcm = speech_like(geometry.chunk_seconds * 2).tobytes()
 

@@ -148,8 +148,9 @@ class FlashheadBackend(Backend):
                                "check `nvidia-smi`, the pod's nvidia.com/gpu request, or set FLASHHEAD_DEVICE")
 
     def load(self) -> None:
-        """Import FlashHead, build its pipeline (weights to the device) and the engine; each phase timed."""
-        self.check()
+        """Check, import FlashHead, build its pipeline (weights to the device) and the engine; each phase timed."""
+        with self._phase("check_s"):  # `import torch` and the GPU's presence: seconds of their own
+            self.check()
         with self._phase("import_s"):
             cuda = self._start_cuda()
             if self.settings.compile:
@@ -268,7 +269,8 @@ class FlashheadBackend(Backend):
         or records the CUDA graph), so no real chunk pays a compile. Each size's seconds are timed."""
         started = time.perf_counter()
         image = np.full((self.geometry.height, self.geometry.width, 3), 128, np.uint8)
-        avatar = self.prepare_avatar(image)
+        avatar = self.prepare_avatar(image)  # compiles (or loads from the cache) the photo's VAE encode
+        self.timings["warm_up_avatar_s"] = time.perf_counter() - started
         sizes = self.engine.warm_up_sizes(self.max_batch)
         if not self.warm_all_batches:
             sizes = sizes[:2]  # the rest record their CUDA graph on first use (about 1 s each)
