@@ -161,10 +161,7 @@ def phases(backend, streams, batches: list[int], chunks: int, gpu_batching, gpu_
                 sync()
                 marks.append(time.perf_counter())
                 if engine.jpeg is not None:
-                    planar = frames.permute(0, 1, 4, 2, 3).contiguous()
-                    encoded = engine.jpeg([planar[b, t] for b in range(batch) for t in range(planar.shape[1])],
-                                          quality=85)
-                    torch.cat(encoded).cpu()
+                    engine.encode_jpeg(frames, 85)
                 else:
                     frames.cpu()
                 marks.append(time.perf_counter())
@@ -193,10 +190,7 @@ def jpeg_overlap(backend, streams, batches: list[int], chunks: int, gpu_batching
     def encode(frames, computed) -> None:  # noqa: ANN001
         with torch.cuda.stream(side):
             side.wait_event(computed)
-            planar = frames.permute(0, 1, 4, 2, 3).contiguous()
-            encoded = engine.jpeg([planar[b, t] for b in range(planar.shape[0]) for t in range(planar.shape[1])],
-                                  quality=85)
-            torch.cat(encoded).cpu()
+            engine.encode_jpeg(frames, 85)
 
     with ThreadPoolExecutor(max_workers=1) as pool, torch.no_grad():
         for batch in batches:

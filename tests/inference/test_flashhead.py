@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import sys
 import threading
@@ -21,6 +22,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from PIL import Image
 
 pytest.importorskip("torch", reason="the flashhead backend runs torch modules (CI installs the CPU build)")
 
@@ -28,6 +30,8 @@ from inference.backends import MODEL_TYPES, create_backend  # noqa: E402
 from inference.backends.base import GEOMETRIES, LITE  # noqa: E402
 from inference.backends.flashhead.backend import FlashheadBackend  # noqa: E402
 from inference.backends.flashhead.engines import ENGINES  # noqa: E402
+from inference.backends.flashhead.engines.base import FlashheadStream  # noqa: E402
+from inference.backends.flashhead.engines.fast import FastEngine  # noqa: E402
 from inference.backends.flashhead.paths import MODEL_DIRS  # noqa: E402
 from inference.capacity import safe_streams  # noqa: E402
 from inference.config import ServerConfig  # noqa: E402
@@ -319,6 +323,36 @@ def test_seed_and_audio_drive_the_frames(backend: FlashheadBackend) -> None:
     stream = backend.new_stream(backend.prepare_avatar(image), 11)
     backend.encode_audio(stream, audio_chunks(1, 99)[0])
     assert not np.array_equal(backend.generate_chunk(stream), first[0])
+
+
+def test_jpeg_files_come_back_per_stream_and_frame(backend: FlashheadBackend) -> None:
+    import torch
+
+    def png_files(images: list[torch.Tensor], quality: int) -> list[torch.Tensor]:  # nvJPEG's shape, lossless
+        files = []
+        for image in images:
+            buffer = io.BytesIO()
+            Image.fromarray(image.permute(1, 2, 0).numpy()).save(buffer, format="PNG")
+            files.append(torch.frombuffer(bytearray(buffer.getvalue()), dtype=torch.uint8))
+        return files
+
+    def fed_streams() -> list[FlashheadStream]:  # two streams, own seed and audio, one chunk fed
+        streams = [backend.new_stream(avatar, seed) for seed in (5, 6)]
+        for seed, stream in enumerate(streams):
+            backend.encode_audio(stream, audio_chunks(1, seed)[0])
+        return streams
+
+    engine = backend.engine
+    assert isinstance(engine, FastEngine)
+    avatar = backend.prepare_avatar(face_image())
+    raw = engine.generate(fed_streams())
+    engine.jpeg = png_files
+    files = engine.generate_jpeg(fed_streams(), quality=80)
+    assert len(files) == 2 and [len(f) for f in files] == [len(frames) for frames in raw]
+    for per_stream, frames in zip(files, raw, strict=True):
+        decoded = np.stack([np.asarray(Image.open(io.BytesIO(f))) for f in per_stream])
+        np.testing.assert_array_equal(decoded, frames)
+    assert not np.array_equal(raw[0], raw[1])  # the two streams' files are not interchangeable
 
 
 def test_audio_ring_keeps_the_last_eight_seconds(backend: FlashheadBackend) -> None:

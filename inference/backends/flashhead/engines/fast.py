@@ -124,18 +124,25 @@ class FastEngine:
     @torch.no_grad()
     def generate_jpeg(self, streams: list[FlashheadStream], quality: int) -> list[list[bytes]]:
         """One chunk per stream, each frame JPEG-encoded on the GPU; one host copy of the files."""
-        if self.jpeg is None:
-            raise NotImplementedError("nvJPEG is not usable here: the fast engine returns raw frames")
-        frames = self._frames(streams)
+        self._nvjpeg()  # before the chunk runs: a refused call changes no stream
+        return self.encode_jpeg(self._frames(streams), quality)
+
+    def encode_jpeg(self, frames: torch.Tensor, quality: int) -> list[list[bytes]]:
+        """(B, T, H, W, 3) uint8 frames on the device -> B lists of T JPEG files (nvJPEG, one host copy)."""
         batch, count = frames.shape[:2]
         planar = frames.permute(0, 1, 4, 2, 3).contiguous()
-        encoded = self.jpeg([planar[b, t] for b in range(batch) for t in range(count)], quality=quality)
+        encoded = self._nvjpeg()([planar[b, t] for b in range(batch) for t in range(count)], quality=quality)
         blob = torch.cat(encoded).cpu().numpy().tobytes()
         files, offset = [], 0
         for tensor in encoded:
             files.append(blob[offset: offset + tensor.numel()])
             offset += tensor.numel()
         return [files[b * count: (b + 1) * count] for b in range(batch)]
+
+    def _nvjpeg(self) -> JpegEncoder:
+        if self.jpeg is None:
+            raise NotImplementedError("nvJPEG is not usable here: the fast engine returns raw frames")
+        return self.jpeg
 
     def _frames(self, streams: list[FlashheadStream]) -> torch.Tensor:
         require_audio(streams)
