@@ -2,14 +2,12 @@
 # Round 5, call 2 of 2, right after gpu_round5a.sh (or 5d) on the same machine (BUNDLE=.device/r4 carried:
 # ffprobe.xz; about 5 minutes): the server and media suites on the device's Python 3.12 with the real ffmpeg
 # and ffprobe, every test logged. (FlashHead's compiled loop, once after it here, did not finish its cold
-# compile within 150 s; the single-stream ratio stays the round-4 one.) The live view's browser test and the LiveKit/Pipecat adapters' tests are left to
-# CI (no Chromium, LiveKit or Pipecat wheels on this machine); they run there on Python 3.11.
+# compile within 150 s; the single-stream ratio stays the round-4 one.) The live view's browser test and the
+# LiveKit/Pipecat adapters' tests are left to CI (no Chromium, LiveKit or Pipecat wheels on this machine);
+# they run there on Python 3.11.
 set -uo pipefail
 source benchmarks/device/gpu_round4_setup.sh || exit 1
-mkdir -p "$U/fake-bin"  # the suite's start-up check names programs only other suites use; the image lacks them
-for program in sshd ssh-keygen sudo ip git kubectl nsenter unshare mount ps useradd chromium chromedriver; do
-  command -v "$program" >/dev/null || ln -sf /bin/false "$U/fake-bin/$program"
-done
+stub_suite_programs
 { ffmpeg -version | head -1; ffprobe -version | head -1; python3 -m pip list 2>/dev/null |
   grep -i -E '^(torch|numpy|pillow|av|starlette|uvicorn|websockets|httpx|soxr|pytest|hypothesis) '; } > "$OUT/py312-env.txt" 2>&1
 PATH="$PATH:$PWD/$U/fake-bin" timeout 420 python3 -m pytest -v -p no:cacheprovider -n 12 --durations=15 tests/inference \
