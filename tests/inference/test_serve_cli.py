@@ -10,7 +10,11 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
+import inference.server
+from inference.config import ServerConfig
+from inference.errors import BackendError
 from tests.conftest import run_cli
 from tests.inference.conftest import REPO, TOKEN, RunningServer, _wait, free_port
 
@@ -52,13 +56,7 @@ def test_serve_runs_until_sigterm(tmp_path: Path) -> None:
         assert process.wait(timeout=30) == 0
 
 
-def test_the_server_keeps_transformers_to_torch(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import pytest
-
-    from inference import server
-    from inference.config import ServerConfig
-    from inference.errors import BackendError
-
+def test_the_server_keeps_transformers_to_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("USE_TF", "unset below")  # recorded first, so the test's end removes what run() sets
     monkeypatch.delenv("USE_TF")
     monkeypatch.setenv("USE_FLAX", "1")  # an operator's own value
@@ -66,7 +64,7 @@ def test_the_server_keeps_transformers_to_torch(monkeypatch) -> None:  # type: i
     def no_backend(config: ServerConfig) -> None:
         raise BackendError("stop here", None)
 
-    monkeypatch.setattr(server, "create_backend", no_backend)
+    monkeypatch.setattr(inference.server, "create_backend", no_backend)
     with pytest.raises(BackendError):
-        server.run(ServerConfig())
+        inference.server.run(ServerConfig())
     assert os.environ["USE_TF"] == "0" and os.environ["USE_FLAX"] == "1"
