@@ -227,6 +227,41 @@ def test_compile_off_leaves_the_flashhead_switches_off(tmp_path: Path) -> None:
     assert (module.COMPILE_MODEL, module.COMPILE_VAE) == (True, True)
 
 
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_the_photos_encode_runs_eager_when_compiled(tmp_path: Path, model_type: str) -> None:
+    import torch
+
+    backend = loaded(tmp_path, model_type=model_type, compile=True, compile_cache_dir=tmp_path / "cc")
+    traced: list[int] = []
+
+    def counting(graph: torch.fx.GraphModule, _inputs: object) -> object:
+        traced.append(1)
+        return graph.forward
+
+    vae = backend.pipeline.vae
+    vae.encode = torch.compile(vae.encode, backend=counting)  # as FlashHead's COMPILE_VAE wraps it
+    avatar = backend.prepare_avatar(np.full((96, 80, 3), 128, np.uint8))
+    assert traced == [] and avatar.latent is not None  # once per avatar: no trace, no graph of its own
+    with torch.no_grad():
+        vae.encode(avatar.color_reference.repeat(1, 1, backend.geometry.frames_per_call, 1, 1))
+    assert traced, "the same compiled encode, called outside prepare_avatar, is traced"
+
+
+def test_transformers_skips_its_unused_sklearn_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "site" / "transformers"
+    (package / "utils").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "utils" / "__init__.py").write_text("")
+    (package / "utils" / "import_utils.py").write_text("_sklearn_available = True  # scikit-learn is installed\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    for name in [n for n in sys.modules if n == "transformers" or n.startswith("transformers.")]:
+        monkeypatch.delitem(sys.modules, name)
+    loaded(tmp_path)
+    assert sys.modules["transformers.utils.import_utils"]._sklearn_available is False
+    for name in [n for n in sys.modules if n == "transformers" or n.startswith("transformers.")]:
+        del sys.modules[name]  # the stand-in leaves with the test
+
+
 @pytest.mark.parametrize(("model_type", "engine"), CASES)
 def test_every_engine_serves_every_model_type(tmp_path: Path, model_type: str, engine: str) -> None:
     backend = loaded(tmp_path, model_type, engine)

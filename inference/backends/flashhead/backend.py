@@ -202,6 +202,7 @@ class FlashheadBackend(Backend):
         """
         repo = str(self.paths.repo)
         with _IMPORT_LOCK:
+            _skip_unused_sklearn()
             if repo not in sys.path:
                 sys.path.insert(0, repo)
             cwd = os.getcwd()
@@ -269,7 +270,7 @@ class FlashheadBackend(Backend):
         or records the CUDA graph), so no real chunk pays a compile. Each size's seconds are timed."""
         started = time.perf_counter()
         image = np.full((self.geometry.height, self.geometry.width, 3), 128, np.uint8)
-        avatar = self.prepare_avatar(image)  # compiles (or loads from the cache) the photo's VAE encode
+        avatar = self.prepare_avatar(image)  # the photo's VAE encode: eager (`_eager`)
         self.timings["warm_up_avatar_s"] = time.perf_counter() - started
         sizes = self.engine.warm_up_sizes(self.max_batch)
         if not self.warm_all_batches:
@@ -302,7 +303,7 @@ class FlashheadBackend(Backend):
         with tempfile.TemporaryDirectory(prefix="flashhead-avatar-") as folder:
             path = Path(folder) / f"{name}.png"
             Image.fromarray(image).save(path)
-            with seeded_global_rng(str(loaded.pipeline.device), self.seed):  # its VAE samples the posterior
+            with seeded_global_rng(str(loaded.pipeline.device), self.seed), self._eager():  # VAE: posterior
                 loaded.module.get_base_data(loaded.pipeline, cond_image_path_or_dir=str(path), base_seed=self.seed,
                                             use_face_crop=False)
         p = loaded.pipeline
@@ -310,6 +311,17 @@ class FlashheadBackend(Backend):
                                  p.cond_image_dict[name])
         self._avatars[name] = avatar
         return avatar
+
+    def _eager(self) -> contextlib.AbstractContextManager[Any]:
+        """The photo's VAE encode runs once per avatar: eager. Compiled, it cost every start a trace of its own
+        graph (33 frames of the photo), and the motion re-encode's 9 frames then recompiled the encoder for a
+        dynamic frame count; the per-chunk encode keeps one static graph. `set_stance` is process-wide, which
+        is safe here: avatars are prepared on the model thread, between chunks (Scheduler.call)."""
+        if not self.settings.compile:
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.compiler.set_stance("force_eager")
 
     def release_avatar(self, avatar: FlashheadAvatar) -> None:
         self._avatars.pop(avatar.name, None)
@@ -403,6 +415,19 @@ class FlashheadBackend(Backend):
     def close(self) -> None:
         self._engine = None
         self.flashhead = None
+
+
+def _skip_unused_sklearn() -> None:
+    """transformers imports scikit-learn with its generation utilities (assisted decoding's ROC curve) whenever
+    it is installed, and librosa installs it on a FlashHead host: 2.3 s of every start on the H200 (-X importtime)
+    for code wav2vec2 never runs. transformers' own availability flag, cleared before FlashHead imports its models."""
+    try:
+        from transformers.utils import import_utils
+    except ImportError:
+        return
+    if getattr(import_utils, "_sklearn_available", False):
+        import_utils._sklearn_available = False
+        log.debug("transformers' scikit-learn import skipped (unused by wav2vec2)")
 
 
 def persist_compile_cache(folder: Path) -> None:
