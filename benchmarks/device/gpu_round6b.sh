@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Round 6, call 2, right after gpu_round6a.sh on the same machine (BUNDLE=.device/r4 carried: ffprobe.xz;
+# about 8 minutes): the server and media suites on the device's Python 3.12 (as gpu_round5b.sh: the browser
+# test and the LiveKit/Pipecat adapters are CI's), then the compiled Lite engine at the `blocks` default
+# against itself eager, B = 1 and 2 (both the DiT step and the block swapped out), and its nvJPEG files.
+set -uo pipefail
+source benchmarks/device/gpu_round4_setup.sh || exit 1
+stub_suite_programs
+{ ffmpeg -version | head -1; ffprobe -version | head -1; python3 -m pip list 2>/dev/null |
+  grep -i -E '^(torch|numpy|pillow|av|starlette|uvicorn|websockets|httpx|soxr|pytest|hypothesis) '; } > "$OUT/py312-env.txt" 2>&1
+PATH="$PATH:$PWD/$U/fake-bin" timeout 300 python3 -m pytest -v -p no:cacheprovider -n 12 --durations=15 tests/inference \
+  --ignore=tests/inference/test_live_view.py --ignore=tests/inference/integrations -W ignore::DeprecationWarning \
+  > "$OUT/py312-tests.log" 2>&1; echo "pytest exit $?" >> "$OUT/py312-tests.log"
+grep -E "FAILED|ERROR" "$OUT/py312-tests.log" | head -30; tail -4 "$OUT/py312-tests.log"
+timeout 240 python3 benchmarks/gpu_batching.py --repo "$U/flashhead" --model-type lite --mode compiled --batches "" \
+  --check-compiled --cache-dir "$U/checkcache" --name gpu-batching-lite-blocks-check 2>&1 | grep -v "^ *{" | tail -12
