@@ -16,5 +16,5 @@ grep -h "start-up phase\|model ready" "$OUT"/gpu-server-lite-smoke-restarts-r6-s
 FLASHHEAD_BACKEND=flashhead FLASHHEAD_WEIGHTS=random FLASHHEAD_REPO_DIR="$PWD/$U/flashhead" \
   FLASHHEAD_MODEL_ROOT=/tmp/flashhead-model-root FLASHHEAD_MODEL_TYPE=lite FLASHHEAD_COMPILE=1 \
   FLASHHEAD_COMPILE_SCOPE=blocks FLASHHEAD_COMPILE_CACHE_DIR="$PWD/$U/b1cache" FLASHHEAD_MAX_BATCH=1 \
-  timeout 100 python3 benchmarks/gpu_startup_profile.py --name gpu-startup-profile-lite-r6 > "$OUT/profile.log" 2>&1
+  timeout 80 python3 benchmarks/gpu_startup_profile.py --name gpu-startup-profile-lite-r6 > "$OUT/profile.log" 2>&1
 head -3 "$OUT/profile.log"; grep -A3 "TorchDynamo compilation metrics" "$OUT/profile.log" | head -12
