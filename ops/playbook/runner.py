@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ops.errors import CheckFailed, FlashheadError, RemoteCommandFailed
+from ops.errors import CheckFailed, FlashheadError, RemoteCommandFailed, SessionLost
 from ops.playbook import lock
 from ops.playbook.context import Context
 from ops.playbook.eventlog import EventLog
@@ -88,7 +88,7 @@ class Runner:
         self.report = RunReport(host=conn.host.target, mode=options.mode, run_id=self.run_id)
         self.lock_path: str | None = None
         self.tasks: dict[str, Task] = {spec.name: load_task(spec.task) for spec in play.steps}
-        self.prefetched: dict[str, Future[tuple[Result, float]]] = {}
+        self.prefetched: dict[str, Future[Checked]] = {}
         self.applied_any = False
 
     def run(self) -> RunReport:
@@ -178,17 +178,20 @@ class Runner:
         return self._done(StepResult(spec.name, CHANGED, summary=after.summary or state.summary,
                                      changes=state.changes, warnings=warnings), started)
 
-    def _check(self, task: Task, prefetched: Future[tuple[Result, float]] | None = None) -> tuple[State, float]:
+    def _check(self, task: Task, prefetched: Future[Checked] | None = None) -> tuple[State, float]:
         """The step's check (prefetched or run now): its state and how long the check took."""
         if prefetched is not None:
-            result, seconds = prefetched.result()
+            result, seconds, lost_once = prefetched.result()
         else:
-            result, seconds = _timed_run(self.ctx, task.check_script(self.ctx))
+            result, seconds, lost_once = _timed_run(self.ctx, task.check_script(self.ctx))
         if result.exit_status >= 2 or result.exit_status < 0:
             message, remedy = task.blocked(self.ctx, result)
             raise CheckFailed(message, remedy, details={"step": self.ctx.step, "exit_status": result.exit_status,
                                                         "output_tail": _tail(human_output(result.output))})
-        return task.parse_check(self.ctx, result), seconds
+        state = task.parse_check(self.ctx, result)
+        if lost_once:
+            state.warnings.append(lost_once)
+        return state, seconds
 
     def _apply(self, task: Task, state: State) -> None:
         ctx = self.ctx
@@ -268,10 +271,20 @@ def upload(conn: Connector, remote_path: str, content: bytes, mode: int = 0o644)
         conn.put(handle.name, remote_path, mode=mode)
 
 
-def _timed_run(ctx: Context, script: str) -> tuple[Result, float]:
+Checked = tuple["Result", float, str | None]  # a check's result, its seconds, the warning of a lost session
+
+
+def _timed_run(ctx: Context, script: str) -> Checked:
+    """A step's check, timed. A check only reads, so when its session is lost (the command ended without
+    an exit status: the connection cut, a signal) it runs once more, and the loss comes back as a warning;
+    a second loss fails the step as before. An apply is never repeated."""
     started = time.monotonic()
-    result = ctx.run(script, check=False, timeout=CHECK_TIMEOUT)
-    return result, time.monotonic() - started
+    try:
+        result, lost_once = ctx.run(script, check=False, timeout=CHECK_TIMEOUT), None
+    except SessionLost as lost:
+        lost_once = f"the check's session was lost once ({lost.message.split(':')[0]}); it ran again"
+        result = ctx.run(script, check=False, timeout=CHECK_TIMEOUT)
+    return result, time.monotonic() - started, lost_once
 
 
 def _tail(text: str, lines: int = 20) -> str:

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from ops.connectors.base import Result
-from ops.errors import RemoteCommandFailed, UsageError
+from ops.errors import RemoteCommandFailed, SessionLost, UsageError
 from ops.playbook.context import Context
 from ops.playbook.expand import evaluate_when, expand, expand_vars
 from ops.playbook.hoststate import HostState
 from ops.playbook.load import load_play, select_steps
 from ops.playbook.redact import MASK, Redactor
-from ops.playbook.runner import _name_failed_command
+from ops.playbook.runner import _name_failed_command, _timed_run
 from ops.tasks.flash_attn import FlashAttn
 from ops.tasks.verify import Verify
 
@@ -193,3 +193,31 @@ def test_a_var_of_the_wrong_type_or_format_is_refused_naming_it(var, value, word
     with pytest.raises(UsageError) as refused:
         load_play(None, {var: value})
     assert refused.value.message.startswith(f"var {var}") and words in refused.value.message
+
+
+class _LosesSessions:
+    """A context whose first `losses` commands end without an exit status, as a cut SSH session does."""
+
+    def __init__(self, losses: int):
+        self.losses, self.calls = losses, 0
+
+    def run(self, script: str, **_: object) -> Result:
+        self.calls += 1
+        if self.calls <= self.losses:
+            raise SessionLost(script, "")
+        return Result(script, 0, "@@ok\n", "")
+
+
+def test_a_check_whose_session_is_lost_runs_once_more_and_says_so():
+    ctx = _LosesSessions(losses=1)
+    result, _seconds, warning = _timed_run(ctx, "true")  # type: ignore[arg-type]
+    assert ctx.calls == 2 and result.ok and "lost once" in (warning or "")
+    clean = _LosesSessions(losses=0)
+    assert _timed_run(clean, "true")[2] is None and clean.calls == 1  # type: ignore[arg-type]
+
+
+def test_a_check_lost_twice_fails_as_before():
+    ctx = _LosesSessions(losses=2)
+    with pytest.raises(SessionLost):
+        _timed_run(ctx, "true")  # type: ignore[arg-type]
+    assert ctx.calls == 2
