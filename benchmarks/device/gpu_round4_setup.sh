@@ -34,3 +34,14 @@ stub_suite_programs() {  # the suite's start-up check names programs only other 
     command -v "$program" >/dev/null || ln -sf /bin/false "$U/fake-bin/$program"
   done
 }
+
+py312_suite() {  # $1: time limit (s), $2: lines of the log's tail to print. The server and media suites on the
+  # device's Python, every test logged; the browser test and the LiveKit/Pipecat adapters need what the image lacks.
+  stub_suite_programs
+  { ffmpeg -version | head -1; ffprobe -version | head -1; python3 -m pip list 2>/dev/null |
+    grep -i -E '^(torch|numpy|pillow|av|starlette|uvicorn|websockets|httpx|soxr|pytest|hypothesis) '; } > "$OUT/py312-env.txt" 2>&1
+  PATH="$PATH:$PWD/$U/fake-bin" timeout "$1" python3 -m pytest -v -p no:cacheprovider -n 12 --durations=15 tests/inference \
+    --ignore=tests/inference/test_live_view.py --ignore=tests/inference/integrations -W ignore::DeprecationWarning \
+    > "$OUT/py312-tests.log" 2>&1; echo "pytest exit $?" >> "$OUT/py312-tests.log"
+  grep -E "FAILED|ERROR" "$OUT/py312-tests.log" | head -30; tail -"$2" "$OUT/py312-tests.log"
+}

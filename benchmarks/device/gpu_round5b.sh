@@ -7,10 +7,4 @@
 # they run there on Python 3.11.
 set -uo pipefail
 source benchmarks/device/gpu_round4_setup.sh || exit 1
-stub_suite_programs
-{ ffmpeg -version | head -1; ffprobe -version | head -1; python3 -m pip list 2>/dev/null |
-  grep -i -E '^(torch|numpy|pillow|av|starlette|uvicorn|websockets|httpx|soxr|pytest|hypothesis) '; } > "$OUT/py312-env.txt" 2>&1
-PATH="$PATH:$PWD/$U/fake-bin" timeout 420 python3 -m pytest -v -p no:cacheprovider -n 12 --durations=15 tests/inference \
-  --ignore=tests/inference/test_live_view.py --ignore=tests/inference/integrations -W ignore::DeprecationWarning \
-  > "$OUT/py312-tests.log" 2>&1; echo "pytest exit $?" >> "$OUT/py312-tests.log"
-grep -E "FAILED|ERROR" "$OUT/py312-tests.log" | head -30; tail -22 "$OUT/py312-tests.log"
+py312_suite 420 22

@@ -6,13 +6,7 @@
 # with the time left, the VAE channels-last and nvJPEG-overlap levers at B = 16.
 set -uo pipefail
 source benchmarks/device/gpu_round4_setup.sh || exit 1
-stub_suite_programs
-{ ffmpeg -version | head -1; ffprobe -version | head -1; python3 -m pip list 2>/dev/null |
-  grep -i -E '^(torch|numpy|pillow|av|starlette|uvicorn|websockets|httpx|soxr|pytest|hypothesis) '; } > "$OUT/py312-env.txt" 2>&1
-PATH="$PATH:$PWD/$U/fake-bin" timeout 300 python3 -m pytest -v -p no:cacheprovider -n 12 --durations=15 tests/inference \
-  --ignore=tests/inference/test_live_view.py --ignore=tests/inference/integrations -W ignore::DeprecationWarning \
-  > "$OUT/py312-tests.log" 2>&1; echo "pytest exit $?" >> "$OUT/py312-tests.log"
-grep -E "FAILED|ERROR" "$OUT/py312-tests.log" | head -30; tail -4 "$OUT/py312-tests.log"
+py312_suite 300 4
 timeout 240 python3 benchmarks/gpu_batching.py --repo "$U/flashhead" --model-type lite --mode compiled --batches "" \
   --check-compiled --cache-dir "$U/checkcache" --name gpu-batching-lite-blocks-check 2>&1 | grep -v "^ *{" | tail -12
 left=$((570 - SECONDS))  # what the call has left: the two levers the B = 16 profile points at (gpu_round5c.sh)
