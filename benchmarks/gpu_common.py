@@ -43,7 +43,7 @@ def environment() -> dict[str, Any]:
     name, driver, memory = ([s.strip() for s in smi.stdout.splitlines()[0].split(",")]
                             if smi.returncode == 0 and smi.stdout.strip() else (None, None, None))
     versions = {"torch": torch.__version__, "cuda": torch.version.cuda, "python": platform.python_version()}
-    for package in ("transformers", "diffusers", "triton"):
+    for package in ("torchvision", "transformers", "diffusers", "triton"):
         try:
             versions[package] = __import__(package).__version__
         except ImportError:

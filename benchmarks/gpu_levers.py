@@ -9,8 +9,8 @@ motion re-encode, nvJPEG and the host copy), each lever on and off:
 - `cudnn_benchmark`: cuDNN picks the fastest algorithm per convolution shape (the VAE's 3-D convs);
 - `vae_channels_last`: the VAE's weights in channels-last (NDHWC) memory, so cuDNN's convolutions skip
   the NCDHW <-> NDHWC transposes the profile shows; its frames compared with bf16's like FP8's;
-- `jpeg_overlap`: chunk k's nvJPEG + host copy on a side CUDA stream (a thread) while chunk k+1's
-  audio, DiT and VAE run: the period of back-to-back chunks against the serial one;
+- `jpeg_overlap`: chunk k's nvJPEG + host copy on a thread (the engine's `start_jpeg`, as the server runs
+  it) while chunk k+1's audio, DiT and VAE run: the period of back-to-back chunks against the serial one;
 - `dit_fp8`: FLASHHEAD_DIT_DTYPE=fp8 (engines/fp8.py), its frames compared with bf16's on the same
   weights, photos, audio and seeds: relative L2 per frame and the worst frame;
 - the attention kernels torch's SDPA offers at the DiT's self-attention shape (flash, cuDNN,
@@ -179,40 +179,37 @@ def phases(backend, streams, batches: list[int], chunks: int, gpu_batching, gpu_
 
 
 def jpeg_overlap(backend, streams, batches: list[int], chunks: int, gpu_batching, gpu_common) -> dict:  # noqa: ANN001
-    """Per batch size: the median period of back-to-back chunks, serial and with each chunk's nvJPEG + copy
-    on a side CUDA stream (one thread) while the next chunk computes, in ms."""
+    """Per batch size: the median period of back-to-back chunks, in ms: serial; each chunk's nvJPEG + copy on a
+    thread while the next chunk computes on the default stream (`overlapped_default_stream`); and the same with
+    the chunks computed on a stream of their own (`overlapped`, what the server does: torchvision's nvJPEG waits
+    for the legacy default stream before each image, so compute there serialises with it)."""
     from concurrent.futures import ThreadPoolExecutor
 
     import torch
 
-    engine, side, result = backend.engine, torch.cuda.Stream(), {}
-
-    def encode(frames, computed) -> None:  # noqa: ANN001
-        with torch.cuda.stream(side):
-            side.wait_event(computed)
-            engine.encode_jpeg(frames, 85)
-
+    engine, result = backend.engine, {}
+    compute = torch.cuda.Stream()
+    default = torch.cuda.default_stream()  # backend.load made its own stream current: not this one
+    variants = {"serial": compute, "overlapped_default_stream": default, "overlapped": compute}
     with ThreadPoolExecutor(max_workers=1) as pool, torch.no_grad():
         for batch in batches:
             group, periods = streams[:batch], {}
-            for overlapped in (False, True):
+            for variant, stream in variants.items():
                 pending, marks = None, []
-                for chunk in range(chunks + 2):
-                    for index, stream in enumerate(group):
-                        backend.encode_audio(stream, gpu_batching.chunk_audio(backend, index, chunk, gpu_common))
-                    frames = engine._frames(group)
-                    computed = torch.cuda.Event()
-                    computed.record()
-                    frames.record_stream(side)  # the allocator keeps it until the side stream is done with it
-                    if pending is not None:
-                        pending.result()
-                    pending = pool.submit(encode, frames, computed)
-                    if not overlapped:
-                        pending.result()
-                    marks.append(time.perf_counter())
-                pending.result()
+                with torch.cuda.stream(stream):
+                    for chunk in range(chunks + 2):
+                        for index, lane in enumerate(group):
+                            backend.encode_audio(lane, gpu_batching.chunk_audio(backend, index, chunk, gpu_common))
+                        finish = engine.start_jpeg(group, 85)
+                        if pending is not None:
+                            pending.result()
+                        pending = pool.submit(finish)
+                        if variant == "serial":
+                            pending.result()
+                        marks.append(time.perf_counter())
+                    pending.result()
                 gaps = [1000 * (b - a) for a, b in zip(marks[2:], marks[3:], strict=False)]
-                periods["overlapped" if overlapped else "serial"] = gpu_common.percentile(gaps, 50)
+                periods[variant] = gpu_common.percentile(gaps, 50)
             result[str(batch)] = periods
             print(f"B={batch} jpeg overlap", {k: round(v, 1) for k, v in periods.items()}, flush=True)
     return result

@@ -6,8 +6,13 @@ waits at most `batch_wait_s` for a batch to fill (not when every open stream is 
 runs `encode_audio` for each and one `generate_chunks` call on the model thread, and hands each
 result back. A stream that is slow to read its results is skipped (backpressure) without holding the
 others back. When every stream of a batch wants JPEG of one quality and the backend encodes JPEG on
-its device, the batch comes back as JPEG files (`generate_jpeg_chunks`) and the host CPU encodes
+its device, the batch comes back as JPEG files (`start_jpeg_chunks`) and the host CPU encodes
 nothing.
+
+Two stages: the model thread computes a batch, then the output thread finishes it (the device's JPEG
+encoding and the copy of the files to the host) while the model thread computes the next batch. A
+stream's next chunk may compute while its last one is encoded (its motion state is already updated);
+results reach each stream in order, a batch's after the batch before it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -31,6 +36,7 @@ from inference.metrics import Metrics
 log = logging.getLogger("inference.scheduler")
 T = TypeVar("T")
 OUTBOX_CHUNKS = 1  # generated chunks waiting per stream: the model works on the next meanwhile
+ENCODING_CHUNKS = 1  # chunks of a stream on the output thread while its next one computes
 
 
 @dataclass
@@ -47,6 +53,7 @@ class ChunkJob:
 
 
 Frames = np.ndarray | list[bytes]  # (n, H, W, 3) uint8 RGB, or n JPEG files
+Finish = Callable[[], Sequence[Frames]]  # a computed batch's last step (JPEG encoding), on the output thread
 
 
 @dataclass
@@ -70,7 +77,8 @@ class Lane:
         self.max_queued = max_queued
         self.outbox: asyncio.Queue[ChunkResult] = asyncio.Queue()
         self.epoch = 0
-        self.in_flight = False
+        self.in_flight = False  # on the model thread
+        self.encoding = 0  # computed chunks on the output thread, not yet delivered
         self.closed = False
         self.chunks = 0
         self.changed = asyncio.Event()  # set whenever inbox space frees or a job finishes
@@ -80,13 +88,18 @@ class Lane:
         return len(self.inbox) < self.max_queued
 
     @property
+    def working(self) -> bool:
+        """Work queued, computing or being encoded: a result is still to come."""
+        return bool(self.inbox) or self.in_flight or self.encoding > 0
+
+    @property
     def busy(self) -> bool:
-        """Work queued, in flight or not yet taken by the stream."""
-        return bool(self.inbox) or self.in_flight or not self.outbox.empty()
+        """Work to come or results not yet taken by the stream."""
+        return self.working or not self.outbox.empty()
 
     def ready(self) -> bool:
         return (not self.closed and not self.in_flight and bool(self.inbox)
-                and self.outbox.qsize() < OUTBOX_CHUNKS)
+                and self.outbox.qsize() < OUTBOX_CHUNKS and self.encoding <= ENCODING_CHUNKS)
 
 
 class Scheduler:
@@ -98,6 +111,8 @@ class Scheduler:
         self.max_batch = max_batch
         self.batch_wait_s = batch_wait_s
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self.output = ThreadPoolExecutor(max_workers=1, thread_name_prefix="output")
+        self.delivery: asyncio.Task[None] | None = None  # the newest batch's; each waits for the one before
         self.chunk_times = ChunkTimes()
         self.lanes: list[Lane] = []
         self.cursor = 0
@@ -112,10 +127,12 @@ class Scheduler:
         self.task = asyncio.get_running_loop().create_task(self._run(), name="scheduler")
 
     async def stop(self) -> None:
-        if self.task:
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+        for task in (self.task, self.delivery):
+            if task:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         self.executor.shutdown(wait=True, cancel_futures=True)
+        self.output.shutdown(wait=True, cancel_futures=True)
 
     async def open_lane(self, avatar: Any, seed: int, max_queued: int, jpeg_quality: int | None = None) -> Lane:
         """Start a backend stream on the model thread and register it."""
@@ -192,35 +209,68 @@ class Scheduler:
         return [lane for lane in picked if lane.ready()]
 
     async def _run_batch(self, lanes: list[Lane]) -> None:
+        """Compute the batch on the model thread; its delivery (after the output thread) runs on meanwhile."""
         jobs = [lane.inbox.popleft() for lane in lanes]
         self.metrics.queued.dec(len(jobs))
-        markers = [(lane, job) for lane, job in zip(lanes, jobs, strict=True) if job.samples is None]
-        for lane, job in markers:
-            geometry = self.backend.geometry
-            empty = np.empty((0, geometry.height, geometry.width, 3), np.uint8)
-            self._deliver(lane, job, empty, time.perf_counter(), 0.0, None, 0)
-        lanes = [lane for lane, job in zip(lanes, jobs, strict=True) if job.samples is not None]
-        jobs = [job for job in jobs if job.samples is not None]
-        if not jobs:
-            return
-        for lane in lanes:
+        computing = [(lane, job) for lane, job in zip(lanes, jobs, strict=True) if job.samples is not None]
+        for lane, _ in computing:
             lane.in_flight = True
             lane.changed.set()
         started = time.perf_counter()
-        frames: list[Frames | None]
-        error: Exception | None = None
-        try:
-            frames = list(await self.call(self._generate, [lane.state for lane in lanes], jobs,
-                                          self._device_jpeg_quality(lanes)))
-        except Exception as failure:  # noqa: BLE001 - reported to each stream of the batch
-            log.exception("backend failed on a batch of %d", len(lanes))
-            frames, error = [None] * len(lanes), failure
+        finish: Finish | BaseException = _nothing
+        if computing:
+            try:
+                finish = await self.call(self._generate, [lane.state for lane, _ in computing],
+                                         [job for _, job in computing],
+                                         self._device_jpeg_quality([lane for lane, _ in computing]))
+            except Exception as failure:  # noqa: BLE001 - reported to each stream of the batch
+                log.exception("backend failed on a batch of %d", len(computing))
+                finish = failure
+        computed_s = time.perf_counter() - started
+        for lane, _ in computing:
+            lane.in_flight = False
+            if lane.closed:  # closed while computing (close_lane left it to us): the encoding needs no state
+                self.executor.submit(self._close_state, lane.state)
+        for lane in lanes:
+            lane.encoding += 1
+            lane.changed.set()
+        self.delivery = asyncio.get_running_loop().create_task(
+            self._deliver_batch(lanes, jobs, finish, started, computed_s, self.delivery), name="deliver")
+
+    async def _deliver_batch(self, lanes: list[Lane], jobs: list[ChunkJob],
+                             finish: Finish | BaseException, started: float, computed_s: float,
+                             before: asyncio.Task[None] | None) -> None:
+        """Finish the batch on the output thread, then, after the batch before it, hand each stream its result."""
+        error: BaseException | None = None
+        frames: list[Frames] = []
+        encode_s = 0.0
+        if isinstance(finish, BaseException):
+            error = finish
+        else:
+            try:
+                frames, encode_s = await asyncio.get_running_loop().run_in_executor(self.output, _timed, finish)
+            except Exception as failure:  # noqa: BLE001 - reported to each stream of the batch
+                log.exception("finishing a batch of %d failed", len(lanes))
+                error = failure
+        if before is not None:
+            await asyncio.shield(before)  # results reach a stream in the order its chunks were computed
         elapsed = time.perf_counter() - started
-        self.metrics.batch_size.observe(len(lanes))
-        if error is None:
-            self.chunk_times.record(len(lanes), elapsed)
-        for lane, job, chunk in zip(lanes, jobs, frames, strict=True):
-            self._deliver(lane, job, chunk, started, elapsed, error, len(lanes))
+        computed = [(lane, job) for lane, job in zip(lanes, jobs, strict=True) if job.samples is not None]
+        if computed:
+            self.metrics.batch_size.observe(len(computed))
+            if error is None:
+                self.chunk_times.record(len(computed), max(computed_s, encode_s))  # the slower stage sets the pace
+        outcomes: list[Frames | None] = list(frames) if error is None else [None] * len(computed)
+        results = iter(outcomes)
+        for lane, job in zip(lanes, jobs, strict=True):
+            lane.encoding -= 1
+            if job.samples is None:  # a marker: no frames, after the chunks before it
+                geometry = self.backend.geometry
+                empty = np.empty((0, geometry.height, geometry.width, 3), np.uint8)
+                self._deliver(lane, job, empty, started, 0.0, None, 0)
+            else:
+                self._deliver(lane, job, next(results), started, elapsed, error, len(computed))
+        self.wake.set()
 
     def _device_jpeg_quality(self, lanes: list[Lane]) -> int | None:
         """The JPEG quality the backend should encode the batch at, or None to return RGB frames."""
@@ -229,20 +279,21 @@ class Scheduler:
             return qualities.pop()
         return None
 
-    def _generate(self, states: list[Any], jobs: list[ChunkJob], jpeg_quality: int | None) -> list[Frames]:
+    def _generate(self, states: list[Any], jobs: list[ChunkJob],
+                  jpeg_quality: int | None) -> Finish:
+        """On the model thread: the batch's chunks, and what finishes them on the output thread."""
         for state, job in zip(states, jobs, strict=True):
             assert job.samples is not None
             self.backend.encode_audio(state, job.samples)
         if jpeg_quality is not None:
-            return list(self.backend.generate_jpeg_chunks(states, jpeg_quality))
-        return list(self.backend.generate_chunks(states))
+            return self.backend.start_jpeg_chunks(states, jpeg_quality)
+        frames: list[Frames] = list(self.backend.generate_chunks(states))
+        return lambda: frames
 
     def _deliver(self, lane: Lane, job: ChunkJob, frames: Frames | None, started: float, elapsed: float,
                  error: BaseException | None, batch_size: int) -> None:
-        lane.in_flight = False
         lane.changed.set()
         if lane.closed:
-            self.executor.submit(self._close_state, lane.state)
             return
         if error is None and batch_size:
             self.metrics.chunks.inc()
@@ -260,3 +311,12 @@ class Scheduler:
             self.backend.close_stream(state)
         except Exception:  # noqa: BLE001 - a failed cleanup must not stop the worker
             log.exception("backend close_stream failed")
+
+
+def _nothing() -> list[Frames]:
+    return []
+
+
+def _timed(finish: Finish) -> tuple[list[Frames], float]:
+    started = time.perf_counter()
+    return list(finish()), time.perf_counter() - started

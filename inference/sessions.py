@@ -93,8 +93,8 @@ class Session:
         return result
 
     async def wait_drained(self) -> None:
-        """Until nothing is queued or in flight (results may still sit in the outbox)."""
-        while self.lane.inbox or self.lane.in_flight:
+        """Until nothing is queued, computing or being encoded (results may still sit in the outbox)."""
+        while self.lane.working:
             self.lane.changed.clear()
             await self.lane.changed.wait()
 

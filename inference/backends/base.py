@@ -1,7 +1,8 @@
 """The Backend protocol: what the server needs from a talking-head model.
 
 Threading: the server calls every method except `info`, `memory_stats` and `geometry` from ONE
-worker thread that owns the model, so an implementation needs no locks around the model. Streams
+worker thread that owns the model, so an implementation needs no locks around the model (the call
+`start_jpeg_chunks` returns runs on a second thread, and touches no model or stream state). Streams
 are independent: a backend keeps per-stream state (reference latent, motion latents, audio ring
 buffer, RNG) in the objects returned by `prepare_avatar` and `new_stream`, and swaps that state in
 and out of its one shared model inside `encode_audio` / `generate_chunk`.
@@ -11,12 +12,15 @@ The unit of work is a chunk. Per chunk the scheduler calls
     generate_chunk(stream)          # -> geometry.new_frames frames for those samples
 Several streams may be batched by one `generate_chunks([s1, s2, ...])` call after each of them had
 its `encode_audio`; the default loops over `generate_chunk`. A backend that can JPEG-encode on its
-device sets `encodes_jpeg`, and the server asks `generate_jpeg_chunks` for the streams that want JPEG.
+device sets `encodes_jpeg`, and the server asks `start_jpeg_chunks` for the streams that want JPEG:
+the model's work on the model thread, the encoding when the call it returns runs, on the server's
+output thread, while the model thread computes the next batch.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -133,6 +137,13 @@ class Backend(abc.ABC):
     def generate_jpeg_chunks(self, streams: list[StreamState], quality: int) -> list[list[bytes]]:
         """`generate_chunks`, each frame returned as a JPEG file of `quality`. Only when `encodes_jpeg`."""
         raise NotImplementedError(f"the {self.name} backend does not encode JPEG")
+
+    def start_jpeg_chunks(self, streams: list[StreamState], quality: int) -> Callable[[], list[list[bytes]]]:
+        """`generate_jpeg_chunks` in two steps: the chunks now, on the model thread; their files when the returned
+        call runs, on another thread, beside the next batch. That call may touch no stream state, only what it
+        holds. The default does all of it now."""
+        files = self.generate_jpeg_chunks(streams, quality)
+        return lambda: files
 
     def clear_audio(self, stream: StreamState) -> None:  # noqa: B027 - optional hook
         """Forget the stream's audio context (after an interrupt); motion state is kept."""

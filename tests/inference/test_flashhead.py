@@ -382,7 +382,7 @@ def test_jpeg_files_come_back_per_stream_and_frame(backend: FlashheadBackend) ->
     avatar = backend.prepare_avatar(face_image())
     raw = engine.generate(fed_streams())
     engine.jpeg = png_files
-    files = engine.generate_jpeg(fed_streams(), quality=80)
+    files = engine.start_jpeg(fed_streams(), quality=80)()
     assert len(files) == 2 and [len(f) for f in files] == [len(frames) for frames in raw]
     for per_stream, frames in zip(files, raw, strict=True):
         decoded = np.stack([np.asarray(Image.open(io.BytesIO(f))) for f in per_stream])

@@ -11,7 +11,7 @@ import pytest
 
 from inference.backends.base import Backend, ChunkGeometry
 from inference.metrics import Metrics
-from inference.scheduler import ChunkJob, Lane, Scheduler
+from inference.scheduler import ENCODING_CHUNKS, OUTBOX_CHUNKS, ChunkJob, Lane, Scheduler
 
 GEOMETRY = ChunkGeometry(width=8, height=8)
 
@@ -87,7 +87,11 @@ async def _until(predicate: Any) -> None:
 
 
 @pytest.mark.asyncio
-async def test_streams_take_turns_chunk_by_chunk() -> None:
+async def test_streams_take_turns_chunk_by_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Round robin alone: room for every result, so no stream is skipped for backpressure (tested below) when the
+    # test is slow to take its results or the output thread to deliver them.
+    monkeypatch.setattr("inference.scheduler.OUTBOX_CHUNKS", 3)
+    monkeypatch.setattr("inference.scheduler.ENCODING_CHUNKS", 3)
     backend = RecordingBackend()
     backend.gate.clear()  # hold the model until every stream has queued its chunks
     scheduler = await _scheduler(backend)
@@ -134,15 +138,18 @@ async def test_full_queue_blocks_the_producer_until_results_are_taken() -> None:
     backend = RecordingBackend()
     scheduler = await _scheduler(backend)
     lane = await scheduler.open_lane("a", 0, max_queued=2)
-    for _ in range(3):  # one is generated into the outbox, two wait in the inbox
-        await scheduler.submit(lane, _job(lane))
-    await _until(lambda: not lane.outbox.empty())
-    blocked = asyncio.create_task(scheduler.submit(lane, _job(lane)))
-    await asyncio.sleep(0.05)
-    assert not blocked.done() and len(lane.inbox) == 2  # bounded: nothing more was accepted
+    accepted = 0
+    while True:  # a stream that takes no result: the server accepts a bounded amount of its audio, then waits
+        submitted = asyncio.create_task(scheduler.submit(lane, _job(lane)))
+        await asyncio.sleep(0.05)
+        if not submitted.done():
+            break
+        accepted += 1
+    ahead = OUTBOX_CHUNKS + ENCODING_CHUNKS  # results made before the stream took one
+    assert len(lane.inbox) == 2 and lane.outbox.qsize() <= ahead and 2 + OUTBOX_CHUNKS <= accepted <= 2 + ahead
     await lane.outbox.get()
     scheduler.result_taken()
-    await asyncio.wait_for(blocked, timeout=10)
+    await asyncio.wait_for(submitted, timeout=10)
     assert len(lane.inbox) <= 2
     scheduler.close_lane(lane)
     await scheduler.stop()
@@ -263,4 +270,112 @@ async def test_no_wait_for_a_batch_to_fill_when_every_stream_is_in_it() -> None:
         await scheduler.submit(lane, _job(lane))
     for lane in lanes:  # a 60 s wait would time out here: with both streams ready there is no one to wait for
         assert (await asyncio.wait_for(lane.outbox.get(), timeout=10)).error is None
+    await scheduler.stop()
+
+
+class SlowOutputBackend(JpegBackend):
+    """Its JPEG files are made in a second step that waits for `output_gate`, as a device encoder would take time."""
+
+    def __init__(self, fail_output: bool = False) -> None:
+        super().__init__()
+        self.output_gate = threading.Event()
+        self.output_threads: set[int] = set()
+        self.fail_output = fail_output
+        self.computed = 0
+
+    def start_jpeg_chunks(self, streams: list[dict], quality: int) -> Any:
+        files = self.generate_jpeg_chunks(streams, quality)
+        self.computed += 1
+        for stream in streams:
+            stream["chunks"] += 1
+        numbers = [stream["chunks"] for stream in streams]  # each stream's chunk, as it was computed
+
+        def finish() -> list[list[bytes]]:
+            self.output_threads.add(threading.get_ident())
+            self.output_gate.wait()
+            if self.fail_output:
+                raise RuntimeError("encoder exploded")
+            return [[f"{number}:".encode() + file for file in per_stream]
+                    for number, per_stream in zip(numbers, files, strict=True)]
+
+        return finish
+
+
+def _chunk_number(result: Any) -> int:
+    return int(result.frames[0].split(b":")[0])
+
+
+@pytest.mark.asyncio
+async def test_the_next_chunk_computes_while_the_last_is_encoded_and_results_keep_their_order() -> None:
+    backend = SlowOutputBackend()
+    scheduler = await _scheduler(backend, max_batch=2)
+    lanes = [await scheduler.open_lane(name, 0, 3, 80) for name in "ab"]
+    for lane in lanes:
+        for _ in range(3):
+            await scheduler.submit(lane, _job(lane))
+    await _until(lambda: backend.computed == 2)  # chunk 2 computed while chunk 1 waits on the output thread
+    await asyncio.sleep(0.05)
+    assert all(lane.outbox.empty() and lane.encoding == 2 and lane.working for lane in lanes)
+    assert backend.computed == 2  # not further: a stream has at most one chunk encoding beside the next
+    backend.output_gate.set()
+    for lane in lanes:
+        numbers = []
+        for _ in range(3):
+            numbers.append(_chunk_number(await asyncio.wait_for(lane.outbox.get(), timeout=10)))
+            scheduler.result_taken()
+        assert numbers == [1, 2, 3]
+    assert backend.output_threads and backend.output_threads.isdisjoint(backend.threads)  # off the model thread
+    await scheduler.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_segment_end_waits_for_the_chunk_still_encoding() -> None:
+    backend = SlowOutputBackend()
+    scheduler = await _scheduler(backend)
+    lane = await scheduler.open_lane("a", 0, 3, 80)
+    await scheduler.submit(lane, _job(lane))
+    await scheduler.submit(lane, ChunkJob(None, 0, lane.epoch, segment_end=True))
+    await _until(lambda: not lane.inbox and lane.encoding == 2)
+    assert lane.outbox.empty() and lane.working  # the marker did not overtake the frames
+    backend.output_gate.set()
+    first = await asyncio.wait_for(lane.outbox.get(), timeout=10)
+    scheduler.result_taken()
+    marker = await asyncio.wait_for(lane.outbox.get(), timeout=10)
+    assert first.frames is not None and len(first.frames) == GEOMETRY.new_frames
+    assert marker.job.segment_end and marker.frames is not None and len(marker.frames) == 0
+    await _until(lambda: not lane.working)
+    await scheduler.stop()
+
+
+@pytest.mark.asyncio
+async def test_closing_while_encoding_frees_the_state_once_and_delivers_nothing() -> None:
+    backend = SlowOutputBackend()
+    scheduler = await _scheduler(backend)
+    lane = await scheduler.open_lane("a", 0, 2, 80)
+    await scheduler.submit(lane, _job(lane))
+    await _until(lambda: lane.encoding == 1 and not lane.in_flight)
+    scheduler.close_lane(lane)
+    backend.output_gate.set()
+    await _until(lambda: backend.closed == ["a"] and lane.encoding == 0)
+    await asyncio.sleep(0.05)
+    assert backend.closed == ["a"] and lane.outbox.empty()
+    await scheduler.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_failed_encoding_reaches_the_streams_of_its_batch_and_the_next_chunk_still_runs() -> None:
+    backend = SlowOutputBackend(fail_output=True)
+    backend.output_gate.set()
+    scheduler = await _scheduler(backend, max_batch=2)
+    lanes = [await scheduler.open_lane(name, 0, 2, 80) for name in "ab"]
+    for lane in lanes:
+        await scheduler.submit(lane, _job(lane))
+    failed = [await asyncio.wait_for(lane.outbox.get(), timeout=10) for lane in lanes]
+    assert all(isinstance(result.error, RuntimeError) and result.frames is None for result in failed)
+    backend.fail_output = False
+    for lane in lanes:
+        scheduler.result_taken()
+        await scheduler.submit(lane, _job(lane))
+    fine = [await asyncio.wait_for(lane.outbox.get(), timeout=10) for lane in lanes]
+    assert all(result.error is None and _chunk_number(result) == 2 for result in fine)
     await scheduler.stop()

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -159,6 +159,7 @@ class FlashheadBackend(Backend):
         with self._phase("build_s"):
             if cuda is not None:
                 cuda.result()  # a failed CUDA start is raised here, with the driver's message
+                self._own_cuda_stream()
             with self._compile_switches(), self._random_weights():
                 pipeline = module.get_pipeline(world_size=1, ckpt_dir=str(self.paths.checkpoints),
                                                model_type=self.model_type, wav2vec_dir=str(self.paths.wav2vec))
@@ -185,6 +186,15 @@ class FlashheadBackend(Backend):
         future = pool.submit(start)
         pool.shutdown(wait=False)  # returns at once; the thread ends when the context is up
         return future
+
+    def _own_cuda_stream(self) -> None:
+        """This thread (the server's model thread) queues its work on a CUDA stream of its own, not the legacy
+        default stream. The encoding of a chunk's JPEG files runs on the output thread beside the next chunk, and
+        torchvision's nvJPEG serialises with the default stream (recent releases synchronise it before every image,
+        and encode on a stream that blocks with it): chunks computed there would wait for it, and it for them."""
+        import torch
+
+        torch.cuda.set_stream(torch.cuda.Stream(self.device))
 
     @contextlib.contextmanager
     def _phase(self, name: str) -> Iterator[None]:
@@ -364,9 +374,12 @@ class FlashheadBackend(Backend):
         return self._engine is not None and self._engine.encodes_jpeg
 
     def generate_jpeg_chunks(self, streams: list[FlashheadStream], quality: int) -> list[list[bytes]]:
-        files = self.engine.generate_jpeg(streams, quality)
+        return self.start_jpeg_chunks(streams, quality)()
+
+    def start_jpeg_chunks(self, streams: list[FlashheadStream], quality: int) -> Callable[[], list[list[bytes]]]:
+        finish = self.engine.start_jpeg(streams, quality)
         self._count(streams)
-        return files
+        return finish
 
     @staticmethod
     def _count(streams: list[FlashheadStream]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -86,7 +86,7 @@ class Engine(Protocol):
 
     name: str
     cuda_graphs: bool  # the compiled DiT replays as CUDA graphs
-    encodes_jpeg: bool  # `generate_jpeg` works (frames are JPEG-encoded on the device)
+    encodes_jpeg: bool  # `start_jpeg` works (frames are JPEG-encoded on the device)
 
     def new_stream(self, stream: FlashheadStream) -> None:
         """Set up the engine's per-stream state (generators) for a fresh stream."""
@@ -97,8 +97,9 @@ class Engine(Protocol):
     def generate(self, streams: list[FlashheadStream]) -> list[np.ndarray]:
         """One chunk per stream: (new_frames, H, W, 3) uint8 frames on the host."""
 
-    def generate_jpeg(self, streams: list[FlashheadStream], quality: int) -> list[list[bytes]]:
-        """One chunk per stream, each frame a JPEG file (only when `encodes_jpeg`)."""
+    def start_jpeg(self, streams: list[FlashheadStream], quality: int) -> Callable[[], list[list[bytes]]]:
+        """One chunk per stream now; the returned call (safe on another thread) gives each frame as a JPEG file.
+        Only when `encodes_jpeg`."""
 
     def warm_up_sizes(self, max_batch: int) -> list[int]:
         """The batch sizes warm-up must run so no served chunk pays a compile or a graph recording."""

@@ -15,7 +15,8 @@ float32). This engine keeps the same computation and removes that overhead:
   (engines/vae.py: LTX for Lite, Wan 2.1 for Pro); Lite's VAE posterior sample draws from a
   per-stream generator seeded like the device RNG the pipeline engine swaps in;
 - frames become uint8 on the GPU and cross to the host in one copy, or are JPEG-encoded there
-  (nvJPEG through torchvision) so only the JPEG bytes cross;
+  (nvJPEG through torchvision) so only the JPEG bytes cross; the encoding is a call of its own
+  (`start_jpeg`) that the server runs on its output thread while the next chunk computes;
 - compiled, the DiT replays as CUDA graphs, one per batch size (recorded by the backend's
   `warm_up` for the sizes `warm_up_sizes` names). Inductor launches its kernels from Python,
   about 2,000 a chunk; every launch gives up the GIL and waits to get it back from the server's
@@ -86,6 +87,8 @@ class FastEngine:
         self.forward = self._compiled_forward(settings.compile_scope) if settings.compile else self._forward
         self.jpeg: JpegEncoder | None = _nvjpeg_encoder(self.device) if settings.jpeg_on_device else None
         self.encodes_jpeg = self.jpeg is not None
+        on_gpu = self.encodes_jpeg and self.device.type == "cuda"
+        self.output_stream = torch.cuda.Stream(self.device) if on_gpu else None  # `start_jpeg`'s encoding
 
     def _compiled_forward(self, scope: str) -> Callable[..., torch.Tensor]:
         """The DiT step compiled whole, or (`blocks`) eager around one compiled block: the 30 blocks share
@@ -122,10 +125,26 @@ class FastEngine:
         return [host[index] for index in range(host.shape[0])]
 
     @torch.no_grad()
-    def generate_jpeg(self, streams: list[FlashheadStream], quality: int) -> list[list[bytes]]:
-        """One chunk per stream, each frame JPEG-encoded on the GPU; one host copy of the files."""
+    def start_jpeg(self, streams: list[FlashheadStream], quality: int) -> Callable[[], list[list[bytes]]]:
+        """One chunk per stream, computed now (its kernels queued on this thread's stream); the returned call
+        JPEG-encodes its frames on the device and copies the files to the host. The server runs that call on
+        another thread while this one computes the next chunk: it waits for this chunk's kernels and queues its
+        own work on a stream of its own."""
         self._nvjpeg()  # before the chunk runs: a refused call changes no stream
-        return self.encode_jpeg(self._frames(streams), quality)
+        frames = self._frames(streams)
+        if self.output_stream is None:
+            return lambda: self.encode_jpeg(frames, quality)
+        output = self.output_stream
+        computed = torch.cuda.Event(blocking=True)  # waited for by a thread that sleeps rather than spins
+        computed.record()
+        frames.record_stream(output)
+
+        def finish() -> list[list[bytes]]:
+            computed.synchronize()  # torchvision's encoder does not wait for the stream that made its input
+            with torch.cuda.stream(output):
+                return self.encode_jpeg(frames, quality)
+
+        return finish
 
     def encode_jpeg(self, frames: torch.Tensor, quality: int) -> list[list[bytes]]:
         """(B, T, H, W, 3) uint8 frames on the device -> B lists of T JPEG files (nvJPEG, one host copy)."""

@@ -7,6 +7,8 @@ latents, generator and device RNG state swapped into the shared pipeline for the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from inference.backends.flashhead.engines.base import (
@@ -47,7 +49,7 @@ class PipelineEngine:
         require_audio(streams)
         return [self._one(stream) for stream in streams]
 
-    def generate_jpeg(self, streams: list[FlashheadStream], quality: int) -> list[list[bytes]]:
+    def start_jpeg(self, streams: list[FlashheadStream], quality: int) -> Callable[[], list[list[bytes]]]:
         raise NotImplementedError("the pipeline engine does not encode JPEG")
 
     def warm_up_sizes(self, max_batch: int) -> list[int]:
