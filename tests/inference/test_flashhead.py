@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -382,7 +383,14 @@ def test_jpeg_files_come_back_per_stream_and_frame(backend: FlashheadBackend) ->
     avatar = backend.prepare_avatar(face_image())
     raw = engine.generate(fed_streams())
     engine.jpeg = png_files
-    files = engine.start_jpeg(fed_streams(), quality=80)()
+    streams = fed_streams()
+    motion = [stream.motion.clone() for stream in streams]
+    finish = engine.start_jpeg(streams, quality=80)
+    # the chunk is computed now (the next may start); the files are made by the call, on another thread
+    assert not any(stream.audio_fed for stream in streams)
+    assert all(not torch.equal(stream.motion, before) for stream, before in zip(streams, motion, strict=True))
+    with ThreadPoolExecutor(max_workers=1) as output:
+        files = output.submit(finish).result()
     assert len(files) == 2 and [len(f) for f in files] == [len(frames) for frames in raw]
     for per_stream, frames in zip(files, raw, strict=True):
         decoded = np.stack([np.asarray(Image.open(io.BytesIO(f))) for f in per_stream])
