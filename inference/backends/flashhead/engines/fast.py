@@ -87,8 +87,6 @@ class FastEngine:
         self.forward = self._compiled_forward(settings.compile_scope) if settings.compile else self._forward
         self.jpeg: JpegEncoder | None = _nvjpeg_encoder(self.device) if settings.jpeg_on_device else None
         self.encodes_jpeg = self.jpeg is not None
-        on_gpu = self.encodes_jpeg and self.device.type == "cuda"
-        self.output_stream = torch.cuda.Stream(self.device) if on_gpu else None  # `start_jpeg`'s encoding
 
     def _compiled_forward(self, scope: str) -> Callable[..., torch.Tensor]:
         """The DiT step compiled whole, or (`blocks`) eager around one compiled block: the 30 blocks share
@@ -128,29 +126,34 @@ class FastEngine:
     def start_jpeg(self, streams: list[FlashheadStream], quality: int) -> Callable[[], list[list[bytes]]]:
         """One chunk per stream, computed now (its kernels queued on this thread's stream); the returned call
         JPEG-encodes its frames on the device and copies the files to the host. The server runs that call on
-        another thread while this one computes the next chunk: it waits for this chunk's kernels and queues its
-        own work on a stream of its own."""
+        another thread while this one computes the next chunk."""
         self._nvjpeg()  # before the chunk runs: a refused call changes no stream
-        frames = self._frames(streams)
-        if self.output_stream is None:
-            return lambda: self.encode_jpeg(frames, quality)
-        output = self.output_stream
+        planar = _planar(self._frames(streams))
+        if self.device.type != "cuda":
+            return lambda: self._encode(planar, quality)
         computed = torch.cuda.Event(blocking=True)  # waited for by a thread that sleeps rather than spins
         computed.record()
-        frames.record_stream(output)
 
         def finish() -> list[list[bytes]]:
             computed.synchronize()  # torchvision's encoder does not wait for the stream that made its input
-            with torch.cuda.stream(output):
-                return self.encode_jpeg(frames, quality)
+            return self._encode(planar, quality)
 
         return finish
 
     def encode_jpeg(self, frames: torch.Tensor, quality: int) -> list[list[bytes]]:
         """(B, T, H, W, 3) uint8 frames on the device -> B lists of T JPEG files (nvJPEG, one host copy)."""
-        batch, count = frames.shape[:2]
-        planar = frames.permute(0, 1, 4, 2, 3).contiguous()
+        planar = _planar(frames)
+        if planar.is_cuda:
+            torch.cuda.current_stream(planar.device).synchronize()  # the encoder reads it without waiting
+        return self._encode(planar, quality)
+
+    def _encode(self, planar: torch.Tensor, quality: int) -> list[list[bytes]]:
+        batch, count = planar.shape[:2]
         encoded = self._nvjpeg()([planar[b, t] for b in range(batch) for t in range(count)], quality=quality)
+        if planar.is_cuda:
+            # The files are written on the encoder's stream; torchvision 0.26 makes only the legacy default stream
+            # wait for it (older releases the caller's stream): wait for that one before reading them.
+            torch.cuda.default_stream(planar.device).synchronize()
         blob = torch.cat(encoded).cpu().numpy().tobytes()
         files, offset = [], 0
         for tensor in encoded:
@@ -304,6 +307,11 @@ def _nvjpeg_encoder(device: torch.device) -> JpegEncoder | None:
         log.warning("JPEG frames are encoded on the host: nvJPEG is not usable (%s)", error)
         return None
     return encode_jpeg
+
+
+def _planar(frames: torch.Tensor) -> torch.Tensor:
+    """(B, T, H, W, 3) -> (B, T, 3, H, W), contiguous: the planar images nvJPEG reads."""
+    return frames.permute(0, 1, 4, 2, 3).contiguous()
 
 
 def _stable_compile_cache() -> None:
