@@ -93,6 +93,9 @@ def main() -> None:
                                                           gpu_common)
         save()
     vae = backend.pipeline.vae.model
+    # FlashHead's compiled VAE asserts the weight strides it was traced with: trace again from here (the FX graph
+    # cache keeps the DiT's recompile short), then every graph sees channels-last weights from its first call.
+    torch._dynamo.reset()
     vae.to(memory_format=torch.channels_last_3d)
     try:
         document["phases_ms"]["bf16+cudnn_benchmark+vae_channels_last"] = phases(
@@ -101,9 +104,10 @@ def main() -> None:
         document["deviation_vae_channels_last_vs_bf16"] = deviation(bf16_frames, channels_last_frames)
         print("deviation channels-last", {k: v for k, v in document["deviation_vae_channels_last_vs_bf16"].items()
                                           if k != "per_frame"}, flush=True)
-    except AssertionError as error:  # FlashHead's compiled VAE asserts the weight strides it was traced with
+    except Exception as error:  # noqa: BLE001 - a lever that fails is a result; the FP8 part still runs
         document["vae_channels_last_error"] = str(error).splitlines()[0]
         print("channels-last failed:", document["vae_channels_last_error"], flush=True)
+    torch._dynamo.reset()
     vae.to(memory_format=torch.contiguous_format)
     save()
     converted = quantize_dit(backend.engine.model)

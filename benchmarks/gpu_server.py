@@ -53,7 +53,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--restarts", type=int, default=0)
-    parser.add_argument("--baseline", default="gpu-loop-lite-compiled-cold")
+    parser.add_argument("--baseline", default=None,
+                        help="FlashHead's loop (a gpu_flashhead_loop.py result) measured on this machine, this run")
     parser.add_argument("--name", required=True)
     parser.add_argument("--ready-timeout", type=float, default=540.0)
     return parser.parse_args()
@@ -204,8 +205,8 @@ def main() -> None:
         print("restart", label, round(ready_s, 1), json.dumps(backend_info.get("startup_s")), flush=True)
         stop(process)
         gpu_common.write_result(args.name, document)
-    baseline_path = gpu_common.RESULTS / f"{args.baseline}.json"
-    if baseline_path.exists() and args.model_type == "lite":
+    baseline_path = gpu_common.RESULTS / f"{args.baseline}.json"  # a ratio only within one machine (docs/gpu.md)
+    if args.baseline and baseline_path.exists() and args.model_type == "lite":
         baseline = json.loads(baseline_path.read_text())["fps"]
         throughput = digest(document["scenarios"].get("throughput:1", {})).get("aggregate_fps")
         document["baseline"] = {"name": args.baseline, "fps": baseline}
