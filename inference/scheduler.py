@@ -9,8 +9,9 @@ others back. When every stream of a batch wants JPEG of one quality and the back
 its device, the batch comes back as JPEG files (`start_jpeg_chunks`) and the host CPU encodes
 nothing.
 
-Two stages: the model thread computes a batch, then the output thread finishes it (the device's JPEG
-encoding and the copy of the files to the host) while the model thread computes the next batch. A
+Two stages: the model thread computes a batch, then the output thread finishes it (the copy of its
+frames, or of the JPEG files the device encoded, to the host) while the model thread computes the
+next batch. A
 stream's next chunk may compute while its last one is encoded (its motion state is already updated);
 results reach each stream in order, a batch's after the batch before it.
 """
@@ -287,8 +288,7 @@ class Scheduler:
             self.backend.encode_audio(state, job.samples)
         if jpeg_quality is not None:
             return self.backend.start_jpeg_chunks(states, jpeg_quality)
-        frames: list[Frames] = list(self.backend.generate_chunks(states))
-        return lambda: frames
+        return self.backend.start_chunks(states)
 
     def _deliver(self, lane: Lane, job: ChunkJob, frames: Frames | None, started: float, elapsed: float,
                  error: BaseException | None, batch_size: int) -> None:

@@ -1,8 +1,9 @@
 """The Backend protocol: what the server needs from a talking-head model.
 
 Threading: the server calls every method except `info`, `memory_stats` and `geometry` from ONE
-worker thread that owns the model, so an implementation needs no locks around the model (the call
-`start_jpeg_chunks` returns runs on a second thread, and touches no model or stream state). Streams
+worker thread that owns the model, so an implementation needs no locks around the model (the calls
+`start_chunks` and `start_jpeg_chunks` return run on a second thread, and touch no model or stream
+state). Streams
 are independent: a backend keeps per-stream state (reference latent, motion latents, audio ring
 buffer, RNG) in the objects returned by `prepare_avatar` and `new_stream`, and swaps that state in
 and out of its one shared model inside `encode_audio` / `generate_chunk`.
@@ -12,9 +13,10 @@ The unit of work is a chunk. Per chunk the scheduler calls
     generate_chunk(stream)          # -> geometry.new_frames frames for those samples
 Several streams may be batched by one `generate_chunks([s1, s2, ...])` call after each of them had
 its `encode_audio`; the default loops over `generate_chunk`. A backend that can JPEG-encode on its
-device sets `encodes_jpeg`, and the server asks `start_jpeg_chunks` for the streams that want JPEG:
-the model's work on the model thread, the encoding when the call it returns runs, on the server's
-output thread, while the model thread computes the next batch.
+device sets `encodes_jpeg`, and the server asks `start_jpeg_chunks` for the streams that want JPEG.
+The server calls both in their two-step form, `start_chunks` / `start_jpeg_chunks`: the model's work on
+the model thread, the copy or encoding when the call they return runs, on the server's output thread,
+while the model thread computes the next batch.
 """
 
 from __future__ import annotations
@@ -128,6 +130,13 @@ class Backend(abc.ABC):
         Override to batch several streams into one forward pass; the default runs them one by one.
         """
         return [self.generate_chunk(stream) for stream in streams]
+
+    def start_chunks(self, streams: list[StreamState]) -> Callable[[], list[np.ndarray]]:
+        """`generate_chunks` in two steps: the chunks now, on the model thread; the frames when the returned call
+        runs, on the server's output thread, beside the next batch (a GPU backend copies them to the host there).
+        That call may touch no stream state, only what it holds. The default does all of it now."""
+        frames = self.generate_chunks(streams)
+        return lambda: frames
 
     @property
     def encodes_jpeg(self) -> bool:

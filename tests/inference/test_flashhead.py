@@ -398,6 +398,22 @@ def test_jpeg_files_come_back_per_stream_and_frame(backend: FlashheadBackend) ->
     assert not np.array_equal(raw[0], raw[1])  # the two streams' files are not interchangeable
 
 
+def test_start_frames_computes_now_and_copies_on_another_thread(backend: FlashheadBackend) -> None:
+    engine = backend.engine
+    assert isinstance(engine, FastEngine)
+    avatar = backend.prepare_avatar(face_image())
+    twins = [[backend.new_stream(avatar, 7)] for _ in range(2)]  # same photo, seed and audio
+    for (stream,) in twins:
+        backend.encode_audio(stream, audio_chunks(1, 3)[0])
+    expected = backend.generate_chunks(twins[0])
+    finish = backend.start_chunks(twins[1])
+    assert not twins[1][0].audio_fed and twins[1][0].chunks == 1  # computed and counted before the copy
+    with ThreadPoolExecutor(max_workers=1) as output:
+        frames = output.submit(finish).result()
+    assert len(frames) == 1
+    np.testing.assert_array_equal(frames[0], expected[0])
+
+
 def test_audio_ring_keeps_the_last_eight_seconds(backend: FlashheadBackend) -> None:
     stream = backend.new_stream(backend.prepare_avatar(face_image()), 0)
     assert stream.ring.shape == (8 * 16000,) and not stream.ring.any()

@@ -379,3 +379,40 @@ async def test_a_failed_encoding_reaches_the_streams_of_its_batch_and_the_next_c
     fine = [await asyncio.wait_for(lane.outbox.get(), timeout=10) for lane in lanes]
     assert all(result.error is None and _chunk_number(result) == 2 for result in fine)
     await scheduler.stop()
+
+
+class SlowCopyBackend(RecordingBackend):
+    """Its frames reach the host in a second step that waits for `output_gate`, as a device-to-host copy would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.output_gate = threading.Event()
+        self.output_threads: set[int] = set()
+
+    def start_chunks(self, streams: list[dict]) -> Any:
+        frames = self.generate_chunks(streams)
+
+        def finish() -> list[np.ndarray]:
+            self.output_threads.add(threading.get_ident())
+            self.output_gate.wait()
+            return frames
+
+        return finish
+
+
+@pytest.mark.asyncio
+async def test_raw_frames_are_copied_on_the_output_thread_beside_the_next_chunk() -> None:
+    backend = SlowCopyBackend()
+    scheduler = await _scheduler(backend)
+    lane = await scheduler.open_lane("a", 0, max_queued=3)
+    for _ in range(3):
+        await scheduler.submit(lane, _job(lane))
+    await _until(lambda: len(backend.calls) == 2)  # chunk 2 computed while chunk 1's copy waits
+    assert lane.outbox.empty() and lane.encoding == 2
+    backend.output_gate.set()
+    numbers = []
+    for _ in range(3):
+        numbers.append(int((await asyncio.wait_for(lane.outbox.get(), timeout=10)).frames[0, 0, 0, 0]))
+        scheduler.result_taken()
+    assert numbers == [1, 2, 3] and backend.output_threads.isdisjoint(backend.threads)
+    await scheduler.stop()

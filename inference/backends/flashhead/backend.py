@@ -365,9 +365,12 @@ class FlashheadBackend(Backend):
         return self.generate_chunks([stream])[0]
 
     def generate_chunks(self, streams: list[FlashheadStream]) -> list[np.ndarray]:
-        frames = self.engine.generate(streams)
+        return self.start_chunks(streams)()
+
+    def start_chunks(self, streams: list[FlashheadStream]) -> Callable[[], list[np.ndarray]]:
+        finish = self.engine.start_frames(streams)
         self._count(streams)
-        return frames
+        return finish
 
     @property
     def encodes_jpeg(self) -> bool:

@@ -97,6 +97,9 @@ class Engine(Protocol):
     def generate(self, streams: list[FlashheadStream]) -> list[np.ndarray]:
         """One chunk per stream: (new_frames, H, W, 3) uint8 frames on the host."""
 
+    def start_frames(self, streams: list[FlashheadStream]) -> Callable[[], list[np.ndarray]]:
+        """One chunk per stream now; the returned call (safe on another thread) gives the host frames."""
+
     def start_jpeg(self, streams: list[FlashheadStream], quality: int) -> Callable[[], list[list[bytes]]]:
         """One chunk per stream now; the returned call (safe on another thread) gives each frame as a JPEG file.
         Only when `encodes_jpeg`."""

@@ -15,8 +15,9 @@ float32). This engine keeps the same computation and removes that overhead:
   (engines/vae.py: LTX for Lite, Wan 2.1 for Pro); Lite's VAE posterior sample draws from a
   per-stream generator seeded like the device RNG the pipeline engine swaps in;
 - frames become uint8 on the GPU and cross to the host in one copy, or are JPEG-encoded there
-  (nvJPEG through torchvision) so only the JPEG bytes cross; the encoding is a call of its own
-  (`start_jpeg`) that the server runs on its output thread while the next chunk computes;
+  (nvJPEG through torchvision) so only the JPEG bytes cross; the copy (or the encoding) is a call of
+  its own (`start_frames`, `start_jpeg`) that the server runs on its output thread while the next
+  chunk computes;
 - compiled, the DiT replays as CUDA graphs, one per batch size (recorded by the backend's
   `warm_up` for the sizes `warm_up_sizes` names). Inductor launches its kernels from Python,
   about 2,000 a chunk; every launch gives up the GIL and waits to get it back from the server's
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -48,6 +49,7 @@ from inference.backends.flashhead.engines.vae import LatentCodec, codec_for
 log = logging.getLogger("inference.flashhead")
 _NORM_EPS = 1e-7  # Wav2Vec2FeatureExtractor's zero-mean unit-variance normalisation
 JpegEncoder = Callable[..., list[torch.Tensor]]
+T = TypeVar("T")
 
 
 class FastEngine:
@@ -119,26 +121,35 @@ class FastEngine:
     @torch.no_grad()
     def generate(self, streams: list[FlashheadStream]) -> list[np.ndarray]:
         """One chunk per stream: (new_frames, H, W, 3) uint8 frames on the host, one copy for the batch."""
-        host = self._frames(streams).cpu().numpy()
-        return [host[index] for index in range(host.shape[0])]
+        return self.start_frames(streams)()
+
+    @torch.no_grad()
+    def start_frames(self, streams: list[FlashheadStream]) -> Callable[[], list[np.ndarray]]:
+        """One chunk per stream, computed now (its kernels queued on this thread's stream); the returned call
+        copies the frames to the host. The server runs that call on another thread while this one computes the
+        next chunk."""
+        frames = self._frames(streams)
+        return self._after_chunk(lambda: list(frames.cpu().numpy()))
 
     @torch.no_grad()
     def start_jpeg(self, streams: list[FlashheadStream], quality: int) -> Callable[[], list[list[bytes]]]:
-        """One chunk per stream, computed now (its kernels queued on this thread's stream); the returned call
-        JPEG-encodes its frames on the device and copies the files to the host. The server runs that call on
-        another thread while this one computes the next chunk."""
+        """`start_frames`, the returned call JPEG-encoding the frames on the device and copying only the files."""
         self._nvjpeg()  # before the chunk runs: a refused call changes no stream
         planar = _planar(self._frames(streams))
+        return self._after_chunk(lambda: self._encode(planar, quality))
+
+    def _after_chunk(self, finish: Callable[[], T]) -> Callable[[], T]:
+        """`finish`, to run on another thread once the kernels this thread has queued so far are done."""
         if self.device.type != "cuda":
-            return lambda: self._encode(planar, quality)
+            return finish
         computed = torch.cuda.Event(blocking=True)  # waited for by a thread that sleeps rather than spins
         computed.record()
 
-        def finish() -> list[list[bytes]]:
-            computed.synchronize()  # torchvision's encoder does not wait for the stream that made its input
-            return self._encode(planar, quality)
+        def after() -> T:
+            computed.synchronize()  # the finishing thread's stream (and torchvision's encoder) would not wait
+            return finish()
 
-        return finish
+        return after
 
     def encode_jpeg(self, frames: torch.Tensor, quality: int) -> list[list[bytes]]:
         """(B, T, H, W, 3) uint8 frames on the device -> B lists of T JPEG files (nvJPEG, one host copy)."""

@@ -49,6 +49,10 @@ class PipelineEngine:
         require_audio(streams)
         return [self._one(stream) for stream in streams]
 
+    def start_frames(self, streams: list[FlashheadStream]) -> Callable[[], list[np.ndarray]]:
+        frames = self.generate(streams)  # FlashHead's loop copies each stream's frames itself
+        return lambda: frames
+
     def start_jpeg(self, streams: list[FlashheadStream], quality: int) -> Callable[[], list[list[bytes]]]:
         raise NotImplementedError("the pipeline engine does not encode JPEG")
 
