@@ -116,8 +116,9 @@ class FrameOutput:
         """The chunk's frames encoded in parallel threads, yielded in order as each is ready.
 
         One JPEG takes 1.6-3.3 ms of CPU at 512x512; one at a time, a 24-frame chunk spent up to
-        80 ms here. Pillow releases the GIL while encoding, so the chunk's frames encode side by side.
-        Frames the backend already encoded on its device pass through.
+        80 ms here. Pillow releases the GIL only for part of an encode: on the H200 host 4 threads made
+        384 noise frames 1.4x faster than one and portrait frames no faster (docs/gpu.md, sixth run), so
+        many streams' frames are better encoded on the GPU. Frames the backend encoded there pass through.
         """
         if isinstance(frames, list):
             for payload in frames:
