@@ -114,6 +114,7 @@ class Scheduler:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
         self.output = ThreadPoolExecutor(max_workers=1, thread_name_prefix="output")
         self.delivery: asyncio.Task[None] | None = None  # the newest batch's; each waits for the one before
+        self.deliveries: set[asyncio.Task[None]] = set()
         self.chunk_times = ChunkTimes()
         self.lanes: list[Lane] = []
         self.cursor = 0
@@ -128,10 +129,9 @@ class Scheduler:
         self.task = asyncio.get_running_loop().create_task(self._run(), name="scheduler")
 
     async def stop(self) -> None:
-        for task in (self.task, self.delivery):
-            if task:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        for task in filter(None, (self.task, *self.deliveries)):
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.output.shutdown(wait=True, cancel_futures=True)
 
@@ -237,6 +237,8 @@ class Scheduler:
             lane.changed.set()
         self.delivery = asyncio.get_running_loop().create_task(
             self._deliver_batch(lanes, jobs, finish, started, computed_s, self.delivery), name="deliver")
+        self.deliveries.add(self.delivery)
+        self.delivery.add_done_callback(self.deliveries.discard)
 
     async def _deliver_batch(self, lanes: list[Lane], jobs: list[ChunkJob],
                              finish: Finish | BaseException, started: float, computed_s: float,
@@ -253,8 +255,8 @@ class Scheduler:
             except Exception as failure:  # noqa: BLE001 - reported to each stream of the batch
                 log.exception("finishing a batch of %d failed", len(lanes))
                 error = failure
-        if before is not None:
-            await asyncio.shield(before)  # results reach a stream in the order its chunks were computed
+        if before is not None:  # results reach a stream in the order its chunks were computed
+            await asyncio.wait({before})  # neither cancels it nor takes its failure on
         elapsed = time.perf_counter() - started
         computed = [(lane, job) for lane, job in zip(lanes, jobs, strict=True) if job.samples is not None]
         if computed:

@@ -416,3 +416,24 @@ async def test_raw_frames_are_copied_on_the_output_thread_beside_the_next_chunk(
         scheduler.result_taken()
     assert numbers == [1, 2, 3] and backend.output_threads.isdisjoint(backend.threads)
     await scheduler.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_delivery_that_fails_does_not_hold_back_the_batches_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = RecordingBackend()
+    scheduler = await _scheduler(backend)
+    lane = await scheduler.open_lane("a", 0, max_queued=3)
+    deliver, calls = scheduler._deliver, []
+
+    def fails_once(*args: Any) -> None:
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("a bug in the first delivery")
+        deliver(*args)
+
+    monkeypatch.setattr(scheduler, "_deliver", fails_once)
+    for _ in range(2):
+        await scheduler.submit(lane, _job(lane))
+    result = await asyncio.wait_for(lane.outbox.get(), timeout=10)
+    assert int(result.frames[0, 0, 0, 0]) == 2  # the second chunk arrives although the first one's delivery broke
+    await scheduler.stop()
