@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -436,4 +437,38 @@ async def test_a_delivery_that_fails_does_not_hold_back_the_batches_after_it(mon
         await scheduler.submit(lane, _job(lane))
     result = await asyncio.wait_for(lane.outbox.get(), timeout=10)
     assert int(result.frames[0, 0, 0, 0]) == 2  # the second chunk arrives although the first one's delivery broke
+    await scheduler.stop()
+
+
+class TimedStagesBackend(RecordingBackend):
+    """Computes a batch in `compute_s` on the model thread and finishes it in `finish_s` on the output thread."""
+
+    def __init__(self, compute_s: float, finish_s: float) -> None:
+        super().__init__()
+        self.compute_s, self.finish_s = compute_s, finish_s
+
+    def start_chunks(self, streams: list[dict]) -> Any:
+        time.sleep(self.compute_s)
+        frames = self.generate_chunks(streams)
+
+        def finish() -> list[np.ndarray]:
+            time.sleep(self.finish_s)
+            return frames
+
+        return finish
+
+
+@pytest.mark.parametrize(("compute_s", "finish_s"), [(0.1, 0.3), (0.3, 0.1)])
+@pytest.mark.asyncio
+async def test_capacity_counts_the_slower_stage_of_a_batch(compute_s: float, finish_s: float) -> None:
+    # The stages overlap, so the slower one sets how often a batch can start: admission must not count the sum
+    # (that would refuse streams the server keeps up with) nor only the model's part (the output could lag).
+    scheduler = await _scheduler(TimedStagesBackend(compute_s, finish_s))
+    lane = await scheduler.open_lane("a", 0, max_queued=2)
+    for _ in range(3):
+        await scheduler.submit(lane, _job(lane))
+        await asyncio.wait_for(lane.outbox.get(), timeout=10)
+        scheduler.result_taken()
+    median = scheduler.chunk_times.medians()[1]
+    assert max(compute_s, finish_s) <= median < compute_s + finish_s
     await scheduler.stop()
