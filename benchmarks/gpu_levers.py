@@ -196,8 +196,8 @@ def jpeg_overlap(backend, streams, batches: list[int], chunks: int, gpu_batching
     import torch
 
     engine, result = backend.engine, {}
-    compute = torch.cuda.Stream()
-    default = torch.cuda.default_stream()  # backend.load made its own stream current: not this one
+    compute = torch.cuda.current_stream()  # the backend's own, made current by backend.load (the server's)
+    default = torch.cuda.default_stream()
     variants = {"serial": compute, "overlapped_default_stream": default, "overlapped": compute}
     with ThreadPoolExecutor(max_workers=1) as pool, torch.no_grad():
         for batch in batches:

@@ -70,8 +70,7 @@ def main() -> None:
     q, output = args.quality, ThreadPoolExecutor(max_workers=1, thread_name_prefix="output")
 
     def on_output_thread(finish):  # noqa: ANN001, ANN202 - the server's path: the host waits, then the call
-        planar_ready = engine._after_chunk(finish)
-        return output.submit(planar_ready).result()
+        return output.submit(engine._after_chunk(finish)).result()
 
     serial = engine.encode_jpeg(frames, q)
     with torch.cuda.stream(torch.cuda.default_stream()):

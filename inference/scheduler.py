@@ -54,7 +54,7 @@ class ChunkJob:
 
 
 Frames = np.ndarray | list[bytes]  # (n, H, W, 3) uint8 RGB, or n JPEG files
-Finish = Callable[[], Sequence[Frames]]  # a computed batch's last step (JPEG encoding), on the output thread
+Finish = Callable[[], Sequence[Frames]]  # a computed batch's last step (copy or JPEG), on the output thread
 
 
 @dataclass

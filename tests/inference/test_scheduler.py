@@ -275,7 +275,8 @@ async def test_no_wait_for_a_batch_to_fill_when_every_stream_is_in_it() -> None:
 
 
 class SlowOutputBackend(JpegBackend):
-    """Its JPEG files are made in a second step that waits for `output_gate`, as a device encoder would take time."""
+    """Finishes a batch (its JPEG files, or its raw frames reaching the host) in a second step that waits for
+    `output_gate`, as a device encoder or copy would take time."""
 
     def __init__(self, fail_output: bool = False) -> None:
         super().__init__()
@@ -290,14 +291,20 @@ class SlowOutputBackend(JpegBackend):
         for stream in streams:
             stream["chunks"] += 1
         numbers = [stream["chunks"] for stream in streams]  # each stream's chunk, as it was computed
+        return self._gated(lambda: [[f"{number}:".encode() + file for file in per_stream]
+                                    for number, per_stream in zip(numbers, files, strict=True)])
 
-        def finish() -> list[list[bytes]]:
+    def start_chunks(self, streams: list[dict]) -> Any:
+        frames = self.generate_chunks(streams)
+        return self._gated(lambda: frames)
+
+    def _gated(self, result: Any) -> Any:
+        def finish() -> Any:
             self.output_threads.add(threading.get_ident())
             self.output_gate.wait()
             if self.fail_output:
                 raise RuntimeError("encoder exploded")
-            return [[f"{number}:".encode() + file for file in per_stream]
-                    for number, per_stream in zip(numbers, files, strict=True)]
+            return result()
 
         return finish
 
@@ -382,28 +389,9 @@ async def test_a_failed_encoding_reaches_the_streams_of_its_batch_and_the_next_c
     await scheduler.stop()
 
 
-class SlowCopyBackend(RecordingBackend):
-    """Its frames reach the host in a second step that waits for `output_gate`, as a device-to-host copy would."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.output_gate = threading.Event()
-        self.output_threads: set[int] = set()
-
-    def start_chunks(self, streams: list[dict]) -> Any:
-        frames = self.generate_chunks(streams)
-
-        def finish() -> list[np.ndarray]:
-            self.output_threads.add(threading.get_ident())
-            self.output_gate.wait()
-            return frames
-
-        return finish
-
-
 @pytest.mark.asyncio
 async def test_raw_frames_are_copied_on_the_output_thread_beside_the_next_chunk() -> None:
-    backend = SlowCopyBackend()
+    backend = SlowOutputBackend()
     scheduler = await _scheduler(backend)
     lane = await scheduler.open_lane("a", 0, max_queued=3)
     for _ in range(3):
