@@ -40,6 +40,7 @@ class SSHConnector(Connector):
         self.connect_timeout = connect_timeout
         self.connection = self._make_connection(ssh_config or os.environ.get("FLASHHEAD_SSH_CONFIG"))
         self._sftp: paramiko.SFTPClient | None = None
+        self._opening = threading.RLock()  # a play's concurrent checks share one connection: one connects
 
     def _make_connection(self, ssh_config: str | None) -> Connection:
         config = Config(runtime_ssh_path=os.path.expanduser(ssh_config)) if ssh_config else Config()
@@ -71,8 +72,12 @@ class SSHConnector(Connector):
 
     def open(self) -> None:
         """Connect and authenticate, translating failures into errors with a remedy."""
-        if self.connection.is_connected:
-            return
+        with self._opening:
+            if not self.connection.is_connected:
+                self._sftp = None  # a lost connection's SFTP session went with it
+                self._connect()
+
+    def _connect(self) -> None:
         connection = self.connection
         where = f"{connection.host}:{connection.port}"
         self._check_identity_file()
@@ -147,7 +152,7 @@ class SSHConnector(Connector):
         assert transport is not None
         channel = open_session(transport)
         try:
-            channel.exec_command(script)
+            channel.exec_command(ends_after_our_eof(script))
             if stdin is not None:
                 channel.sendall(stdin.encode() if isinstance(stdin, str) else stdin)
             channel.shutdown_write()
@@ -163,10 +168,11 @@ class SSHConnector(Connector):
 
     @property
     def sftp(self) -> paramiko.SFTPClient:
-        if self._sftp is None:
-            self.open()
-            self._sftp = self.connection.client.open_sftp()
-        return self._sftp
+        with self._opening:
+            if self._sftp is None:
+                self.open()
+                self._sftp = self.connection.client.open_sftp()
+            return self._sftp
 
     def put(self, local_path: str | Path, remote_path: str, *, mode: int | None = None,
             sudo: bool = False) -> None:
@@ -270,6 +276,14 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
             with known_hosts.open("a") as handle:
                 handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
         client.get_host_keys().add(hostname, key.get_name(), key)
+
+
+def ends_after_our_eof(script: str) -> str:
+    """The script in a subshell, then its stdin read to the end: the session ends only once our EOF
+    has arrived. sshd drops the whole connection when an EOF comes for a channel it has already closed,
+    and paramiko can send the EOF of `shutdown_write` after the CLOSE with which its own thread answers
+    a command that ended at once (paramiko#1705); every check running on that connection was lost."""
+    return f"(\n{script}\n)\nstatus=$?\ncat >/dev/null\nexit $status"
 
 
 def open_session(transport: paramiko.Transport, attempts: int = 6) -> paramiko.Channel:

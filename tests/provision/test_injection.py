@@ -180,7 +180,7 @@ def test_no_var_of_the_playbook_reaches_a_shell_unquoted(injection_host: dict[st
     with StubbedSSH(host, stubs=stubs, apt_sources=apt_sources, **options) as conn:
         # check: every step's check, as `provision --check` runs them
         checked = run_play(conn, play, RunOptions(mode="check"))
-        # on a failure, sshd's own account of the session (a lost session once showed in CI, never here)
+        # on a failure, sshd's own account of the session
         assert len(checked.steps) == len(play.steps), (checked.error, sshd.log()[-4000:])
         # apply: every step's apply script
         ctx = Context(conn, play.vars, HostState(conn, str(play.vars["state_dir"])), {"HF_TOKEN": "hf_x" * 3})
