@@ -283,7 +283,7 @@ def ends_after_our_eof(script: str) -> str:
     has arrived. sshd drops the whole connection when an EOF comes for a channel it has already closed,
     and paramiko can send the EOF of `shutdown_write` after the CLOSE with which its own thread answers
     a command that ended at once (paramiko#1705); every check running on that connection was lost."""
-    return f"(\n{script}\n)\nstatus=$?\ncat >/dev/null\nexit $status"
+    return f"(\n{script}\n)\nflashhead_status=$?\ncat >/dev/null\nexit $flashhead_status"  # zsh's $status is read-only
 
 
 def open_session(transport: paramiko.Transport, attempts: int = 6) -> paramiko.Channel:
