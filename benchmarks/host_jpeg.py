@@ -7,7 +7,8 @@ same 384 frames on the output thread within the 0.96 s, while the model thread k
 Side by side in one run, each in 1…N threads: Pillow (the server's host path today,
 `inference.media.output.encode_jpeg`), and simplejpeg and imagecodecs (libjpeg-turbo, GIL released)
 when they are installed. All encode at quality 85 with 4:2:0 chroma, as Pillow and nvJPEG do. The frames
-are the acceptance photo with a small shift per frame (a face), and noise (what random weights make).
+are the acceptance avatar shifted a little per frame (a drawn face in flat colours: smaller files than a
+photographed face), and noise (what random weights make).
 Every file is decoded again: its size and its PSNR against the frame are reported with the time.
 Results: benchmarks/results/host-jpeg-<label>.json.
 """
@@ -79,11 +80,12 @@ def host() -> dict:
 def face_frames(count: int, size: int = 512) -> np.ndarray:
     from PIL import Image
 
-    photo = Image.open(ROOT / "ops/acceptance/assets/face.png").convert("RGB")
-    scale = size * 1.1 / min(photo.size)
-    photo = np.asarray(photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.BICUBIC))
-    margin = (photo.shape[0] - size, photo.shape[1] - size)
-    return np.stack([np.ascontiguousarray(photo[(i * 3) % margin[0]:][:size, (i * 5) % margin[1]:][:, :size])
+    avatar = Image.open(ROOT / "ops/acceptance/assets/face.png").convert("RGB")
+    scale = size * 1.1 / min(avatar.size)
+    avatar = avatar.resize((round(avatar.width * scale), round(avatar.height * scale)), Image.BICUBIC)
+    pixels = np.asarray(avatar)
+    margin = (pixels.shape[0] - size, pixels.shape[1] - size)
+    return np.stack([np.ascontiguousarray(pixels[(i * 3) % margin[0]:][:size, (i * 5) % margin[1]:][:, :size])
                      for i in range(count)])
 
 
