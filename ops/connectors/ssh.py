@@ -169,8 +169,8 @@ class SSHConnector(Connector):
     @property
     def sftp(self) -> paramiko.SFTPClient:
         with self._opening:
+            self.open()  # after a lost connection: connects again and drops the old SFTP session
             if self._sftp is None:
-                self.open()
                 self._sftp = self.connection.client.open_sftp()
             return self._sftp
 

@@ -75,3 +75,7 @@ def test_concurrent_sessions_share_one_connection_and_reconnect_it_once(ssh_env:
         again = list(pool.map(lambda n: conn.run(["echo", str(n)]).stdout, range(8)))
         assert again == first
         assert logins(ssh_env, since) == 2
+        conn.run(["true"], env={"TOKEN": "x"})  # env travels over SFTP: its session is opened afresh
+        conn.connection.client.get_transport().close()
+        conn.run(["true"], env={"TOKEN": "x"})
+        assert logins(ssh_env, since) == 3
