@@ -3,10 +3,9 @@
 Threading: the server calls every method except `info`, `memory_stats` and `geometry` from ONE
 worker thread that owns the model, so an implementation needs no locks around the model (the calls
 `start_chunks` and `start_jpeg_chunks` return run on a second thread, and touch no model or stream
-state). Streams
-are independent: a backend keeps per-stream state (reference latent, motion latents, audio ring
-buffer, RNG) in the objects returned by `prepare_avatar` and `new_stream`, and swaps that state in
-and out of its one shared model inside `encode_audio` / `generate_chunk`.
+state). Streams are independent: a backend keeps per-stream state (reference latent, motion latents,
+audio ring buffer, RNG) in the objects returned by `prepare_avatar` and `new_stream`, and swaps that
+state in and out of its one shared model inside `encode_audio` / `generate_chunk`.
 
 The unit of work is a chunk. Per chunk the scheduler calls
     encode_audio(stream, samples)   # exactly geometry.samples_per_chunk float32 samples, 16 kHz mono
