@@ -182,6 +182,7 @@ def main() -> None:
             report = Path("/tmp") / f"{args.name}-{mode}-{streams}.json"
             result = accept(url, mode, int(streams), args.duration, report, args.warmup)
             result["info"] = httpx.get(url + "/v1/info", timeout=10).json()
+            result["batch_stages"] = batch_stages(httpx.get(url + "/metrics", timeout=10).text)
             document["scenarios"][item] = result
             print(item, json.dumps(digest(result))[:800], flush=True)
             gpu_common.write_result(args.name, document)
@@ -216,6 +217,25 @@ def main() -> None:
     gpu_common.write_result(args.name, document)
     print(json.dumps({k: document.get(k) for k in ("restart_to_ready_s", "server_over_flashhead_loop", "digest")},
                      indent=1), flush=True)
+
+
+def batch_stages(metrics: str) -> dict[str, dict[str, dict[str, float]]]:
+    """Per batch size, each stage's batches and mean seconds since the server started (`/metrics`)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    sums: dict[tuple[str, str], dict[str, float]] = {}
+    for family in text_string_to_metric_families(metrics):
+        if family.name == "flashhead_batch_stage_seconds":
+            for sample in family.samples:
+                if sample.name.endswith(("_sum", "_count")):
+                    key = (sample.labels["batch_size"], sample.labels["stage"])
+                    sums.setdefault(key, {})[sample.name.rsplit("_", 1)[1]] = sample.value
+    stages: dict[str, dict[str, dict[str, float]]] = {}
+    for (size, stage), value in sorted(sums.items(), key=lambda item: (int(item[0][0]), item[0][1])):
+        count = value.get("count", 0.0)
+        stages.setdefault(size, {})[stage] = {"batches": count,
+                                              "mean_s": round(value.get("sum", 0.0) / count, 4) if count else 0.0}
+    return stages
 
 
 def smoke_digest(result: dict) -> dict:

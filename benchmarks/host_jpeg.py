@@ -4,9 +4,9 @@ Sixteen realtime streams make 384 frames (512×512) every 0.96 s. nvJPEG encodes
 GPU time beside the model, time the model needs (docs/gpu.md, sixth run). A host path must encode the
 same 384 frames on the output thread within the 0.96 s, while the model thread keeps the GIL busy.
 
-Side by side in one run, each in 1…N threads: Pillow (the server's host path today,
-`inference.media.output.encode_jpeg`), and simplejpeg and imagecodecs (libjpeg-turbo, GIL released)
-when they are installed. All encode at quality 85 with 4:2:0 chroma, as Pillow and nvJPEG do. The frames
+Side by side in one run, each in 1…N threads: Pillow (the server's host path before), simplejpeg (through
+`inference.media.output.encode_jpeg`, the server's host path now) and imagecodecs (both libjpeg-turbo with
+the GIL released) when it is installed. All encode at quality 85 with 4:2:0 chroma, as Pillow and nvJPEG do. The frames
 are the acceptance avatar shifted a little per frame (a drawn face in flat colours: smaller files than a
 photographed face), and noise (what random weights make).
 Every file is decoded again: its size and its PSNR against the frame are reported with the time.
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import gpu_common  # noqa: E402
 
-from inference.media.output import encode_jpeg as pillow_jpeg  # noqa: E402
+from inference.media.output import encode_jpeg as server_jpeg  # noqa: E402
 
 CHUNK_FRAMES = 16 * 24  # a B = 16 chunk: 16 streams × 24 frames
 CHUNK_SECONDS = 0.96
@@ -44,16 +44,17 @@ QUALITY = 85
 Encoder = Callable[[np.ndarray], bytes]
 
 
+def pillow_jpeg(frame: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, format="JPEG", quality=QUALITY)
+    return buffer.getvalue()
+
+
 def encoders() -> dict[str, Encoder | str]:
     """Each encoder by name, or why it is not here."""
-    found: dict[str, Encoder | str] = {"pillow": lambda frame: pillow_jpeg(frame, QUALITY)}
-    try:
-        import simplejpeg
-
-        found["simplejpeg"] = lambda frame: simplejpeg.encode_jpeg(frame, quality=QUALITY, colorspace="RGB",
-                                                                   colorsubsampling="420")
-    except ImportError:
-        found["simplejpeg"] = "not installed"
+    found: dict[str, Encoder | str] = {"pillow": pillow_jpeg, "simplejpeg": lambda frame: server_jpeg(frame, QUALITY)}
     try:
         import imagecodecs
 

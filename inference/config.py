@@ -51,6 +51,7 @@ class ServerConfig:
     engine: str = "auto"  # flashhead: inference.backends.flashhead.engines.ENGINE_CHOICES
     cuda_graphs: bool = True  # flashhead fast engine with compile: the DiT replays as CUDA graphs
     jpeg_on_device: bool = True  # flashhead fast engine: JPEG frames encoded on the GPU (nvJPEG)
+    jpeg_threads: int = 0  # threads that encode JPEG frames on the host; 0: one per CPU, at most 16
     # flashhead: warm-up runs (and, with CUDA graphs, records) every batch size up to max_batch; off =
     # batch 1 and 2 only, the other sizes record their graph on first use (~1 s each): a faster start.
     warm_all_batches: bool = True
@@ -170,7 +171,7 @@ def validate(config: ServerConfig) -> None:
         if getattr(config, name) < 1:
             raise ConfigError(f"{PREFIX}{name.upper()} must be at least 1", "set a positive number")
     for name in ("batch_wait_ms", "reference_chunk_ms", "grace_seconds", "max_audio_seconds",
-                 "ready_timeout_s"):
+                 "ready_timeout_s", "jpeg_threads"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{PREFIX}{name.upper()} must not be negative", "set 0 or more")
     for name in ("media_timeout_s", "body_timeout_s", "body_deadline_s", "header_timeout_s"):

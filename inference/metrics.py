@@ -28,6 +28,10 @@ class Metrics:
                               "Stream: first audio received to first frame sent.", buckets=TTFF_BUCKETS, registry=r)
         self.batch_size = Histogram("flashhead_batch_size", "Streams per backend call.",
                                     buckets=(1, 2, 3, 4, 6, 8, 12, 16), registry=r)
+        # Which of the two stages sets the pace: the model thread's compute or the output thread's finish (the copy
+        # to the host and any host JPEG), per batch size.
+        self.batch_stage = Histogram("flashhead_batch_stage_seconds", "Time a batch spent in each stage.",
+                                     ["stage", "batch_size"], buckets=LATENCY_BUCKETS, registry=r)
         self.loop_lag = Histogram("flashhead_event_loop_lag_seconds",
                                   "How late the event loop woke from a 20 ms sleep (GIL or loop blocked).",
                                   buckets=LAG_BUCKETS, registry=r)

@@ -23,7 +23,7 @@ from inference.capacity import safe_streams
 from inference.config import ServerConfig
 from inference.errors import AtCapacity, InferenceError, NotReady
 from inference.loop_lag import LoopLag
-from inference.media import AudioLimits, DecodedImage, ImageLimits
+from inference.media import AudioLimits, DecodedImage, ImageLimits, default_jpeg_threads
 from inference.media.pool import MediaPool
 from inference.metrics import Metrics
 from inference.scheduler import Scheduler
@@ -42,7 +42,8 @@ class Runtime:
         self.metrics.capacity.set_function(lambda: float(self.stream_limit()))
         # In Kubernetes a pod's hostname is its name: streams and probes say which pod served them.
         self.instance = config.instance or socket.gethostname()
-        self.scheduler = Scheduler(self.backend, self.metrics, config.max_batch, config.batch_wait_ms / 1000)
+        self.scheduler = Scheduler(self.backend, self.metrics, config.max_batch, config.batch_wait_ms / 1000,
+                                   config.jpeg_threads or default_jpeg_threads())
         self.avatars = AvatarCache(config.avatar_cache, self._release_avatar)
         self.ready = False
         self.draining = False

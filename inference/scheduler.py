@@ -7,11 +7,11 @@ runs `encode_audio` for each and one `generate_chunks` call on the model thread,
 result back. A stream that is slow to read its results is skipped (backpressure) without holding the
 others back. When every stream of a batch wants JPEG of one quality and the backend encodes JPEG on
 its device, the batch comes back as JPEG files (`start_jpeg_chunks`) and the host CPU encodes
-nothing.
+nothing; otherwise the output thread encodes the JPEG streams' frames on the host, in threads.
 
 Two stages: the model thread computes a batch, then the output thread finishes it (the copy of its
-frames, or of the JPEG files the device encoded, to the host) while the model thread computes the
-next batch. A stream's next chunk may compute while its last one is encoded (its motion state is
+frames, or of the JPEG files the device encoded, to the host, and any host JPEG) while the model
+thread computes the next batch. A stream's next chunk may compute while its last one is encoded (its motion state is
 already updated); results reach each stream in order, a batch's after the batch before it.
 """
 
@@ -31,6 +31,7 @@ import numpy as np
 from inference.audio_span import AudioSpan
 from inference.backends.base import Backend
 from inference.capacity import ChunkTimes
+from inference.media.output import JpegThreads
 from inference.metrics import Metrics
 
 log = logging.getLogger("inference.scheduler")
@@ -105,13 +106,15 @@ class Lane:
 class Scheduler:
     """Owns the backend and its thread; see the module docstring."""
 
-    def __init__(self, backend: Backend, metrics: Metrics, max_batch: int = 1, batch_wait_s: float = 0.005):
+    def __init__(self, backend: Backend, metrics: Metrics, max_batch: int = 1, batch_wait_s: float = 0.005,
+                 jpeg_threads: int = 1):
         self.backend = backend
         self.metrics = metrics
         self.max_batch = max_batch
         self.batch_wait_s = batch_wait_s
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
         self.output = ThreadPoolExecutor(max_workers=1, thread_name_prefix="output")
+        self.jpeg = JpegThreads(jpeg_threads)
         self.delivery: asyncio.Task[None] | None = None  # the newest batch's; each waits for the one before
         self.deliveries: set[asyncio.Task[None]] = set()
         self.chunk_times = ChunkTimes()
@@ -133,6 +136,7 @@ class Scheduler:
             await asyncio.gather(task, return_exceptions=True)
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.output.shutdown(wait=True, cancel_futures=True)
+        self.jpeg.close()
 
     async def open_lane(self, avatar: Any, seed: int, max_queued: int, jpeg_quality: int | None = None) -> Lane:
         """Start a backend stream on the model thread and register it."""
@@ -246,11 +250,14 @@ class Scheduler:
         error: BaseException | None = None
         frames: list[Frames] = []
         encode_s = 0.0
+        wanted = [(lane.jpeg_quality, job.keep) for lane, job in zip(lanes, jobs, strict=True)
+                  if job.samples is not None]
         if isinstance(finish, BaseException):
             error = finish
         else:
             try:
-                frames, encode_s = await asyncio.get_running_loop().run_in_executor(self.output, _timed, finish)
+                frames, encode_s = await asyncio.get_running_loop().run_in_executor(
+                    self.output, self._finish, finish, wanted)
             except Exception as failure:  # noqa: BLE001 - reported to each stream of the batch
                 log.exception("finishing a batch of %d failed", len(lanes))
                 error = failure
@@ -262,6 +269,8 @@ class Scheduler:
             self.metrics.batch_size.observe(len(computed))
             if error is None:
                 self.chunk_times.record(len(computed), max(computed_s, encode_s))  # the slower stage sets the pace
+                self.metrics.batch_stage.labels("compute", str(len(computed))).observe(computed_s)
+                self.metrics.batch_stage.labels("finish", str(len(computed))).observe(encode_s)
         outcomes: list[Frames | None] = list(frames) if error is None else [None] * len(computed)
         results = iter(outcomes)
         for lane, job in zip(lanes, jobs, strict=True):
@@ -273,6 +282,23 @@ class Scheduler:
             else:
                 self._deliver(lane, job, next(results), started, elapsed, error, len(computed))
         self.wake.set()
+
+    def _finish(self, finish: Finish, wanted: list[tuple[int | None, int]]) -> tuple[list[Frames], float]:
+        """On the output thread: the batch's frames on the host, the RGB ones of streams that want JPEG encoded
+        here (`wanted`: each computed stream's JPEG quality or None, and the frames it keeps); and the seconds."""
+        started = time.perf_counter()
+        frames = list(finish())
+        host: list[int] = []
+        chunks: list[tuple[np.ndarray, int]] = []
+        for i, (quality, keep) in enumerate(wanted):
+            chunk = frames[i]
+            if quality is not None and isinstance(chunk, np.ndarray):
+                host.append(i)
+                chunks.append((chunk[:keep], quality))
+        if chunks:
+            for i, files in zip(host, self.jpeg.encode(chunks), strict=True):
+                frames[i] = files
+        return frames, time.perf_counter() - started
 
     def _device_jpeg_quality(self, lanes: list[Lane]) -> int | None:
         """The JPEG quality the backend should encode the batch at, or None to return RGB frames."""
@@ -316,8 +342,3 @@ class Scheduler:
 
 def _nothing() -> list[Frames]:
     return []
-
-
-def _timed(finish: Finish) -> tuple[list[Frames], float]:
-    started = time.perf_counter()
-    return list(finish()), time.perf_counter() - started

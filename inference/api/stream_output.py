@@ -1,8 +1,9 @@
 """The output side of a stream: generated chunks -> frames, `stats`, `playback` acks and the `summary`.
 
-Frames of a chunk are JPEG-encoded side by side in threads and sent in order; a chunk of an older
-epoch (generated before an interrupt) is dropped mid-way. The idler queues a chunk of silence
-whenever less than one chunk of frames is ahead of real-time playback and nothing else is queued.
+Frames of a chunk arrive encoded as the stream asked (JPEG files from the scheduler, or raw RGB) and
+are sent in order; a chunk of an older epoch (generated before an interrupt) is dropped mid-way. The
+idler queues a chunk of silence whenever less than one chunk of frames is ahead of real-time playback
+and nothing else is queued.
 """
 
 from __future__ import annotations
@@ -12,13 +13,10 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-import numpy as np
-
 from inference import protocol
 from inference.api.stream_stats import StreamStats
 from inference.api.stream_wire import StreamWire
 from inference.errors import BackendError
-from inference.media import encode_jpeg
 from inference.protocol import FrameHeader
 from inference.runtime import Runtime
 from inference.scheduler import ChunkResult, Frames
@@ -113,29 +111,16 @@ class FrameOutput:
             await asyncio.sleep(geometry.chunk_seconds / 4)
 
     async def encoded(self, frames: Frames) -> AsyncIterator[bytes]:
-        """The chunk's frames encoded in parallel threads, yielded in order as each is ready.
-
-        One JPEG takes 1.6-3.3 ms of CPU at 512x512; one at a time, a 24-frame chunk spent up to
-        80 ms here. Pillow releases the GIL only for part of an encode: on the H200 host 4 threads made
-        384 noise frames 1.4x faster than one and portrait frames no faster (docs/gpu.md, sixth run), so
-        many streams' frames are better encoded on the GPU. Frames the backend encoded there pass through.
-        """
+        """The chunk's frames as sent: JPEG files (the scheduler encoded them, on the device or the host) as they
+        are, raw RGB frames as their bytes."""
         if isinstance(frames, list):
             for payload in frames:
                 yield payload
             return
-        tasks = [asyncio.ensure_future(self.encode(frame)) for frame in frames]
-        try:
-            for task in tasks:
-                yield await task
-        finally:
-            for task in tasks:
-                task.cancel()
-
-    async def encode(self, frame: np.ndarray) -> bytes:
-        if self.output == "rgb":
-            return frame.tobytes()
-        return await asyncio.to_thread(encode_jpeg, frame, self.rt.config.jpeg_quality)
+        if self.output != "rgb":  # the scheduler encodes every JPEG stream's frames: a bug if not
+            raise BackendError("a JPEG stream received unencoded frames", "see the server log")
+        for frame in frames:
+            yield frame.tobytes()
 
     def summary(self) -> protocol.Summary:
         audio_seconds = self.session.audio_samples / self.rt.geometry.sample_rate

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from inference.media.audio import TARGET_RATE, AudioLimits, PcmResampler, decode_audio, resample
 from inference.media.image import DecodedImage, ImageLimits, decode_image
-from inference.media.output import Mp4Writer, encode_jpeg
+from inference.media.output import JpegThreads, Mp4Writer, default_jpeg_threads, encode_jpeg
 
-__all__ = ["TARGET_RATE", "AudioLimits", "DecodedImage", "ImageLimits", "Mp4Writer", "PcmResampler",
-           "decode_audio", "decode_image", "encode_jpeg", "resample"]
+__all__ = ["TARGET_RATE", "AudioLimits", "DecodedImage", "ImageLimits", "JpegThreads", "Mp4Writer", "PcmResampler",
+           "decode_audio", "decode_image", "default_jpeg_threads", "encode_jpeg", "resample"]

@@ -47,6 +47,8 @@ def test_overrides_win_over_the_environment() -> None:
     ({"FLASHHEAD_MAX_STREAMS": "0"}, "FLASHHEAD_MAX_STREAMS must be at least 1"),
     ({"FLASHHEAD_GRACE_SECONDS": "-1"}, "FLASHHEAD_GRACE_SECONDS must not be negative"),
     ({"FLASHHEAD_JPEG_QUALITY": "0"}, "FLASHHEAD_JPEG_QUALITY must be 1-100"),
+    ({"FLASHHEAD_JPEG_THREADS": "-2"}, "FLASHHEAD_JPEG_THREADS must not be negative"),
+    ({"FLASHHEAD_JPEG_THREADS": "four"}, "FLASHHEAD_JPEG_THREADS='four' is not a valid int"),
     ({"FLASHHEAD_API_TOKEN": "short"}, "shorter than 16 characters"),
     ({"FLASHHEAD_HOST": "0.0.0.0"}, "refusing to serve 0.0.0.0 without an API token"),
     ({"FLASHHEAD_HOST": "gpu-1.internal"}, "without an API token"),

@@ -81,7 +81,7 @@ def _stream(client: TestClient, output: str, seconds: float) -> list[bytes]:
 
 def test_jpeg_streams_get_the_backends_files_unchanged(client: TestClient, backend: DeviceJpegBackend,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("inference.api.stream_output.encode_jpeg", _host_encoder_must_not_run)
+    monkeypatch.setattr("inference.media.output.encode_jpeg", _host_encoder_must_not_run)
     frames = _stream(client, "jpeg", 1.5)
     assert len(frames) == 38  # ceil(1.5 s * 25 fps): the last chunk's `keep` applies to the files too
     assert backend.jpeg_qualities and set(backend.jpeg_qualities) == {QUALITY}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 import time
 from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from inference.backends.base import Backend, ChunkGeometry
 from inference.metrics import Metrics
@@ -247,20 +249,37 @@ async def test_a_batch_wanting_jpeg_is_encoded_by_a_backend_that_can() -> None:
     assert results["b"].batch_size == 2
 
 
+def _host_jpeg(files: Any, frames: int, quality: int) -> None:
+    """`files` are `frames` real JPEG files of the 8x8 geometry, written at `quality` (its quantisation tables)."""
+    assert isinstance(files, list) and len(files) == frames
+    reference = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(reference, format="JPEG", quality=quality)
+    for file in files:
+        image = Image.open(io.BytesIO(file))
+        assert (image.format, image.size) == ("JPEG", (8, 8))
+        assert image.quantization == Image.open(reference).quantization
+
+
 @pytest.mark.asyncio
-async def test_a_batch_with_an_rgb_stream_or_mixed_qualities_gets_rgb_frames() -> None:
+async def test_a_batch_with_an_rgb_stream_or_mixed_qualities_is_computed_as_rgb_and_encoded_on_the_host() -> None:
     for qualities in ({"a": 80, "b": None}, {"a": 80, "b": 60}):
         backend = JpegBackend()
-        results = await _one_batch(backend, qualities, keep=GEOMETRY.new_frames)
+        results = await _one_batch(backend, qualities, keep=5)
         assert backend.jpeg_calls == [] and backend.calls == [("a", "b")]
-        assert all(isinstance(result.frames, np.ndarray) for result in results.values())
+        _host_jpeg(results["a"].frames, 5, 80)
+        if qualities["b"] is None:
+            assert isinstance(results["b"].frames, np.ndarray) and results["b"].frames.shape == (5, 8, 8, 3)
+        else:
+            _host_jpeg(results["b"].frames, 5, 60)
 
 
 @pytest.mark.asyncio
-async def test_a_backend_that_cannot_encode_gets_rgb_requests_only() -> None:
+async def test_a_backend_that_cannot_encode_gets_rgb_requests_and_the_host_encodes() -> None:
     backend = RecordingBackend()
-    results = await _one_batch(backend, {"a": 85}, keep=GEOMETRY.new_frames)
-    assert backend.calls == [("a",)] and results["a"].frames.shape == (24, 8, 8, 3)
+    results = await _one_batch(backend, {"a": 85, "b": None}, keep=GEOMETRY.new_frames)
+    assert backend.calls == [("a", "b")]
+    _host_jpeg(results["a"].frames, GEOMETRY.new_frames, 85)
+    assert results["b"].frames.shape == (24, 8, 8, 3)
 
 
 @pytest.mark.asyncio
@@ -460,3 +479,29 @@ async def test_capacity_counts_the_slower_stage_of_a_batch(compute_s: float, fin
     median = scheduler.chunk_times.medians()[1]
     assert max(compute_s, finish_s) <= median < compute_s + finish_s
     await scheduler.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_failed_host_encode_fails_that_batch_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(frame: np.ndarray, quality: int) -> bytes:
+        raise RuntimeError("encoder exploded")
+
+    monkeypatch.setattr("inference.media.output.encode_jpeg", broken)
+    results = await _one_batch(RecordingBackend(), {"a": 85, "b": 85}, keep=GEOMETRY.new_frames)
+    assert all(isinstance(result.error, RuntimeError) and result.frames is None for result in results.values())
+
+
+@pytest.mark.asyncio
+async def test_each_batch_reports_the_time_of_both_stages() -> None:
+    scheduler = await _scheduler(RecordingBackend(), max_batch=2, wait=0.001)
+    lanes = [await scheduler.open_lane(name, 0, 2, 85) for name in "ab"]
+    for lane in lanes:
+        await scheduler.submit(lane, _job(lane))
+    for lane in lanes:
+        await lane.outbox.get()
+    await scheduler.stop()
+    registry = scheduler.metrics.registry
+    for stage in ("compute", "finish"):
+        labels = {"stage": stage, "batch_size": "2"}
+        assert registry.get_sample_value("flashhead_batch_stage_seconds_count", labels) == 1
+        assert registry.get_sample_value("flashhead_batch_stage_seconds_sum", labels) > 0
