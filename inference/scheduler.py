@@ -11,8 +11,9 @@ nothing; otherwise the output thread encodes the JPEG streams' frames on the hos
 
 Two stages: the model thread computes a batch, then the output thread finishes it (the copy of its
 frames, or of the JPEG files the device encoded, to the host, and any host JPEG) while the model
-thread computes the next batch. A stream's next chunk may compute while its last one is encoded (its motion state is
-already updated); results reach each stream in order, a batch's after the batch before it.
+thread computes the next batch. A stream's next chunk may compute while its last one is encoded (its
+motion state is already updated); results reach each stream in order, a batch's after the batch
+before it.
 """
 
 from __future__ import annotations
