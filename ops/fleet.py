@@ -77,9 +77,10 @@ def run_on_hosts(hosts: list[Host], work: Callable[[Host], ExitCode], *, forks: 
     `work` must turn its host's errors into an exit code itself (each host reports its own failure);
     an exception escaping it is a bug and is re-raised once every started host has finished."""
     budget = FailureBudget(len(hosts), max_fail_percentage)
+    bug = threading.Event()  # a pool thread may take the next host before the caller sees the bug: it checks this
 
     def attempt(host: Host) -> HostOutcome:
-        if budget.exceeded:
+        if budget.exceeded or bug.is_set():
             return HostOutcome(host)
         if on_start:
             on_start(host)
@@ -87,6 +88,9 @@ def run_on_hosts(hosts: list[Host], work: Callable[[Host], ExitCode], *, forks: 
         outcome = HostOutcome(host, ExitCode.INTERNAL)
         try:
             outcome.exit_code = work(host)
+        except BaseException:
+            bug.set()
+            raise
         finally:
             outcome.seconds = time.monotonic() - started
             budget.record(outcome)

@@ -82,8 +82,11 @@ def test_pending_changes_are_not_failures() -> None:
 
 def test_a_bug_in_the_work_is_raised_after_the_started_hosts_finish() -> None:
     finished: list[str] = []
+    all_started = threading.Barrier(3, timeout=10)  # the bug comes once every host runs (a loaded CI machine
+    # may otherwise not have started h2 yet, and a host not started is rightly never started)
 
     def work(host: Host) -> ExitCode:
+        all_started.wait()
         if host.name == "h0":
             raise RuntimeError("bug")
         time.sleep(0.05)
@@ -93,3 +96,17 @@ def test_a_bug_in_the_work_is_raised_after_the_started_hosts_finish() -> None:
     with pytest.raises(RuntimeError, match="bug"):
         run_on_hosts(hosts(3), work, forks=3)
     assert sorted(finished) == ["h1", "h2"]
+
+
+def test_after_a_bug_no_other_host_starts() -> None:
+    started: list[str] = []
+
+    def work(host: Host) -> ExitCode:
+        started.append(host.name)
+        if host.name == "h0":
+            raise RuntimeError("bug")
+        return ExitCode.OK
+
+    with pytest.raises(RuntimeError, match="bug"):
+        run_on_hosts(hosts(3), work, forks=1)
+    assert started == ["h0"]
