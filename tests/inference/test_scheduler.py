@@ -254,10 +254,11 @@ def _host_jpeg(files: Any, frames: int, quality: int) -> None:
     assert isinstance(files, list) and len(files) == frames
     reference = io.BytesIO()
     Image.new("RGB", (8, 8)).save(reference, format="JPEG", quality=quality)
+    tables = Image.open(reference).quantization
     for file in files:
         image = Image.open(io.BytesIO(file))
         assert (image.format, image.size) == ("JPEG", (8, 8))
-        assert image.quantization == Image.open(reference).quantization
+        assert image.quantization == tables
 
 
 @pytest.mark.asyncio
