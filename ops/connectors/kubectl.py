@@ -98,14 +98,23 @@ class KubectlConnector(Connector):
             return
         self._call(lambda: self.api.read_node(self.node), f"read node {self.node}")
         try:
+            # Each name is recorded before its request: a signal that lands while the cluster answers must
+            # still delete what it made. A refused or unreached request (ClusterError) made nothing.
             if self.own_namespace:
-                self._call(lambda: self.api.create_namespace(namespace_manifest(self.namespace)),
-                           f"create namespace {self.namespace}")
                 self._namespace_created = True
-            name = f"flashhead-provision-{secrets.token_hex(4)}"
-            self._call(lambda: self.api.create_namespaced_pod(self.namespace, pod_manifest(
-                name, self.node, self.namespace, self.image, self.deadline_s, self.tolerations)), "create the pod")
-            self.pod = name
+                try:
+                    self._call(lambda: self.api.create_namespace(namespace_manifest(self.namespace)),
+                               f"create namespace {self.namespace}")
+                except ClusterError:
+                    self._namespace_created = False
+                    raise
+            name = self.pod = f"flashhead-provision-{secrets.token_hex(4)}"
+            try:
+                self._call(lambda: self.api.create_namespaced_pod(self.namespace, pod_manifest(
+                    name, self.node, self.namespace, self.image, self.deadline_s, self.tolerations)), "create the pod")
+            except ClusterError:
+                self.pod = None
+                raise
             self._wait_running()
         except BaseException:
             self._clean_up(quiet=True)
